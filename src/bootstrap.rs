@@ -1,0 +1,56 @@
+//! Start-up provisioning from `LANGFUSE_INIT_*`: an organization, a project and an API key,
+//! created if absent. Idempotent and safe when many replicas start at once (see
+//! [`crate::storage::postgres::bootstrap`]).
+
+use secrecy::ExposeSecret;
+
+use crate::config::Settings;
+use crate::domain::api_key;
+use crate::storage::postgres::{self, BootstrapOutcome, BootstrapRecords};
+
+/// Provisions the configured records; does nothing when the `init` keys are unset.
+pub async fn run(
+    pool: &deadpool_postgres::Pool,
+    settings: &Settings,
+) -> anyhow::Result<Option<BootstrapOutcome>> {
+    let init = &settings.init;
+    if init.org_id.is_empty() {
+        return Ok(None);
+    }
+    let secret = init.secret_key.expose_secret();
+    let hash = api_key::hash_secret(settings.auth.salt.expose_secret(), secret);
+    let display = api_key::display_secret(secret);
+    let org_name = non_empty_or(&init.org_name, &init.org_id);
+    let project_name = non_empty_or(&init.project_name, &init.project_id);
+    let outcome = postgres::bootstrap(
+        pool,
+        &BootstrapRecords {
+            org_id: &init.org_id,
+            org_name,
+            project_id: &init.project_id,
+            project_name,
+            public_key: &init.public_key,
+            fast_hashed_secret_key: &hash,
+            display_secret_key: &display,
+        },
+    )
+    .await?;
+    tracing::info!(
+        org_id = %init.org_id,
+        project_id = %init.project_id,
+        public_key = %init.public_key,
+        created_org = outcome.created_org,
+        created_project = outcome.created_project,
+        created_api_key = outcome.created_api_key,
+        "bootstrap records ensured"
+    );
+    Ok(Some(outcome))
+}
+
+fn non_empty_or<'a>(value: &'a str, fallback: &'a str) -> &'a str {
+    if value.is_empty() {
+        fallback
+    } else {
+        value
+    }
+}

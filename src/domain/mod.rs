@@ -1,0 +1,3 @@
+//! Pure types and rules: no I/O.
+
+pub mod api_key;

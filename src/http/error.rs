@@ -1,0 +1,66 @@
+//! The one mapping from failures to HTTP answers. Every error reaches the client as
+//! `{"message": ...}` (Langfuse's shape); a 500 says nothing of its cause, which is logged instead.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let message = match self {
+            ApiError::Internal(cause) => {
+                tracing::error!(error = format!("{cause:#}"), "request failed");
+                "Internal Server Error".to_string()
+            }
+            other => other.to_string(),
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        if let ApiError::Unauthorized(_) = self {
+            // Lets browsers and generic HTTP clients know Basic auth is expected.
+            response.insert_header(("WWW-Authenticate", "Basic realm=\"langfuse\""));
+        }
+        response.json(json!({ "message": message }))
+    }
+}
+
+/// Unknown routes answer in the same JSON shape as every other error.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound("Route not found".to_string()))
+}
+
+/// Malformed JSON and query strings are the client's fault: 400 with the parser's reason.
+pub fn json_config() -> actix_web::web::JsonConfig {
+    actix_web::web::JsonConfig::default().error_handler(|err, _req| {
+        ApiError::BadRequest(format!("Invalid request body: {err}")).into()
+    })
+}
+
+pub fn query_config() -> actix_web::web::QueryConfig {
+    actix_web::web::QueryConfig::default().error_handler(|err, _req| {
+        ApiError::BadRequest(format!("Invalid query parameters: {err}")).into()
+    })
+}

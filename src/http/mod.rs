@@ -1,0 +1,82 @@
+//! The web role: Langfuse's public HTTP API on actix-web. One file per API area; every error
+//! goes through [`error::ApiError`].
+
+pub mod auth;
+pub mod error;
+pub mod projects;
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::{web, App, HttpServer};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::config::Settings;
+use crate::storage::Stores;
+
+/// Runs the API on `listener` until `shutdown` is cancelled, then stops accepting and gives
+/// in-flight requests `server.shutdown_timeout_secs` to finish.
+pub async fn run(
+    listener: TcpListener,
+    stores: Stores,
+    settings: &Settings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let verifier = web::Data::new(auth::ApiKeyVerifier::new(
+        stores.postgres.clone(),
+        settings.auth.salt.clone(),
+        Duration::from_secs(settings.auth.key_cache_ttl_secs),
+    ));
+    let stores = web::Data::new(stores);
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(stores.clone())
+            .app_data(verifier.clone())
+            .app_data(error::json_config())
+            .app_data(error::query_config())
+            .wrap(actix_web::middleware::from_fn(trace_request))
+            .configure(crate::health::routes)
+            .configure(projects::routes)
+            .default_service(web::to(error::not_found))
+    })
+    .disable_signals()
+    .shutdown_timeout(settings.server.shutdown_timeout_secs);
+    if settings.server.http_workers > 0 {
+        server = server.workers(settings.server.http_workers);
+    }
+    let server = server.listen(listener)?.run();
+    let handle = server.handle();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        tracing::info!("shutting down the HTTP API: draining in-flight requests");
+        handle.stop(true).await;
+    });
+    server.await?;
+    Ok(())
+}
+
+/// A span per request with the fields worth searching logs by, and one line when it ends.
+async fn trace_request(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let span = tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.path(),
+        request_id = %uuid::Uuid::new_v4(),
+    );
+    async move {
+        let started = std::time::Instant::now();
+        let response = next.call(req).await?;
+        tracing::debug!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "request finished"
+        );
+        Ok(response)
+    }
+    .instrument(span)
+    .await
+}

@@ -1,0 +1,131 @@
+//! Blob storage for raw events and media: the local filesystem by default, any S3-compatible
+//! store when a bucket is configured. One `object_store` handle, whichever backend.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::ObjectStore;
+use secrecy::ExposeSecret;
+
+use crate::config::Settings;
+
+/// The configured store and the key prefix every object of this installation lives under.
+#[derive(Clone)]
+pub struct BlobStore {
+    pub store: Arc<dyn ObjectStore>,
+    pub backend: BlobBackend,
+    prefix: String,
+}
+
+/// The closed set of backends, named for logs and readiness messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BlobBackend {
+    LocalFileSystem { root: std::path::PathBuf },
+    S3 { bucket: String },
+}
+
+impl std::fmt::Debug for BlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobStore")
+            .field("backend", &self.backend)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+pub fn connect(settings: &Settings) -> anyhow::Result<BlobStore> {
+    let blob = &settings.blob;
+    let prefix = blob.prefix.trim_matches('/').to_string();
+    if blob.bucket.is_empty() {
+        let root = settings.local_blob_dir();
+        std::fs::create_dir_all(&root)
+            .with_context(|| format!("blob.local_dir: cannot create {}", root.display()))?;
+        let root = root
+            .canonicalize()
+            .with_context(|| format!("blob.local_dir: cannot resolve {}", root.display()))?;
+        let store = LocalFileSystem::new_with_prefix(&root)
+            .with_context(|| format!("blob.local_dir: cannot open {}", root.display()))?;
+        return Ok(BlobStore {
+            store: Arc::new(store),
+            backend: BlobBackend::LocalFileSystem { root },
+            prefix,
+        });
+    }
+    let mut builder = AmazonS3Builder::new()
+        .with_bucket_name(&blob.bucket)
+        .with_region(&blob.region)
+        .with_virtual_hosted_style_request(!blob.force_path_style);
+    if !blob.endpoint.is_empty() {
+        builder = builder
+            .with_endpoint(&blob.endpoint)
+            .with_allow_http(blob.endpoint.starts_with("http://"));
+    }
+    if !blob.access_key_id.is_empty() {
+        builder = builder
+            .with_access_key_id(&blob.access_key_id)
+            .with_secret_access_key(blob.secret_access_key.expose_secret());
+    } else {
+        // The default AWS credential chain: environment, web identity, ECS task role, instance
+        // metadata. `from_env` reads the AWS_* variables the chain starts with.
+        builder = merge_aws_env(builder);
+    }
+    let store = builder.build().context("blob storage (S3) configuration")?;
+    Ok(BlobStore {
+        store: Arc::new(store),
+        backend: BlobBackend::S3 {
+            bucket: blob.bucket.clone(),
+        },
+        prefix,
+    })
+}
+
+/// Applies the standard AWS_* credential variables (including the ECS container-credentials URI
+/// of a Fargate task role) without letting them override the explicit bucket settings.
+fn merge_aws_env(mut builder: AmazonS3Builder) -> AmazonS3Builder {
+    use object_store::aws::AmazonS3ConfigKey;
+    for (name, value) in std::env::vars() {
+        if !name.starts_with("AWS_") {
+            continue;
+        }
+        if let Ok(key) = name.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
+            match key {
+                AmazonS3ConfigKey::AccessKeyId
+                | AmazonS3ConfigKey::SecretAccessKey
+                | AmazonS3ConfigKey::Token
+                | AmazonS3ConfigKey::ContainerCredentialsRelativeUri
+                | AmazonS3ConfigKey::ContainerCredentialsFullUri
+                | AmazonS3ConfigKey::ContainerAuthorizationTokenFile
+                | AmazonS3ConfigKey::WebIdentityTokenFile
+                | AmazonS3ConfigKey::RoleArn
+                | AmazonS3ConfigKey::RoleSessionName
+                | AmazonS3ConfigKey::StsEndpoint
+                | AmazonS3ConfigKey::ImdsV1Fallback
+                | AmazonS3ConfigKey::MetadataEndpoint => builder = builder.with_config(key, value),
+                _ => {}
+            }
+        }
+    }
+    builder
+}
+
+impl BlobStore {
+    /// The full object path of `key` under this installation's prefix.
+    pub fn path(&self, key: &str) -> Path {
+        if self.prefix.is_empty() {
+            Path::from(key)
+        } else {
+            Path::from(format!("{}/{}", self.prefix, key))
+        }
+    }
+
+    /// Proves the store answers: a HEAD of a key that need not exist. "Not found" is an answer.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        match self.store.head(&self.path(".readiness-probe")).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(err) => Err(anyhow::Error::new(err).context("HEAD failed")),
+        }
+    }
+}
