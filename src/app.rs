@@ -17,9 +17,13 @@ use crate::storage::Stores;
 pub async fn prepare(settings: &Settings) -> anyhow::Result<Stores> {
     settings.require_salt()?;
     let stores = Stores::connect(settings).await?;
-    let outstanding = migrate::outstanding(&stores.postgres, &settings.clickhouse, &MigrationSet::embedded())
-        .await
-        .context("checking the schema version")?;
+    let outstanding = migrate::outstanding(
+        &stores.postgres,
+        &settings.clickhouse,
+        &MigrationSet::embedded(),
+    )
+    .await
+    .context("checking the schema version")?;
     if !outstanding.is_empty() {
         let files: Vec<String> = outstanding
             .iter()
@@ -95,7 +99,11 @@ pub async fn migrate(settings: &Settings, status_only: bool) -> anyhow::Result<S
                 FileState::Changed => "CHANGED since applied",
                 FileState::Unknown => "applied, unknown to this binary",
             };
-            out.push_str(&format!("{:<10} {:<48} {state}\n", f.store.to_string(), f.name));
+            out.push_str(&format!(
+                "{:<10} {:<48} {state}\n",
+                f.store.to_string(),
+                f.name
+            ));
         }
     } else {
         let report = migrate::run(&pool, &settings.clickhouse, &set).await?;

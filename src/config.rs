@@ -31,7 +31,10 @@ const LANGFUSE_ENV_NAMES: &[(&str, &str)] = &[
     ("LANGFUSE_S3_EVENT_UPLOAD_PREFIX", "blob.prefix"),
     ("LANGFUSE_S3_EVENT_UPLOAD_REGION", "blob.region"),
     ("LANGFUSE_S3_EVENT_UPLOAD_ENDPOINT", "blob.endpoint"),
-    ("LANGFUSE_S3_EVENT_UPLOAD_ACCESS_KEY_ID", "blob.access_key_id"),
+    (
+        "LANGFUSE_S3_EVENT_UPLOAD_ACCESS_KEY_ID",
+        "blob.access_key_id",
+    ),
     (
         "LANGFUSE_S3_EVENT_UPLOAD_SECRET_ACCESS_KEY",
         "blob.secret_access_key",
@@ -170,7 +173,10 @@ impl ConfigError {
 
 impl Settings {
     /// Loads the settings from the embedded defaults, an optional TOML file and `env`.
-    pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Settings, ConfigError> {
+    pub fn load(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+    ) -> Result<Settings, ConfigError> {
         let mut builder = config::Config::builder().add_source(config::File::from_str(
             DEFAULTS_TOML,
             config::FileFormat::Toml,
@@ -243,7 +249,10 @@ impl Settings {
             ));
         }
         if self.database.max_connections == 0 {
-            return Err(ConfigError::key("database.max_connections", "must be at least 1"));
+            return Err(ConfigError::key(
+                "database.max_connections",
+                "must be at least 1",
+            ));
         }
         check_http_url("clickhouse.url", &self.clickhouse.url)?;
         if self.clickhouse.database.is_empty() {
@@ -275,7 +284,10 @@ impl Settings {
         if self.redis.key_prefix.contains(['{', '}']) {
             // Only the first {...} of a key picks its cluster slot: braces in the prefix would
             // pin every key to one slot.
-            return Err(ConfigError::key("redis.key_prefix", "must not contain '{' or '}'"));
+            return Err(ConfigError::key(
+                "redis.key_prefix",
+                "must not contain '{' or '}'",
+            ));
         }
         if !self.blob.endpoint.is_empty() {
             check_http_url("blob.endpoint", &self.blob.endpoint)?;
@@ -289,7 +301,7 @@ impl Settings {
                 "and blob.secret_access_key must be set together (or neither, for the AWS credential chain)",
             ));
         }
-        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+        if !is_log_filter(&self.log.level) {
             return Err(ConfigError::key(
                 "log.level",
                 format!(
@@ -307,7 +319,10 @@ impl Settings {
             ("init.org_id", init.org_id.is_empty()),
             ("init.project_id", init.project_id.is_empty()),
             ("init.public_key", init.public_key.is_empty()),
-            ("init.secret_key", init.secret_key.expose_secret().is_empty()),
+            (
+                "init.secret_key",
+                init.secret_key.expose_secret().is_empty(),
+            ),
         ];
         let any_set = required.iter().any(|(_, empty)| !empty);
         if let Some((missing, _)) = required.iter().find(|(_, empty)| *empty) {
@@ -406,6 +421,21 @@ fn describe_config_error(err: config::ConfigError) -> ConfigError {
     }
 }
 
+/// A level name, or a directive list such as `info,langfuse_rs=debug`. A bare word that is not a
+/// level would parse as a target filter and silence everything, so it is refused.
+fn is_log_filter(value: &str) -> bool {
+    let is_level = |word: &str| {
+        matches!(
+            word.to_ascii_lowercase().as_str(),
+            "trace" | "debug" | "info" | "warn" | "error" | "off"
+        )
+    };
+    if !value.contains(['=', ',']) {
+        return is_level(value.trim());
+    }
+    tracing_subscriber::EnvFilter::try_new(value).is_ok()
+}
+
 fn check_http_url(key: &str, value: &str) -> Result<(), ConfigError> {
     match url::Url::parse(value) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
@@ -471,7 +501,10 @@ mod tests {
             &env(&[("PORT", "5000"), ("LANGFUSE_RS__SERVER__PORT", "6000")]),
         )
         .unwrap();
-        assert_eq!(s.server.port, 6000, "the LANGFUSE_RS__ name wins over the alias");
+        assert_eq!(
+            s.server.port, 6000,
+            "the LANGFUSE_RS__ name wins over the alias"
+        );
     }
 
     #[test]
@@ -539,7 +572,10 @@ mod tests {
 
         let err = Settings::load(
             None,
-            &env(&[("REDIS_CLUSTER_ENABLED", "true"), ("REDIS_CLUSTER_NODES", "")]),
+            &env(&[
+                ("REDIS_CLUSTER_ENABLED", "true"),
+                ("REDIS_CLUSTER_NODES", ""),
+            ]),
         )
         .unwrap_err();
         assert!(err.to_string().contains("redis.cluster_nodes"), "{err}");
@@ -553,8 +589,11 @@ mod tests {
 
     #[test]
     fn a_bad_database_url_does_not_echo_its_password() {
-        let err = Settings::load(None, &env(&[("DATABASE_URL", "postgres://u:hunter2@h:notaport/x")]))
-            .unwrap_err();
+        let err = Settings::load(
+            None,
+            &env(&[("DATABASE_URL", "postgres://u:hunter2@h:notaport/x")]),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("database.url"));
         assert!(!err.to_string().contains("hunter2"));
     }
@@ -573,7 +612,13 @@ mod tests {
         )
         .unwrap();
         let debug = format!("{s:?}");
-        for secret in ["hunter2", "chsecret", "saltsecret", "s3secret", "redissecret"] {
+        for secret in [
+            "hunter2",
+            "chsecret",
+            "saltsecret",
+            "s3secret",
+            "redissecret",
+        ] {
             assert!(!debug.contains(secret), "{secret} leaked in {debug}");
         }
     }

@@ -28,7 +28,10 @@ pub async fn check_readiness(stores: &Stores) -> Result<(), NotReady> {
     let (pg, redis, ch, blob) = tokio::join!(
         probe("postgres", crate::storage::postgres::ping(&stores.postgres)),
         probe("redis", stores.redis.ping()),
-        probe("clickhouse", crate::storage::clickhouse::ping(&stores.clickhouse)),
+        probe(
+            "clickhouse",
+            crate::storage::clickhouse::ping(&stores.clickhouse)
+        ),
         probe("blob_storage", stores.blob.ping()),
     );
     pg.and(redis).and(ch).and(blob)
@@ -82,8 +85,23 @@ pub async fn serve_probes(
     stores: Stores,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let server = build_probe_server(listener, stores)?;
+    let handle = server.handle();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        handle.stop(true).await;
+    });
+    server.await?;
+    Ok(())
+}
+
+/// Synchronous for the same reason as the API's: actix's builder is not `Send`.
+fn build_probe_server(
+    listener: TcpListener,
+    stores: Stores,
+) -> std::io::Result<actix_web::dev::Server> {
     let stores = web::Data::new(stores);
-    let server = actix_web::HttpServer::new(move || {
+    Ok(actix_web::HttpServer::new(move || {
         actix_web::App::new()
             .app_data(stores.clone())
             .configure(routes)
@@ -92,12 +110,5 @@ pub async fn serve_probes(
     .disable_signals()
     .shutdown_timeout(5)
     .listen(listener)?
-    .run();
-    let handle = server.handle();
-    tokio::spawn(async move {
-        shutdown.cancelled().await;
-        handle.stop(true).await;
-    });
-    server.await?;
-    Ok(())
+    .run())
 }

@@ -10,7 +10,11 @@ use langfuse_rs::config::Settings;
 use langfuse_rs::{app, telemetry};
 
 #[derive(Debug, Parser)]
-#[command(name = "langfuse-rs", version, about = "Langfuse-compatible LLM observability server")]
+#[command(
+    name = "langfuse-rs",
+    version,
+    about = "Langfuse-compatible LLM observability server"
+)]
 struct Cli {
     /// TOML configuration file (see config.example.toml); the environment overrides it.
     #[arg(long, global = true, value_name = "FILE")]
@@ -71,7 +75,14 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Serve { with_worker } => {
             let stores = app::prepare(&settings).await?;
             let listener = bind(&settings.http_address())?;
-            app::serve(&settings, stores, listener, with_worker, app::shutdown_on_signals()).await
+            app::serve(
+                &settings,
+                stores,
+                listener,
+                with_worker,
+                app::shutdown_on_signals(),
+            )
+            .await
         }
         Command::Work => {
             let stores = app::prepare(&settings).await?;

@@ -234,10 +234,13 @@ pub async fn status(
 ) -> anyhow::Result<Vec<FileStatus>> {
     let pg = pool.get().await.context("postgres: no connection")?;
     let pg_recorded = postgres_recorded_if_any(&pg).await?;
-    let ch = crate::storage::clickhouse::connect(clickhouse);
-    let ch_recorded = clickhouse_recorded_if_any(&ch).await?;
+    let ch_recorded = clickhouse_recorded_if_any(clickhouse).await?;
     let mut out = file_states(Store::Postgres, &set.postgres, &pg_recorded);
-    out.extend(file_states(Store::ClickHouse, &set.clickhouse, &ch_recorded));
+    out.extend(file_states(
+        Store::ClickHouse,
+        &set.clickhouse,
+        &ch_recorded,
+    ));
     Ok(out)
 }
 
@@ -380,16 +383,22 @@ async fn clickhouse_recorded(ch: &clickhouse::Client) -> anyhow::Result<Vec<Reco
         .collect())
 }
 
-async fn clickhouse_recorded_if_any(ch: &clickhouse::Client) -> anyhow::Result<Vec<Recorded>> {
-    let exists: u8 = ch
-        .query("SELECT toUInt8(count()) FROM system.tables WHERE database = currentDatabase() AND name = 'schema_migrations'")
+/// Asks through a client with no database selected: before the first `migrate` the configured
+/// database may not exist, and that simply means nothing is applied.
+async fn clickhouse_recorded_if_any(
+    settings: &ClickHouseSettings,
+) -> anyhow::Result<Vec<Recorded>> {
+    let server = crate::storage::clickhouse::server_client(settings);
+    let exists: u8 = server
+        .query("SELECT toUInt8(count()) FROM system.tables WHERE database = ? AND name = 'schema_migrations'")
+        .bind(&settings.database)
         .fetch_one()
         .await
         .context("clickhouse: reading schema_migrations")?;
     if exists == 0 {
         return Ok(Vec::new());
     }
-    clickhouse_recorded(ch).await
+    clickhouse_recorded(&crate::storage::clickhouse::connect(settings)).await
 }
 
 /// ClickHouse's HTTP interface takes one statement per request. Statements in our files end with
@@ -433,7 +442,9 @@ mod tests {
     use super::*;
 
     fn files_in(dir: &str) -> Vec<String> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sql").join(dir);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("sql")
+            .join(dir);
         let mut names: Vec<String> = std::fs::read_dir(path)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -450,7 +461,11 @@ mod tests {
             ("clickhouse", clickhouse_migrations()),
         ] {
             let names: Vec<String> = embedded.iter().map(|m| m.name.clone()).collect();
-            assert_eq!(names, files_in(dir), "sql/{dir} and the embedded list differ");
+            assert_eq!(
+                names,
+                files_in(dir),
+                "sql/{dir} and the embedded list differ"
+            );
             for (i, m) in embedded.iter().enumerate() {
                 assert_eq!(m.version as usize, i + 1, "{} is out of sequence", m.name);
             }
@@ -490,7 +505,10 @@ mod tests {
             checksum: "other".into(),
         }];
         assert!(refuse_changed(Store::Postgres, &files, &recorded).is_err());
-        assert_eq!(file_states(Store::Postgres, &files, &recorded)[0].state, FileState::Changed);
+        assert_eq!(
+            file_states(Store::Postgres, &files, &recorded)[0].state,
+            FileState::Changed
+        );
         assert!(pending(&files, &recorded).is_empty());
     }
 }

@@ -68,8 +68,9 @@ impl ApiKeyVerifier {
             None => {
                 let entry = match crate::storage::postgres::find_api_key(&self.pool, &public_key)
                     .await
-                    .map_err(|e| ApiError::Unavailable(format!("Authentication unavailable: {e}")))?
-                {
+                    .map_err(|e| {
+                        ApiError::Unavailable(format!("Authentication unavailable: {e}"))
+                    })? {
                     Some(record) => CachedKey::Known {
                         key_id: record.id,
                         project_id: record.project_id,
@@ -203,7 +204,10 @@ mod tests {
             Some(basic("pk:")),
         ] {
             assert!(
-                matches!(parse_basic(header.as_deref()), Err(ApiError::Unauthorized(_))),
+                matches!(
+                    parse_basic(header.as_deref()),
+                    Err(ApiError::Unauthorized(_))
+                ),
                 "{header:?}"
             );
         }

@@ -23,6 +23,24 @@ pub async fn run(
     settings: &Settings,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let server = build_server(listener, stores, settings)?;
+    let handle = server.handle();
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        tracing::info!("shutting down the HTTP API: draining in-flight requests");
+        handle.stop(true).await;
+    });
+    server.await?;
+    Ok(())
+}
+
+/// Builds the server synchronously: actix's builder is not `Send`, and must not live across an
+/// `.await` of a future that a multi-threaded runtime may move.
+fn build_server(
+    listener: TcpListener,
+    stores: Stores,
+    settings: &Settings,
+) -> std::io::Result<actix_web::dev::Server> {
     let verifier = web::Data::new(auth::ApiKeyVerifier::new(
         stores.postgres.clone(),
         settings.auth.salt.clone(),
@@ -45,15 +63,7 @@ pub async fn run(
     if settings.server.http_workers > 0 {
         server = server.workers(settings.server.http_workers);
     }
-    let server = server.listen(listener)?.run();
-    let handle = server.handle();
-    tokio::spawn(async move {
-        shutdown.cancelled().await;
-        tracing::info!("shutting down the HTTP API: draining in-flight requests");
-        handle.stop(true).await;
-    });
-    server.await?;
-    Ok(())
+    Ok(server.listen(listener)?.run())
 }
 
 /// A span per request with the fields worth searching logs by, and one line when it ends.

@@ -24,9 +24,7 @@ pub struct Stores {
 impl Stores {
     pub async fn connect(settings: &Settings) -> anyhow::Result<Stores> {
         let postgres = postgres::connect(&settings.database)?;
-        let redis = redis::connect(&settings.redis)
-            .await
-            .context("redis")?;
+        let redis = redis::connect(&settings.redis).await.context("redis")?;
         let clickhouse = clickhouse::connect(&settings.clickhouse);
         let blob = blob::connect(settings).context("blob storage")?;
         Ok(Stores {

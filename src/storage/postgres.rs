@@ -43,30 +43,85 @@ pub fn connect(settings: &DatabaseSettings) -> anyhow::Result<Pool> {
         .context("building the PostgreSQL pool")
 }
 
-/// TLS for `sslmode=prefer|require`: the system's roots plus an optional CA bundle (Aurora's
-/// certificates chain to the Amazon RDS CA, which is not among the system roots).
+/// TLS for `sslmode=prefer|require`, with libpq's meaning of those modes: the connection is
+/// encrypted but the server's certificate is not checked (local servers commonly present a
+/// self-signed one). With `database.ca_cert_file` set (for Aurora, the Amazon RDS bundle), the
+/// certificate must chain to the system roots or that bundle and match the host name.
 fn tls_config(ca_cert_file: &str) -> anyhow::Result<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?;
+    if ca_cert_file.is_empty() {
+        return Ok(builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(EncryptOnly(provider)))
+            .with_no_client_auth());
+    }
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls_native_certs::load_native_certs().certs {
         // A malformed system certificate must not stop the process; it is simply not trusted.
         let _ = roots.add(cert);
     }
-    if !ca_cert_file.is_empty() {
-        let pem = std::fs::read(ca_cert_file)
-            .with_context(|| format!("database.ca_cert_file: cannot read {ca_cert_file}"))?;
-        let mut reader = std::io::BufReader::new(pem.as_slice());
-        for cert in rustls_pemfile_certs(&mut reader)? {
-            roots
-                .add(cert)
-                .with_context(|| format!("database.ca_cert_file: bad certificate in {ca_cert_file}"))?;
-        }
+    let pem = std::fs::read(ca_cert_file)
+        .with_context(|| format!("database.ca_cert_file: cannot read {ca_cert_file}"))?;
+    let mut reader = std::io::BufReader::new(pem.as_slice());
+    for cert in rustls_pemfile_certs(&mut reader)? {
+        roots
+            .add(cert)
+            .with_context(|| format!("database.ca_cert_file: bad certificate in {ca_cert_file}"))?;
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .context("TLS protocol versions")?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+    Ok(builder.with_root_certificates(roots).with_no_client_auth())
+}
+
+/// Accepts any server certificate but still checks that the handshake is signed by it, which is
+/// what libpq's `sslmode=require` does.
+#[derive(Debug)]
+struct EncryptOnly(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 fn rustls_pemfile_certs(
@@ -82,7 +137,10 @@ fn rustls_pemfile_certs(
 
 pub async fn ping(pool: &Pool) -> anyhow::Result<()> {
     let client = pool.get().await.context("no connection")?;
-    client.simple_query("SELECT 1").await.context("SELECT 1 failed")?;
+    client
+        .simple_query("SELECT 1")
+        .await
+        .context("SELECT 1 failed")?;
     Ok(())
 }
 

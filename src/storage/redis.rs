@@ -96,7 +96,8 @@ pub async fn connect(settings: &RedisSettings) -> anyhow::Result<RedisStore> {
         } else {
             None
         };
-        let password = Some(settings.password.expose_secret().to_string()).filter(|p| !p.is_empty());
+        let password =
+            Some(settings.password.expose_secret().to_string()).filter(|p| !p.is_empty());
         Config {
             server: ServerConfig::Clustered {
                 hosts,

@@ -1,1 +1,11 @@
+//! The one integration-test binary: every module runs against the real PostgreSQL, Redis (standalone
+//! and cluster), ClickHouse-compatible server and blob storage that `scripts/test.sh` starts.
 
+mod auth;
+mod blob;
+mod bootstrap;
+mod cli;
+mod health;
+mod helpers;
+mod migrations;
+mod redis;

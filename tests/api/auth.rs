@@ -1,0 +1,156 @@
+use serde_json::Value;
+
+use crate::helpers::{create_project, TestApp, TestConfig};
+
+#[tokio::test]
+async fn a_valid_key_resolves_to_its_project_in_langfuse_shape() {
+    let app = TestApp::spawn(TestConfig::new().await).await;
+    let (pk, sk) = create_project(&app.config, "proj-a").await;
+
+    let response = app.get_as("/api/public/projects", &pk, &sk).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "data": [{
+                "id": "proj-a",
+                "name": "Project proj-a",
+                "organization": { "id": "org-proj-a", "name": "Org of proj-a" },
+                "metadata": {}
+            }]
+        })
+    );
+}
+
+#[tokio::test]
+async fn each_key_sees_only_its_own_project() {
+    let app = TestApp::spawn(TestConfig::new().await).await;
+    let (pk_a, sk_a) = create_project(&app.config, "proj-a").await;
+    let (pk_b, sk_b) = create_project(&app.config, "proj-b").await;
+    for (pk, sk, id) in [(&pk_a, &sk_a, "proj-a"), (&pk_b, &sk_b, "proj-b")] {
+        let body: Value = app
+            .get_as("/api/public/projects", pk, sk)
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(body["data"].as_array().unwrap().len(), 1);
+        assert_eq!(body["data"][0]["id"], id);
+    }
+    // One project's public key with the other's secret is refused.
+    assert_eq!(
+        app.get_as("/api/public/projects", &pk_a, &sk_b)
+            .await
+            .status(),
+        401
+    );
+}
+
+#[tokio::test]
+async fn wrong_or_missing_credentials_get_401_with_a_json_message() {
+    let app = TestApp::spawn(TestConfig::new().await).await;
+    let (pk, sk) = create_project(&app.config, "proj-a").await;
+
+    let cases = vec![
+        app.get("/api/public/projects").await,
+        app.get_as("/api/public/projects", &pk, "sk-lf-wrong").await,
+        app.get_as("/api/public/projects", "pk-lf-unknown", &sk)
+            .await,
+        app.http
+            .get(app.url("/api/public/projects"))
+            .header("Authorization", "Bearer something")
+            .send()
+            .await
+            .unwrap(),
+        app.http
+            .get(app.url("/api/public/projects"))
+            .header("Authorization", "Basic not-base64!")
+            .send()
+            .await
+            .unwrap(),
+    ];
+    for response in cases {
+        assert_eq!(response.status(), 401);
+        let body: Value = response.json().await.unwrap();
+        let message = body["message"].as_str().expect("a message");
+        assert!(!message.is_empty());
+    }
+    // A wrong secret after a correct one (the key is now cached) is still refused.
+    assert_eq!(
+        app.get_as("/api/public/projects", &pk, &sk).await.status(),
+        200
+    );
+    assert_eq!(
+        app.get_as("/api/public/projects", &pk, "sk-lf-x")
+            .await
+            .status(),
+        401
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_project_s_keys_stop_working() {
+    let mut config = TestConfig::new().await;
+    // No caching, so the deletion is seen on the next request.
+    config.set("LANGFUSE_RS__AUTH__KEY_CACHE_TTL_SECS", "0");
+    let app = TestApp::spawn(config).await;
+    let (pk, sk) = create_project(&app.config, "proj-a").await;
+    assert_eq!(
+        app.get_as("/api/public/projects", &pk, &sk).await.status(),
+        200
+    );
+
+    let client = app.stores.postgres.get().await.unwrap();
+    client
+        .execute(
+            "UPDATE projects SET deleted_at = now() WHERE id = 'proj-a'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get_as("/api/public/projects", &pk, &sk).await.status(),
+        401
+    );
+}
+
+#[tokio::test]
+async fn secrets_are_stored_only_as_salted_hashes() {
+    let app = TestApp::spawn(TestConfig::new().await).await;
+    let (pk, sk) = create_project(&app.config, "proj-a").await;
+    let client = app.stores.postgres.get().await.unwrap();
+    let row = client
+        .query_one(
+            "SELECT row_to_json(k)::text FROM api_keys k WHERE public_key = $1",
+            &[&pk],
+        )
+        .await
+        .unwrap();
+    let stored: String = row.get(0);
+    assert!(
+        !stored.contains(&sk),
+        "the plain secret is in the row: {stored}"
+    );
+    let hash: String = client
+        .query_one(
+            "SELECT fast_hashed_secret_key FROM api_keys WHERE public_key = $1",
+            &[&pk],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        hash,
+        langfuse_rs::domain::api_key::hash_secret(crate::helpers::SALT, &sk)
+    );
+}
+
+#[tokio::test]
+async fn unknown_routes_answer_404_json() {
+    let app = TestApp::spawn(TestConfig::new().await).await;
+    let response = app.get("/api/public/nope").await;
+    assert_eq!(response.status(), 404);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["message"].is_string());
+}

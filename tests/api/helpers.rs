@@ -1,0 +1,308 @@
+//! Shared test set-up: every test gets its own PostgreSQL database, ClickHouse database, Redis key
+//! prefix and blob directory, on the real services that `scripts/test.sh` starts.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use langfuse_rs::config::Settings;
+use langfuse_rs::storage::Stores;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+pub const SALT: &str = "test-salt";
+
+fn var(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_string())
+}
+
+/// A PostgreSQL URL of the server's maintenance database, used to create test databases.
+pub fn admin_database_url() -> String {
+    var(
+        "LANGFUSE_TEST_DATABASE_URL",
+        "postgres://postgres@127.0.0.1:5432/postgres",
+    )
+}
+
+pub fn clickhouse_url() -> String {
+    var("LANGFUSE_TEST_CLICKHOUSE_URL", "http://127.0.0.1:8123")
+}
+
+pub fn redis_url() -> String {
+    var("LANGFUSE_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+}
+
+pub fn redis_cluster_nodes() -> String {
+    var(
+        "LANGFUSE_TEST_REDIS_CLUSTER_NODES",
+        "127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003",
+    )
+}
+
+pub fn s3_endpoint() -> String {
+    var("LANGFUSE_TEST_S3_ENDPOINT", "http://127.0.0.1:5055")
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The host:port of a URL, for pointing a proxy at it.
+pub fn socket_of(url: &str) -> SocketAddr {
+    let parsed = url::Url::parse(url).expect("test URL");
+    let host = parsed.host_str().expect("host");
+    let port = parsed
+        .port_or_known_default()
+        .unwrap_or(match parsed.scheme() {
+            "postgres" | "postgresql" => 5432,
+            "redis" => 6379,
+            _ => 80,
+        });
+    let host = if host == "localhost" {
+        "127.0.0.1"
+    } else {
+        host
+    };
+    format!("{host}:{port}").parse().expect("socket address")
+}
+
+/// Replaces host and port of a URL with `addr`.
+pub fn with_socket(url: &str, addr: SocketAddr) -> String {
+    let mut parsed = url::Url::parse(url).expect("test URL");
+    parsed.set_host(Some(&addr.ip().to_string())).unwrap();
+    parsed.set_port(Some(addr.port())).unwrap();
+    parsed.to_string()
+}
+
+/// One test's private slice of every store, as the environment a deployment would set.
+pub struct TestConfig {
+    pub env: HashMap<String, String>,
+    pub clickhouse_database: String,
+    _blob_dir: tempfile::TempDir,
+}
+
+impl TestConfig {
+    /// Creates an empty PostgreSQL database; ClickHouse's database is created by `migrate`.
+    pub async fn new() -> TestConfig {
+        let database_name = unique("lfrs_test");
+        let (admin, connection) =
+            tokio_postgres::connect(&admin_database_url(), tokio_postgres::NoTls)
+                .await
+                .expect("connect to PostgreSQL (is it running? see scripts/test.sh)");
+        tokio::spawn(connection);
+        admin
+            .batch_execute(&format!("CREATE DATABASE {database_name}"))
+            .await
+            .expect("create test database");
+        let mut db_url = url::Url::parse(&admin_database_url()).unwrap();
+        db_url.set_path(&format!("/{database_name}"));
+        let clickhouse_database = unique("lfrs_test");
+        let blob_dir = tempfile::tempdir().unwrap();
+        let env: HashMap<String, String> = [
+            ("DATABASE_URL", db_url.to_string()),
+            ("CLICKHOUSE_URL", clickhouse_url()),
+            ("CLICKHOUSE_DB", clickhouse_database.clone()),
+            ("REDIS_CONNECTION_STRING", redis_url()),
+            ("REDIS_KEY_PREFIX", format!("{}:", unique("test"))),
+            ("SALT", SALT.to_string()),
+            (
+                "LANGFUSE_RS__BLOB__LOCAL_DIR",
+                blob_dir.path().to_string_lossy().into_owned(),
+            ),
+            ("LANGFUSE_LOG_LEVEL", "warn".to_string()),
+            (
+                "LANGFUSE_RS__SERVER__SHUTDOWN_TIMEOUT_SECS",
+                "5".to_string(),
+            ),
+            ("LANGFUSE_RS__SERVER__HTTP_WORKERS", "2".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        TestConfig {
+            env,
+            clickhouse_database,
+            _blob_dir: blob_dir,
+        }
+    }
+
+    pub fn set(&mut self, key: &str, value: impl Into<String>) -> &mut Self {
+        self.env.insert(key.to_string(), value.into());
+        self
+    }
+
+    pub fn settings(&self) -> Settings {
+        Settings::load(None, &self.env).expect("test settings")
+    }
+
+    /// Applies the embedded migrations.
+    pub async fn migrate(&self) {
+        langfuse_rs::app::migrate(&self.settings(), false)
+            .await
+            .expect("migrate");
+    }
+}
+
+/// A running `serve` on 127.0.0.1:<random>, stopped when dropped.
+pub struct TestApp {
+    pub address: String,
+    pub config: TestConfig,
+    pub stores: Stores,
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    /// Migrates `config`'s stores and starts the web role on them.
+    pub async fn spawn(config: TestConfig) -> TestApp {
+        config.migrate().await;
+        Self::spawn_migrated(config).await.expect("app starts")
+    }
+
+    pub async fn spawn_migrated(config: TestConfig) -> anyhow::Result<TestApp> {
+        let settings = config.settings();
+        let stores = langfuse_rs::app::prepare(&settings).await?;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let address = format!("http://{}", listener.local_addr()?);
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn({
+            let stores = stores.clone();
+            let shutdown = shutdown.clone();
+            async move { langfuse_rs::app::serve(&settings, stores, listener, false, shutdown).await }
+        });
+        Ok(TestApp {
+            address,
+            config,
+            stores,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            shutdown,
+            task: Some(task),
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.expect("request")
+    }
+
+    pub async fn get_as(&self, path: &str, public_key: &str, secret: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .basic_auth(public_key, Some(secret))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Stops the server and waits for it to drain.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        match self.task.take() {
+            Some(task) => task.await?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Creates an organization, project and API key through the bootstrap path; returns the keys.
+pub async fn create_project(config: &TestConfig, project_id: &str) -> (String, String) {
+    let public_key = format!("pk-lf-{}", uuid::Uuid::new_v4().simple());
+    let secret_key = format!("sk-lf-{}", uuid::Uuid::new_v4().simple());
+    let mut env = config.env.clone();
+    env.insert("LANGFUSE_INIT_ORG_ID".into(), format!("org-{project_id}"));
+    env.insert(
+        "LANGFUSE_INIT_ORG_NAME".into(),
+        format!("Org of {project_id}"),
+    );
+    env.insert("LANGFUSE_INIT_PROJECT_ID".into(), project_id.into());
+    env.insert(
+        "LANGFUSE_INIT_PROJECT_NAME".into(),
+        format!("Project {project_id}"),
+    );
+    env.insert(
+        "LANGFUSE_INIT_PROJECT_PUBLIC_KEY".into(),
+        public_key.clone(),
+    );
+    env.insert(
+        "LANGFUSE_INIT_PROJECT_SECRET_KEY".into(),
+        secret_key.clone(),
+    );
+    let settings = Settings::load(None, &env).unwrap();
+    let pool = langfuse_rs::storage::postgres::connect(&settings.database).unwrap();
+    langfuse_rs::bootstrap::run(&pool, &settings).await.unwrap();
+    (public_key, secret_key)
+}
+
+/// A TCP forwarder in front of a real service, which a test can stop to take the service away
+/// from the application without disturbing other tests that share the server.
+pub struct TcpProxy {
+    pub addr: SocketAddr,
+    stop: CancellationToken,
+}
+
+impl TcpProxy {
+    pub async fn start(target: SocketAddr) -> TcpProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let stopped = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stopped.cancelled() => break,
+                    accepted = listener.accept() => {
+                        let Ok((mut inbound, _)) = accepted else { continue };
+                        let stopped = stopped.clone();
+                        tokio::spawn(async move {
+                            let Ok(mut outbound) = TcpStream::connect(target).await else { return };
+                            tokio::select! {
+                                _ = stopped.cancelled() => {}
+                                _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                            }
+                        });
+                    }
+                }
+            }
+            // The listener drops here: new connections are refused, open ones are cut.
+        });
+        TcpProxy { addr, stop }
+    }
+
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+}
+
+/// Polls `check` until it returns true or `timeout` passes.
+pub async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

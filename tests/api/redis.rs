@@ -1,0 +1,97 @@
+use std::time::Duration;
+
+use fred::prelude::*;
+use langfuse_rs::storage::redis::{connect, hash_slot};
+
+use crate::helpers::{redis_cluster_nodes, unique, TestApp, TestConfig};
+
+fn cluster_config(config: &mut TestConfig) {
+    config
+        .set("REDIS_CLUSTER_ENABLED", "true")
+        .set("REDIS_CLUSTER_NODES", redis_cluster_nodes());
+}
+
+/// Round trips and a script over two keys of one slot tag: what every Redis user of the
+/// application relies on, on both topologies.
+async fn exercise(settings: &langfuse_rs::config::Settings) {
+    let store = connect(&settings.redis).await.expect("connect");
+    store.ping().await.unwrap();
+
+    let tag = unique("tag");
+    let a = store.keyspace.key("test", &tag, Some("a"));
+    let b = store.keyspace.key("test", &tag, Some("b"));
+    assert_eq!(hash_slot(&a), hash_slot(&b));
+
+    store
+        .set_json(&a, &serde_json::json!({"n": 1}), Duration::from_secs(30))
+        .await
+        .unwrap();
+    let read: Option<serde_json::Value> = store.get_json(&a).await.unwrap();
+    assert_eq!(read, Some(serde_json::json!({"n": 1})));
+
+    // A script touching both keys: on a cluster this fails with CROSSSLOT unless the keys share a
+    // slot, which the keyspace guarantees.
+    let moved: i64 = store
+        .client
+        .eval(
+            "local v = redis.call('GET', KEYS[1]); redis.call('SET', KEYS[2], v); redis.call('DEL', KEYS[1]); return 1",
+            vec![a.clone(), b.clone()],
+            Vec::<String>::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved, 1);
+    assert_eq!(store.get_json::<serde_json::Value>(&a).await.unwrap(), None);
+    assert_eq!(
+        store.get_json::<serde_json::Value>(&b).await.unwrap(),
+        Some(serde_json::json!({"n": 1}))
+    );
+    store.delete(&b).await.unwrap();
+    assert_eq!(store.get_json::<serde_json::Value>(&b).await.unwrap(), None);
+    store.quit().await;
+}
+
+#[tokio::test]
+async fn standalone_redis_works() {
+    let config = TestConfig::new().await;
+    exercise(&config.settings()).await;
+}
+
+#[tokio::test]
+async fn redis_cluster_works() {
+    let mut config = TestConfig::new().await;
+    cluster_config(&mut config);
+    exercise(&config.settings()).await;
+}
+
+#[tokio::test]
+async fn the_cluster_really_spreads_slot_tags_over_nodes() {
+    // Guards the test above against a "cluster" of one node that would accept anything.
+    let mut config = TestConfig::new().await;
+    cluster_config(&mut config);
+    let store = connect(&config.settings().redis).await.unwrap();
+    let nodes = store
+        .client
+        .cached_cluster_state()
+        .expect("cluster state")
+        .unique_primary_nodes();
+    assert!(nodes.len() >= 3, "{nodes:?}");
+    let result: Result<i64, Error> = store
+        .client
+        .eval("return 1", vec!["{a}x", "{b}y"], Vec::<String>::new())
+        .await;
+    if hash_slot("{a}x") != hash_slot("{b}y") {
+        assert!(
+            result.is_err(),
+            "cross-slot script must be refused by a real cluster"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_application_serves_and_is_ready_on_a_cluster() {
+    let mut config = TestConfig::new().await;
+    cluster_config(&mut config);
+    let app = TestApp::spawn(config).await;
+    assert_eq!(app.get("/api/public/ready").await.status(), 200);
+}
