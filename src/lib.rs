@@ -1,17 +1,17 @@
 //! langfuse-rs: a Langfuse-compatible LLM-observability server in one binary.
 //!
 //! # Layout
-//! - [`config`]: the typed settings tree (defaults < file < environment).
-//! - [`domain`]: pure types and rules, no I/O.
-//! - [`storage`]: PostgreSQL, Redis, ClickHouse and blob storage clients and their queries; the
+//! - `config`: the typed settings tree (defaults < file < environment).
+//! - `domain`: pure types and rules, no I/O.
+//! - `storage`: PostgreSQL, Redis, ClickHouse and blob storage clients and their queries; the
 //!   only place the roles meet.
-//! - [`http`]: the web role (`serve`), Langfuse's public API on actix-web.
-//! - [`worker`]: the worker role (`work`), queue consumers that write to ClickHouse.
-//! - [`health`]: liveness and readiness probes shared by both roles.
-//! - [`migrate`]: embedded, checksummed schema migrations for PostgreSQL and ClickHouse.
-//! - [`bootstrap`]: `LANGFUSE_INIT_*` provisioning.
-//! - [`app`]: composition of the roles, used by `main.rs` and by the tests.
-//! - [`telemetry`]: logging.
+//! - `http`: the web role (`serve`), Langfuse's public API on actix-web.
+//! - `worker`: the worker role (`work`), queue consumers that write to ClickHouse.
+//! - `health`: liveness and readiness probes shared by both roles.
+//! - `migrate`: embedded, checksummed schema migrations for PostgreSQL and ClickHouse.
+//! - `bootstrap`: `LANGFUSE_INIT_*` provisioning.
+//! - `app`: composition of the roles, used by `main.rs` and by the tests.
+//! - `telemetry`: logging.
 
 pub mod app;
 pub mod bootstrap;
