@@ -203,19 +203,6 @@ pub async fn find_project(pool: &Pool, project_id: &str) -> anyhow::Result<Optio
     }))
 }
 
-/// Records that a key was used; best effort, callers do not wait on it for a response.
-pub async fn touch_api_key(pool: &Pool, key_id: &str) -> anyhow::Result<()> {
-    let client = pool.get().await?;
-    client
-        .execute(
-            "UPDATE api_keys SET last_used_at = now()
-              WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
-            &[&key_id],
-        )
-        .await?;
-    Ok(())
-}
-
 /// What the bootstrap creates when absent.
 #[derive(Debug, Clone)]
 pub struct BootstrapRecords<'a> {
