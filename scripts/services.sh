@@ -511,6 +511,48 @@ ensure_python_venv() {
     _lf_say "venv: $LF_VENV installed$note"
 }
 
+# ---------------------------------------------------------------------------------------------------------
+# The official Python SDKs, each in its own venv (2.x and 5.x cannot share one), for compatibility tests
+# ---------------------------------------------------------------------------------------------------------
+
+# _lf_requirements_venv DIR REQUIREMENTS: a venv at DIR with REQUIREMENTS installed, rebuilt only when the
+# file changes. Prints the venv's python.
+_lf_requirements_venv() {
+    local dir=$1 requirements=$2 log="$LF_LOG_DIR/$(basename "$1").log" stamp="$1/.langfuse-rs-stamp"
+    local hash py
+    hash=$(sha256sum "$requirements" | cut -d' ' -f1)
+    if [[ -f "$dir/bin/pip" && "$(head -n 1 "$dir/bin/pip")" != "#!$dir/bin/"* ]]; then
+        rm -rf "$dir"
+    fi
+    if [[ -x "$dir/bin/python" && -f "$stamp" && "$(<"$stamp")" == "$hash" ]]; then
+        echo "$dir/bin/python"
+        return 0
+    fi
+    py=$(_lf_find_python) || {
+        _lf_err "sdk venv: no Python 3 with the venv module found (run ensure_packages)"
+        return 1
+    }
+    rm -rf "$dir"
+    if ! { "$py" -m venv "$dir" && "$dir/bin/python" -m pip install --disable-pip-version-check \
+        --no-input -r "$requirements"; } >>"$log" 2>&1; then
+        _lf_err "sdk venv: installing $requirements failed; log: $log"
+        _lf_show_log "$log" >&2
+        return 1
+    fi
+    printf '%s\n' "$hash" >"$stamp"
+    echo "$dir/bin/python"
+}
+
+ensure_sdk_venvs() {
+    _lf_dirs
+    LANGFUSE_TEST_PYTHON_SDK_V2=$(_lf_requirements_venv "$LF_DEV_DIR/sdk-python-v2" \
+        "$LF_REPO_ROOT/tests/sdk/requirements-python-v2.txt") || return 1
+    LANGFUSE_TEST_PYTHON_SDK_V5=$(_lf_requirements_venv "$LF_DEV_DIR/sdk-python-v5" \
+        "$LF_REPO_ROOT/tests/sdk/requirements-python-v5.txt") || return 1
+    export LANGFUSE_TEST_PYTHON_SDK_V2 LANGFUSE_TEST_PYTHON_SDK_V5
+    _lf_say "sdk venvs: Python SDK 2.x and 5.x ready under $LF_DEV_DIR"
+}
+
 # The stand-in and moto run from the venv; create it when it is missing, quietly reuse it otherwise.
 _lf_need_venv_tool() {
     if [[ -x "$LF_VENV/bin/$1" ]]; then

@@ -64,26 +64,13 @@ fn misconfiguration_exits_non_zero_with_one_line_naming_the_key() {
 async fn serve_without_a_salt_or_a_migrated_schema_says_what_to_do() {
     let mut config = TestConfig::new().await;
     config.env.remove("SALT");
-    let out = tokio::process::Command::new(BIN)
-        .arg("serve")
-        .env_clear()
-        .envs(&config.env)
-        .output()
-        .await
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("auth.salt"));
+    let (status, stderr) = config.run(&["serve"]).await;
+    assert!(!status.success());
+    assert!(stderr.contains("auth.salt"), "{stderr}");
 
     config.set("SALT", "s").set("PORT", "0");
-    let out = tokio::process::Command::new(BIN)
-        .arg("serve")
-        .env_clear()
-        .envs(&config.env)
-        .output()
-        .await
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (status, stderr) = config.run(&["serve"]).await;
+    assert!(!status.success());
     assert!(stderr.contains("run `langfuse-rs migrate`"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
@@ -119,10 +106,8 @@ async fn exits_cleanly_on(signal: &str, args: &[&str], port_key: &str) {
         .set("HOSTNAME", "127.0.0.1")
         .set(port_key, port.to_string())
         .set("LANGFUSE_RS__WORKER__HEALTH_HOSTNAME", "127.0.0.1");
-    let mut child = tokio::process::Command::new(BIN)
-        .args(args)
-        .env_clear()
-        .envs(&config.env)
+    let mut child = config
+        .command(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -138,6 +138,22 @@ impl TestConfig {
         Settings::load(None, &self.env).expect("test settings")
     }
 
+    /// The `langfuse-rs` binary with exactly this environment, as an operator would run it.
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_langfuse-rs"));
+        command.args(args).env_clear().envs(&self.env);
+        command
+    }
+
+    /// Runs the binary to completion; returns its exit status and standard error.
+    pub async fn run(&self, args: &[&str]) -> (std::process::ExitStatus, String) {
+        let out = self.command(args).output().await.expect("run langfuse-rs");
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// Applies the embedded migrations.
     pub async fn migrate(&self) {
         langfuse_rs::app::migrate(&self.settings(), false)

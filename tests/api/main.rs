@@ -9,3 +9,4 @@ mod health;
 mod helpers;
 mod migrations;
 mod redis;
+mod sdk;

@@ -198,20 +198,9 @@ async fn two_concurrent_runs_both_succeed_and_apply_each_file_once() {
 #[tokio::test]
 async fn two_concurrent_processes_both_succeed() {
     let config = TestConfig::new().await;
-    let spawn = || {
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_langfuse-rs"))
-            .arg("migrate")
-            .env_clear()
-            .envs(&config.env)
-            .output()
-    };
-    let (a, b) = tokio::join!(spawn(), spawn());
-    for out in [a.unwrap(), b.unwrap()] {
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    let (a, b) = tokio::join!(config.run(&["migrate"]), config.run(&["migrate"]));
+    for (status, stderr) in [a, b] {
+        assert!(status.success(), "{stderr}");
     }
     assert_fully_migrated(&config).await;
 }
@@ -246,10 +235,8 @@ async fn a_migrate_process_killed_at_any_moment_is_completed_by_a_rerun() {
     let config = TestConfig::new().await;
     // Kill at several moments; whatever state each kill leaves, the next run must finish it.
     for delay_ms in [20u64, 120, 300, 600] {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_langfuse-rs"))
-            .arg("migrate")
-            .env_clear()
-            .envs(&config.env)
+        let mut child = config
+            .command(&["migrate"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -258,18 +245,8 @@ async fn a_migrate_process_killed_at_any_moment_is_completed_by_a_rerun() {
         let _ = child.start_kill(); // SIGKILL: no chance to clean up.
         let _ = child.wait().await;
     }
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_langfuse-rs"))
-        .arg("migrate")
-        .env_clear()
-        .envs(&config.env)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (status, stderr) = config.run(&["migrate"]).await;
+    assert!(status.success(), "{stderr}");
     assert_fully_migrated(&config).await;
 }
 

@@ -1,0 +1,84 @@
+//! The official SDKs, installed from the registry, checking their credentials against us: the first
+//! call every Langfuse client makes.
+
+use crate::helpers::{create_project, TestApp, TestConfig};
+
+/// The Python of a venv holding one SDK version; `scripts/test.sh` builds them.
+fn sdk_python(variable: &str, venv: &str) -> String {
+    std::env::var(variable)
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join(".dev")
+                .join(venv)
+                .join("bin/python");
+            assert!(
+            path.exists(),
+            "{variable} is unset and {} is missing: run ./scripts/test.sh, which installs the SDKs",
+            path.display()
+        );
+            path.to_string_lossy().into_owned()
+        })
+}
+
+const AUTH_CHECK: &str = r#"
+import os, sys
+from langfuse import Langfuse
+client = Langfuse(
+    public_key=os.environ["PK"], secret_key=os.environ["SK"], host=os.environ["HOST"],
+)
+try:
+    ok = client.auth_check()
+except Exception as error:  # the SDK raises on 401
+    print("error:", type(error).__name__, error)
+    sys.exit(1)
+print("auth_check:", ok)
+sys.exit(0 if ok is True else 1)
+"#;
+
+async fn auth_check(python: &str, app: &TestApp, pk: &str, sk: &str) -> (bool, String) {
+    let out = tokio::process::Command::new(python)
+        .args(["-c", AUTH_CHECK])
+        .env("PK", pk)
+        .env("SK", sk)
+        .env("HOST", &app.address)
+        .output()
+        .await
+        .expect("run the SDK");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+async fn sdk_accepts_good_keys_and_refuses_bad_ones(python: &str) {
+    let app = TestApp::spawn(TestConfig::new().await).await;
+    let (pk, sk) = create_project(&app.config, "sdk-project").await;
+
+    let (ok, output) = auth_check(python, &app, &pk, &sk).await;
+    assert!(ok, "{output}");
+    // A distinct public key: the newer SDK keeps one client per public key in the process.
+    let (ok, output) = auth_check(python, &app, "pk-lf-unknown", &sk).await;
+    assert!(!ok, "an unknown key must be refused: {output}");
+    assert!(
+        output.contains("401") || output.contains("Unauthorized"),
+        "{output}"
+    );
+    let (ok, output) = auth_check(python, &app, &pk, "sk-lf-wrong").await;
+    assert!(!ok, "a wrong secret must be refused: {output}");
+}
+
+#[tokio::test]
+async fn python_sdk_v2_checks_its_credentials() {
+    let python = sdk_python("LANGFUSE_TEST_PYTHON_SDK_V2", "sdk-python-v2");
+    sdk_accepts_good_keys_and_refuses_bad_ones(&python).await;
+}
+
+#[tokio::test]
+async fn python_sdk_v5_checks_its_credentials() {
+    let python = sdk_python("LANGFUSE_TEST_PYTHON_SDK_V5", "sdk-python-v5");
+    sdk_accepts_good_keys_and_refuses_bad_ones(&python).await;
+}
