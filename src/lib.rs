@@ -5,6 +5,7 @@
 //! - `domain`: pure types and rules, no I/O.
 //! - `storage`: PostgreSQL, Redis, ClickHouse and blob storage clients and their queries; the
 //!   only place the roles meet.
+//! - `ingest`: pure ingestion rules: event parsing and validation, and the merge.
 //! - `http`: the web role (`serve`), Langfuse's public API on actix-web.
 //! - `worker`: the worker role (`work`), queue consumers that write to ClickHouse.
 //! - `health`: liveness and readiness probes shared by both roles.
@@ -19,6 +20,7 @@ pub mod config;
 pub mod domain;
 pub mod health;
 pub mod http;
+pub mod ingest;
 pub mod migrate;
 pub mod storage;
 pub mod telemetry;

@@ -1,0 +1,1040 @@
+//! The ingestion batch API's events: parsing, validation and normalisation, one envelope at a time.
+//!
+//! An envelope is `{id, timestamp, type, body, metadata}`. Each is checked on its own, so a bad event
+//! never sinks the good ones of its batch. What comes out is an [`Event`]: a patch of the fields
+//! that event sets on one trace, observation or score, ready to be merged with every other event of
+//! that entity (see `merge`).
+//!
+//! The same parser runs in the web role (to validate and answer) and in the worker (to read the raw
+//! envelopes back from blob storage), so both always agree on what an envelope means.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// Which kind of record an event writes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EntityKind {
+    Trace,
+    Observation,
+    Score,
+}
+
+impl EntityKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityKind::Trace => "trace",
+            EntityKind::Observation => "observation",
+            EntityKind::Score => "score",
+        }
+    }
+}
+
+/// The observation types of Langfuse v3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ObservationType {
+    Span,
+    Generation,
+    Event,
+    Agent,
+    Tool,
+    Chain,
+    Retriever,
+    Evaluator,
+    Embedding,
+    Guardrail,
+}
+
+impl ObservationType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObservationType::Span => "SPAN",
+            ObservationType::Generation => "GENERATION",
+            ObservationType::Event => "EVENT",
+            ObservationType::Agent => "AGENT",
+            ObservationType::Tool => "TOOL",
+            ObservationType::Chain => "CHAIN",
+            ObservationType::Retriever => "RETRIEVER",
+            ObservationType::Evaluator => "EVALUATOR",
+            ObservationType::Embedding => "EMBEDDING",
+            ObservationType::Guardrail => "GUARDRAIL",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Level {
+    Debug,
+    Default,
+    Warning,
+    Error,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Debug => "DEBUG",
+            Level::Default => "DEFAULT",
+            Level::Warning => "WARNING",
+            Level::Error => "ERROR",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ScoreDataType {
+    Numeric,
+    Categorical,
+    Boolean,
+}
+
+impl ScoreDataType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScoreDataType::Numeric => "NUMERIC",
+            ScoreDataType::Categorical => "CATEGORICAL",
+            ScoreDataType::Boolean => "BOOLEAN",
+        }
+    }
+}
+
+/// One validated event: the entity it belongs to and the fields it sets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// The envelope id; the same event sent twice has the same id.
+    pub event_id: String,
+    /// The envelope timestamp: when the client produced the event. Orders events of one entity.
+    pub timestamp: DateTime<Utc>,
+    pub entity_id: String,
+    pub is_create: bool,
+    pub body: Body,
+}
+
+impl Event {
+    pub fn entity_kind(&self) -> EntityKind {
+        match self.body {
+            Body::Trace(_) => EntityKind::Trace,
+            Body::Observation(_) => EntityKind::Observation,
+            Body::Score(_) => EntityKind::Score,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    Trace(TracePatch),
+    Observation(ObservationPatch),
+    Score(ScorePatch),
+}
+
+/// The fields a trace event sets; `None` leaves a field as other events made it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TracePatch {
+    pub timestamp: Option<DateTime<Utc>>,
+    pub name: Option<String>,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    pub release: Option<String>,
+    pub version: Option<String>,
+    pub input: Option<String>,
+    pub output: Option<String>,
+    pub metadata: Option<BTreeMap<String, String>>,
+    pub tags: Option<Vec<String>>,
+    pub environment: Option<String>,
+    pub public: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservationPatch {
+    pub observation_type: ObservationType,
+    pub trace_id: Option<String>,
+    pub parent_observation_id: Option<String>,
+    pub name: Option<String>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub end_time: Option<DateTime<Utc>>,
+    pub completion_start_time: Option<DateTime<Utc>>,
+    pub metadata: Option<BTreeMap<String, String>>,
+    pub input: Option<String>,
+    pub output: Option<String>,
+    pub level: Option<Level>,
+    pub status_message: Option<String>,
+    pub version: Option<String>,
+    pub environment: Option<String>,
+    pub model: Option<String>,
+    pub model_parameters: Option<String>,
+    pub usage_details: Option<BTreeMap<String, u64>>,
+    pub cost_details: Option<BTreeMap<String, f64>>,
+    pub prompt_name: Option<String>,
+    pub prompt_version: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScorePatch {
+    pub name: String,
+    pub value: f64,
+    pub string_value: Option<String>,
+    pub data_type: ScoreDataType,
+    pub trace_id: Option<String>,
+    pub observation_id: Option<String>,
+    pub session_id: Option<String>,
+    pub dataset_run_id: Option<String>,
+    pub comment: Option<String>,
+    pub metadata: Option<BTreeMap<String, String>>,
+    pub environment: Option<String>,
+    pub config_id: Option<String>,
+    pub queue_id: Option<String>,
+}
+
+/// Why an envelope was refused; becomes one entry of the 207 answer's `errors`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventError {
+    /// The envelope id, or an empty string when the envelope has none.
+    pub id: String,
+    pub status: u16,
+    pub message: String,
+}
+
+/// What an envelope turned out to be.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Parsed {
+    /// Stored and merged.
+    Event(Box<Event>),
+    /// `sdk-log`: accepted and logged, never stored.
+    SdkLog { event_id: String, log: Value },
+}
+
+const MAX_ID_LEN: usize = 1_000;
+const MAX_ENVIRONMENT_LEN: usize = 40;
+pub const DEFAULT_ENVIRONMENT: &str = "default";
+
+/// Parses one envelope. `new_id` supplies an id for a create event whose body has none; the caller
+/// writes it into the stored envelope (see [`assign_missing_id`]) so a re-read gives the same id.
+pub fn parse_envelope(envelope: &Value) -> Result<Parsed, EventError> {
+    let id = envelope
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let fail = |message: String| EventError {
+        id: id.clone(),
+        status: 400,
+        message,
+    };
+    let object = envelope
+        .as_object()
+        .ok_or_else(|| fail("event must be a JSON object".into()))?;
+    if id.is_empty() {
+        return Err(fail("event.id: a non-empty string is required".into()));
+    }
+    let timestamp = match object.get("timestamp") {
+        Some(Value::String(s)) => parse_time(s).ok_or_else(|| {
+            fail(format!(
+                "event.timestamp: {s:?} is not an ISO 8601 date-time"
+            ))
+        })?,
+        _ => {
+            return Err(fail(
+                "event.timestamp: an ISO 8601 date-time string is required".into(),
+            ))
+        }
+    };
+    let kind = object
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or_else(|| fail("event.type: a string is required".into()))?;
+    let body = match object.get("body") {
+        Some(Value::Object(body)) => body,
+        _ => return Err(fail("event.body: an object is required".into())),
+    };
+    let body_error = |e: String| fail(format!("{kind}: {e}"));
+    let (entity_id, is_create, body) = match kind {
+        "trace-create" => {
+            let b: TraceBody = from_body(body).map_err(body_error)?;
+            let entity_id = required_id(&b.id, true).map_err(body_error)?;
+            (
+                entity_id,
+                true,
+                Body::Trace(b.into_patch().map_err(body_error)?),
+            )
+        }
+        "score-create" => {
+            let b: ScoreBody = from_body(body).map_err(body_error)?;
+            let entity_id = required_id(&b.id, true).map_err(body_error)?;
+            (
+                entity_id,
+                true,
+                Body::Score(b.into_patch().map_err(body_error)?),
+            )
+        }
+        "sdk-log" => {
+            let log = body.get("log").cloned().unwrap_or(Value::Null);
+            return Ok(Parsed::SdkLog { event_id: id, log });
+        }
+        other => {
+            let (observation_type, is_create) = observation_kind(other, body).map_err(&fail)?;
+            let b: ObservationBody = from_body(body).map_err(body_error)?;
+            let entity_id = required_id(&b.id, is_create).map_err(body_error)?;
+            let patch = b.into_patch(observation_type).map_err(body_error)?;
+            (entity_id, is_create, Body::Observation(patch))
+        }
+    };
+    Ok(Parsed::Event(Box::new(Event {
+        event_id: id,
+        timestamp,
+        entity_id,
+        is_create,
+        body,
+    })))
+}
+
+/// Gives a create event without `body.id` a fresh id, in place, before the envelope is stored.
+/// Langfuse does the same; storing the id makes every later read of the envelope agree.
+pub fn assign_missing_id(envelope: &mut Value) {
+    let is_create = envelope
+        .get("type")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t.ends_with("-create") && t != "sdk-log");
+    if !is_create {
+        return;
+    }
+    if let Some(body) = envelope.get_mut("body").and_then(Value::as_object_mut) {
+        let missing = match body.get("id") {
+            None | Some(Value::Null) => true,
+            Some(Value::String(s)) => s.is_empty(),
+            _ => false,
+        };
+        if missing {
+            body.insert("id".into(), Value::String(uuid::Uuid::new_v4().to_string()));
+        }
+    }
+}
+
+fn observation_kind(
+    kind: &str,
+    body: &Map<String, Value>,
+) -> Result<(ObservationType, bool), String> {
+    let (prefix, is_create) = match kind.rsplit_once('-') {
+        Some((prefix, "create")) => (prefix, true),
+        Some((prefix, "update")) => (prefix, false),
+        _ => return Err(format!("event.type: unknown event type {kind:?}")),
+    };
+    let observation_type = match (prefix, is_create) {
+        ("span", _) => ObservationType::Span,
+        ("generation", _) => ObservationType::Generation,
+        ("event", true) => ObservationType::Event,
+        ("agent", true) => ObservationType::Agent,
+        ("tool", true) => ObservationType::Tool,
+        ("chain", true) => ObservationType::Chain,
+        ("retriever", true) => ObservationType::Retriever,
+        ("evaluator", true) => ObservationType::Evaluator,
+        ("embedding", true) => ObservationType::Embedding,
+        ("guardrail", true) => ObservationType::Guardrail,
+        // The legacy observation events name their type in the body.
+        ("observation", _) => match body.get("type") {
+            Some(t) => serde_json::from_value(t.clone()).map_err(|_| {
+                format!("{kind}: body.type must be one of SPAN, GENERATION, EVENT, AGENT, TOOL, CHAIN, RETRIEVER, EVALUATOR, EMBEDDING, GUARDRAIL")
+            })?,
+            None => return Err(format!("{kind}: body.type is required")),
+        },
+        _ => return Err(format!("event.type: unknown event type {kind:?}")),
+    };
+    Ok((observation_type, is_create))
+}
+
+fn from_body<T: serde::de::DeserializeOwned>(body: &Map<String, Value>) -> Result<T, String> {
+    serde_json::from_value(Value::Object(body.clone())).map_err(|e| format!("invalid body: {e}"))
+}
+
+fn required_id(id: &Option<String>, is_create: bool) -> Result<String, String> {
+    match id.as_deref() {
+        Some(id) if !id.is_empty() && id.len() <= MAX_ID_LEN => Ok(id.to_string()),
+        Some(id) if id.len() > MAX_ID_LEN => {
+            Err(format!("body.id is longer than {MAX_ID_LEN} characters"))
+        }
+        // assign_missing_id gives creates an id before parsing; an update must name its target.
+        _ if is_create => Err("body.id is missing".into()),
+        _ => Err("body.id is required for an update".into()),
+    }
+}
+
+/// Accepts RFC 3339 (with `Z` or an offset) and, as UTC, an ISO date-time without an offset.
+pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+        .map(|t| t.and_utc())
+}
+
+fn optional_time(field: &str, value: &Option<String>) -> Result<Option<DateTime<Utc>>, String> {
+    match value {
+        None => Ok(None),
+        Some(s) => parse_time(s)
+            .map(Some)
+            .ok_or_else(|| format!("body.{field}: {s:?} is not an ISO 8601 date-time")),
+    }
+}
+
+/// Langfuse's environment rule: lower-case letters, digits, `-` and `_`, at most 40 characters,
+/// not starting with the reserved `langfuse` prefix; absent or empty means `default`.
+pub fn normalize_environment(value: Option<&str>) -> Result<Option<String>, String> {
+    let Some(raw) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let env = raw.to_lowercase();
+    if env.len() > MAX_ENVIRONMENT_LEN {
+        return Err(format!(
+            "body.environment must be at most {MAX_ENVIRONMENT_LEN} characters"
+        ));
+    }
+    if !env
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    {
+        return Err(format!(
+            "body.environment {raw:?} may only contain letters, digits, '-' and '_'"
+        ));
+    }
+    if env.starts_with("langfuse") {
+        return Err(format!(
+            "body.environment {raw:?}: the 'langfuse' prefix is reserved"
+        ));
+    }
+    Ok(Some(env))
+}
+
+/// Input, output and model parameters are any JSON; they are stored as text: a string as itself,
+/// anything else as its JSON.
+fn json_text(value: Option<Value>) -> Option<String> {
+    match value {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(other) => Some(other.to_string()),
+    }
+}
+
+/// Metadata is any JSON; the stored form is a map of top-level keys to text. A value that is not an
+/// object is kept whole under the key `metadata`.
+pub fn metadata_map(value: Option<Value>) -> Option<BTreeMap<String, String>> {
+    match value {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(map)) => Some(
+            map.into_iter()
+                .filter_map(|(k, v)| json_text(Some(v)).map(|text| (k, text)))
+                .collect(),
+        ),
+        Some(other) => Some(BTreeMap::from([(
+            "metadata".to_string(),
+            json_text(Some(other)).unwrap_or_default(),
+        )])),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TraceBody {
+    id: Option<String>,
+    timestamp: Option<String>,
+    name: Option<String>,
+    user_id: Option<String>,
+    input: Option<Value>,
+    output: Option<Value>,
+    session_id: Option<String>,
+    release: Option<String>,
+    version: Option<String>,
+    metadata: Option<Value>,
+    tags: Option<Vec<String>>,
+    environment: Option<String>,
+    public: Option<bool>,
+}
+
+impl TraceBody {
+    fn into_patch(self) -> Result<TracePatch, String> {
+        Ok(TracePatch {
+            timestamp: optional_time("timestamp", &self.timestamp)?,
+            name: self.name,
+            user_id: self.user_id,
+            session_id: self.session_id,
+            release: self.release,
+            version: self.version,
+            input: json_text(self.input),
+            output: json_text(self.output),
+            metadata: metadata_map(self.metadata),
+            tags: self.tags,
+            environment: normalize_environment(self.environment.as_deref())?,
+            public: self.public,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ObservationBody {
+    id: Option<String>,
+    trace_id: Option<String>,
+    name: Option<String>,
+    start_time: Option<String>,
+    end_time: Option<String>,
+    completion_start_time: Option<String>,
+    metadata: Option<Value>,
+    input: Option<Value>,
+    output: Option<Value>,
+    level: Option<Level>,
+    status_message: Option<String>,
+    parent_observation_id: Option<String>,
+    version: Option<String>,
+    environment: Option<String>,
+    model: Option<String>,
+    model_parameters: Option<Value>,
+    usage: Option<Value>,
+    usage_details: Option<Value>,
+    cost_details: Option<Value>,
+    prompt_name: Option<String>,
+    prompt_version: Option<u16>,
+}
+
+impl ObservationBody {
+    fn into_patch(self, observation_type: ObservationType) -> Result<ObservationPatch, String> {
+        let (usage_details, legacy_costs) = usage::normalize(self.usage, self.usage_details)?;
+        let cost_details = match usage::cost_details(self.cost_details)? {
+            Some(costs) => Some(costs),
+            None => legacy_costs,
+        };
+        Ok(ObservationPatch {
+            observation_type,
+            trace_id: self.trace_id.filter(|t| !t.is_empty()),
+            parent_observation_id: self.parent_observation_id.filter(|p| !p.is_empty()),
+            name: self.name,
+            start_time: optional_time("startTime", &self.start_time)?,
+            end_time: optional_time("endTime", &self.end_time)?,
+            completion_start_time: optional_time(
+                "completionStartTime",
+                &self.completion_start_time,
+            )?,
+            metadata: metadata_map(self.metadata),
+            input: json_text(self.input),
+            output: json_text(self.output),
+            level: self.level,
+            status_message: self.status_message,
+            version: self.version,
+            environment: normalize_environment(self.environment.as_deref())?,
+            model: self.model.filter(|m| !m.is_empty()),
+            model_parameters: json_text(self.model_parameters),
+            usage_details,
+            cost_details,
+            prompt_name: self.prompt_name,
+            prompt_version: self.prompt_version,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ScoreBody {
+    id: Option<String>,
+    trace_id: Option<String>,
+    session_id: Option<String>,
+    observation_id: Option<String>,
+    dataset_run_id: Option<String>,
+    name: Option<String>,
+    environment: Option<String>,
+    queue_id: Option<String>,
+    value: Option<Value>,
+    comment: Option<String>,
+    metadata: Option<Value>,
+    data_type: Option<String>,
+    config_id: Option<String>,
+}
+
+impl ScoreBody {
+    fn into_patch(self) -> Result<ScorePatch, String> {
+        let name = self
+            .name
+            .filter(|n| !n.is_empty())
+            .ok_or("body.name is required")?;
+        let data_type = match self.data_type.as_deref() {
+            None => None,
+            Some("NUMERIC") => Some(ScoreDataType::Numeric),
+            Some("CATEGORICAL") => Some(ScoreDataType::Categorical),
+            Some("BOOLEAN") => Some(ScoreDataType::Boolean),
+            Some(other) => {
+                return Err(format!(
+                    "body.dataType {other:?} is not one of NUMERIC, CATEGORICAL, BOOLEAN"
+                ))
+            }
+        };
+        let (value, string_value, data_type) = match (self.value, data_type) {
+            (Some(Value::Number(n)), None | Some(ScoreDataType::Numeric)) => {
+                (n.as_f64().unwrap_or(0.0), None, ScoreDataType::Numeric)
+            }
+            (Some(Value::Number(n)), Some(ScoreDataType::Boolean)) => {
+                let v = n.as_f64().unwrap_or(-1.0);
+                if v != 0.0 && v != 1.0 {
+                    return Err("body.value of a BOOLEAN score must be 0 or 1".into());
+                }
+                let text = if v == 1.0 { "True" } else { "False" };
+                (v, Some(text.to_string()), ScoreDataType::Boolean)
+            }
+            (Some(Value::String(s)), None | Some(ScoreDataType::Categorical)) => {
+                (0.0, Some(s), ScoreDataType::Categorical)
+            }
+            (Some(Value::Number(_)), Some(ScoreDataType::Categorical)) => {
+                return Err("body.value of a CATEGORICAL score must be a string".into())
+            }
+            (Some(Value::String(_)), Some(t)) => {
+                return Err(format!(
+                    "body.value of a {} score must be a number",
+                    t.as_str()
+                ))
+            }
+            (None | Some(Value::Null), _) => return Err("body.value is required".into()),
+            (Some(_), _) => return Err("body.value must be a number or a string".into()),
+        };
+        let non_empty = |v: Option<String>| v.filter(|s| !s.is_empty());
+        let trace_id = non_empty(self.trace_id);
+        let session_id = non_empty(self.session_id);
+        let dataset_run_id = non_empty(self.dataset_run_id);
+        if trace_id.is_none() && session_id.is_none() && dataset_run_id.is_none() {
+            return Err(
+                "one of body.traceId, body.sessionId or body.datasetRunId is required".into(),
+            );
+        }
+        Ok(ScorePatch {
+            name,
+            value,
+            string_value,
+            data_type,
+            trace_id,
+            observation_id: non_empty(self.observation_id),
+            session_id,
+            dataset_run_id,
+            comment: self.comment,
+            metadata: metadata_map(self.metadata),
+            environment: normalize_environment(self.environment.as_deref())?,
+            config_id: non_empty(self.config_id),
+            queue_id: non_empty(self.queue_id),
+        })
+    }
+}
+
+/// Token usage and cost in every shape the SDKs send.
+pub mod usage {
+    use std::collections::BTreeMap;
+
+    use serde_json::Value;
+
+    /// Usage details (`usageDetails`, preferred) or legacy `usage`, as a map with Langfuse's keys
+    /// `input`, `output`, `total` and any others given; plus the costs the legacy shape carries.
+    #[allow(clippy::type_complexity)]
+    pub fn normalize(
+        usage: Option<Value>,
+        usage_details: Option<Value>,
+    ) -> Result<(Option<BTreeMap<String, u64>>, Option<BTreeMap<String, f64>>), String> {
+        let legacy_costs = usage.as_ref().and_then(legacy_costs);
+        let details = match usage_details {
+            Some(Value::Object(map)) => Some(from_details(&map)?),
+            Some(Value::Null) | None => None,
+            Some(_) => return Err("body.usageDetails must be an object".into()),
+        };
+        let details = match (details, usage) {
+            (Some(d), _) => Some(d),
+            (None, Some(Value::Object(map))) => Some(from_legacy(&map)?),
+            (None, Some(Value::Null) | None) => None,
+            (None, Some(_)) => return Err("body.usage must be an object".into()),
+        };
+        Ok((
+            details.filter(|d| !d.is_empty()).map(with_total),
+            legacy_costs,
+        ))
+    }
+
+    /// `costDetails`: a map of non-negative amounts in USD.
+    pub fn cost_details(value: Option<Value>) -> Result<Option<BTreeMap<String, f64>>, String> {
+        match value {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(map)) => {
+                let mut out = BTreeMap::new();
+                for (k, v) in map {
+                    match v {
+                        Value::Null => {}
+                        Value::Number(n) => {
+                            out.insert(k, n.as_f64().unwrap_or(0.0));
+                        }
+                        _ => return Err(format!("body.costDetails.{k} must be a number")),
+                    }
+                }
+                Ok(Some(out).filter(|m| !m.is_empty()).map(with_total_cost))
+            }
+            Some(_) => Err("body.costDetails must be an object".into()),
+        }
+    }
+
+    fn count(key: &str, v: &Value) -> Result<Option<u64>, String> {
+        match v {
+            Value::Null => Ok(None),
+            Value::Number(n) => match (n.as_u64(), n.as_f64()) {
+                (Some(u), _) => Ok(Some(u)),
+                (None, Some(f)) if f >= 0.0 => Ok(Some(f.round() as u64)),
+                _ => Err(format!("usage {key} must be a non-negative number")),
+            },
+            _ => Err(format!("usage {key} must be a number")),
+        }
+    }
+
+    /// A plain `{key: count}` map, or OpenAI's completion or response usage objects.
+    fn from_details(map: &serde_json::Map<String, Value>) -> Result<BTreeMap<String, u64>, String> {
+        let openai_completion =
+            map.contains_key("prompt_tokens") || map.contains_key("completion_tokens");
+        let openai_response = map.contains_key("input_tokens") || map.contains_key("output_tokens");
+        let mut out = BTreeMap::new();
+        if openai_completion || openai_response {
+            let (input_key, output_key, input_details, output_details) = if openai_completion {
+                (
+                    "prompt_tokens",
+                    "completion_tokens",
+                    "prompt_tokens_details",
+                    "completion_tokens_details",
+                )
+            } else {
+                (
+                    "input_tokens",
+                    "output_tokens",
+                    "input_tokens_details",
+                    "output_tokens_details",
+                )
+            };
+            let mut input = map
+                .get(input_key)
+                .map(|v| count(input_key, v))
+                .transpose()?
+                .flatten();
+            let mut output = map
+                .get(output_key)
+                .map(|v| count(output_key, v))
+                .transpose()?
+                .flatten();
+            // Detailed counts are part of the plain ones; Langfuse reports the remainder as
+            // `input`/`output` so that the keys add up to the total.
+            for (details_key, prefix, base) in [
+                (input_details, "input", &mut input),
+                (output_details, "output", &mut output),
+            ] {
+                if let Some(Value::Object(details)) = map.get(details_key) {
+                    for (k, v) in details {
+                        if let Some(n) = count(k, v)? {
+                            out.insert(format!("{prefix}_{k}"), n);
+                            if let Some(b) = base.as_mut() {
+                                *b = b.saturating_sub(n);
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(i) = input {
+                out.insert("input".into(), i);
+            }
+            if let Some(o) = output {
+                out.insert("output".into(), o);
+            }
+            if let Some(t) = map
+                .get("total_tokens")
+                .map(|v| count("total_tokens", v))
+                .transpose()?
+                .flatten()
+            {
+                out.insert("total".into(), t);
+            }
+            return Ok(out);
+        }
+        for (k, v) in map {
+            if let Some(n) = count(k, v)? {
+                out.insert(k.clone(), n);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Legacy `usage`: `{input, output, total, unit, ...}` or OpenAI's camel-case
+    /// `{promptTokens, completionTokens, totalTokens}`.
+    fn from_legacy(map: &serde_json::Map<String, Value>) -> Result<BTreeMap<String, u64>, String> {
+        let mut out = BTreeMap::new();
+        for (from, to) in [
+            ("input", "input"),
+            ("output", "output"),
+            ("total", "total"),
+            ("promptTokens", "input"),
+            ("completionTokens", "output"),
+            ("totalTokens", "total"),
+        ] {
+            if let Some(n) = map.get(from).map(|v| count(from, v)).transpose()?.flatten() {
+                out.insert(to.to_string(), n);
+            }
+        }
+        Ok(out)
+    }
+
+    fn legacy_costs(usage: &Value) -> Option<BTreeMap<String, f64>> {
+        let map = usage.as_object()?;
+        let mut out = BTreeMap::new();
+        for (from, to) in [
+            ("inputCost", "input"),
+            ("outputCost", "output"),
+            ("totalCost", "total"),
+        ] {
+            if let Some(n) = map.get(from).and_then(Value::as_f64) {
+                out.insert(to.to_string(), n);
+            }
+        }
+        Some(out).filter(|m| !m.is_empty()).map(with_total_cost)
+    }
+
+    /// A missing total is the sum of the other counts.
+    fn with_total(mut details: BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+        if !details.contains_key("total") {
+            let sum = details.values().fold(0u64, |a, b| a.saturating_add(*b));
+            details.insert("total".into(), sum);
+        }
+        details
+    }
+
+    fn with_total_cost(mut costs: BTreeMap<String, f64>) -> BTreeMap<String, f64> {
+        if !costs.contains_key("total") {
+            let sum = costs.values().sum();
+            costs.insert("total".into(), sum);
+        }
+        costs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn parse(v: Value) -> Result<Event, EventError> {
+        match parse_envelope(&v)? {
+            Parsed::Event(e) => Ok(*e),
+            Parsed::SdkLog { .. } => panic!("not an event"),
+        }
+    }
+
+    fn envelope(kind: &str, body: Value) -> Value {
+        json!({"id": "e1", "timestamp": "2024-05-01T10:00:00.000Z", "type": kind, "body": body})
+    }
+
+    #[test]
+    fn a_trace_create_becomes_a_trace_patch() {
+        let e = parse(envelope(
+            "trace-create",
+            json!({"id": "t1", "name": "chat", "userId": "u", "metadata": {"a": 1, "b": "x"},
+                   "tags": ["x"], "input": {"q": "hi"}, "output": "plain", "environment": "Production",
+                   "timestamp": "2024-05-01T09:59:59.5Z"}),
+        ))
+        .unwrap();
+        assert_eq!(e.entity_id, "t1");
+        assert!(e.is_create);
+        let Body::Trace(t) = e.body else { panic!() };
+        assert_eq!(t.name.as_deref(), Some("chat"));
+        assert_eq!(t.input.as_deref(), Some(r#"{"q":"hi"}"#));
+        assert_eq!(t.output.as_deref(), Some("plain"));
+        assert_eq!(t.environment.as_deref(), Some("production"));
+        assert_eq!(t.metadata.unwrap()["a"], "1");
+        assert_eq!(t.timestamp.unwrap().timestamp_millis() % 1000, 500);
+    }
+
+    #[test]
+    fn every_observation_event_type_is_understood() {
+        let cases = [
+            ("span-create", ObservationType::Span, true),
+            ("span-update", ObservationType::Span, false),
+            ("generation-create", ObservationType::Generation, true),
+            ("generation-update", ObservationType::Generation, false),
+            ("event-create", ObservationType::Event, true),
+            ("agent-create", ObservationType::Agent, true),
+            ("tool-create", ObservationType::Tool, true),
+            ("chain-create", ObservationType::Chain, true),
+            ("retriever-create", ObservationType::Retriever, true),
+            ("evaluator-create", ObservationType::Evaluator, true),
+            ("embedding-create", ObservationType::Embedding, true),
+            ("guardrail-create", ObservationType::Guardrail, true),
+        ];
+        for (kind, expected, create) in cases {
+            let e = parse(envelope(kind, json!({"id": "o1", "traceId": "t1"}))).unwrap();
+            let Body::Observation(o) = &e.body else {
+                panic!("{kind}")
+            };
+            assert_eq!(o.observation_type, expected, "{kind}");
+            assert_eq!(e.is_create, create, "{kind}");
+        }
+        let e = parse(envelope(
+            "observation-create",
+            json!({"id": "o", "type": "GENERATION"}),
+        ))
+        .unwrap();
+        let Body::Observation(o) = &e.body else {
+            panic!()
+        };
+        assert_eq!(o.observation_type, ObservationType::Generation);
+        assert!(parse(envelope("observation-update", json!({"id": "o"}))).is_err());
+    }
+
+    #[test]
+    fn invalid_envelopes_are_refused_with_a_reason() {
+        let cases = [
+            json!("not an object"),
+            json!({"timestamp": "2024-05-01T10:00:00Z", "type": "trace-create", "body": {}}),
+            json!({"id": "e", "timestamp": "yesterday", "type": "trace-create", "body": {"id": "t"}}),
+            json!({"id": "e", "timestamp": "2024-05-01T10:00:00Z", "type": "nope-create", "body": {"id": "t"}}),
+            json!({"id": "e", "timestamp": "2024-05-01T10:00:00Z", "type": "trace-create", "body": [1]}),
+            envelope("span-update", json!({"traceId": "t"})),
+            envelope("trace-create", json!({"id": "t", "tags": "not-a-list"})),
+            envelope("span-create", json!({"id": "o", "level": "LOUD"})),
+            envelope("span-create", json!({"id": "o", "startTime": "soon"})),
+            envelope(
+                "trace-create",
+                json!({"id": "t", "environment": "langfuse-internal"}),
+            ),
+            envelope(
+                "trace-create",
+                json!({"id": "t", "environment": "has space"}),
+            ),
+            envelope(
+                "score-create",
+                json!({"id": "s", "traceId": "t", "value": 1}),
+            ),
+            envelope("score-create", json!({"id": "s", "name": "n", "value": 1})),
+            envelope(
+                "score-create",
+                json!({"id": "s", "name": "n", "traceId": "t", "value": 2, "dataType": "BOOLEAN"}),
+            ),
+            envelope(
+                "score-create",
+                json!({"id": "s", "name": "n", "traceId": "t", "value": "x", "dataType": "NUMERIC"}),
+            ),
+            envelope(
+                "generation-create",
+                json!({"id": "o", "usage": {"input": "many"}}),
+            ),
+        ];
+        for case in cases {
+            let err = parse(case.clone()).expect_err(&case.to_string());
+            assert_eq!(err.status, 400);
+            assert!(!err.message.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_missing_create_id_is_assigned_once_and_kept() {
+        let mut v = envelope("trace-create", json!({"name": "x"}));
+        assign_missing_id(&mut v);
+        let id = v["body"]["id"].as_str().unwrap().to_string();
+        assign_missing_id(&mut v);
+        assert_eq!(v["body"]["id"], id.as_str());
+        assert_eq!(parse(v).unwrap().entity_id, id);
+
+        let mut update = envelope("span-update", json!({}));
+        assign_missing_id(&mut update);
+        assert!(update["body"].get("id").is_none());
+    }
+
+    #[test]
+    fn usage_in_every_shape_becomes_langfuse_keys() {
+        let usage = |body: Value| {
+            let e = parse(envelope("generation-create", body)).unwrap();
+            let Body::Observation(o) = e.body else {
+                panic!()
+            };
+            (o.usage_details, o.cost_details)
+        };
+        let (u, c) = usage(
+            json!({"id": "g", "usage": {"input": 10, "output": 5, "unit": "TOKENS", "inputCost": 0.1, "outputCost": 0.2}}),
+        );
+        assert_eq!(
+            u.unwrap(),
+            BTreeMap::from([
+                ("input".into(), 10),
+                ("output".into(), 5),
+                ("total".into(), 15)
+            ])
+        );
+        let c = c.unwrap();
+        assert!((c["total"] - 0.3).abs() < 1e-12);
+
+        let (u, _) = usage(
+            json!({"id": "g", "usage": {"promptTokens": 3, "completionTokens": 4, "totalTokens": 7}}),
+        );
+        assert_eq!(
+            u.unwrap(),
+            BTreeMap::from([
+                ("input".into(), 3),
+                ("output".into(), 4),
+                ("total".into(), 7)
+            ])
+        );
+
+        let (u, _) = usage(
+            json!({"id": "g", "usageDetails": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120,
+            "prompt_tokens_details": {"cached_tokens": 30}, "completion_tokens_details": {"reasoning_tokens": 5}}}),
+        );
+        assert_eq!(
+            u.unwrap(),
+            BTreeMap::from([
+                ("input".into(), 70),
+                ("input_cached_tokens".into(), 30),
+                ("output".into(), 15),
+                ("output_reasoning_tokens".into(), 5),
+                ("total".into(), 120)
+            ])
+        );
+
+        let (u, _) = usage(
+            json!({"id": "g", "usageDetails": {"input_tokens": 8, "output_tokens": 2, "total_tokens": 10}}),
+        );
+        assert_eq!(u.unwrap()["input"], 8);
+
+        let (u, c) = usage(
+            json!({"id": "g", "usageDetails": {"input": 1, "cache_read": 2}, "costDetails": {"input": 0.5}}),
+        );
+        assert_eq!(u.unwrap()["total"], 3);
+        assert_eq!(c.unwrap()["total"], 0.5);
+    }
+
+    #[test]
+    fn scores_infer_and_check_their_data_type() {
+        let score = |body: Value| {
+            let e = parse(envelope("score-create", body)).unwrap();
+            let Body::Score(s) = e.body else { panic!() };
+            s
+        };
+        let s = score(json!({"id": "s", "name": "q", "traceId": "t", "value": 0.9}));
+        assert_eq!((s.data_type, s.value), (ScoreDataType::Numeric, 0.9));
+        let s = score(json!({"id": "s", "name": "q", "traceId": "t", "value": "good"}));
+        assert_eq!(s.data_type, ScoreDataType::Categorical);
+        assert_eq!(s.string_value.as_deref(), Some("good"));
+        let s = score(
+            json!({"id": "s", "name": "q", "sessionId": "x", "value": 1, "dataType": "BOOLEAN"}),
+        );
+        assert_eq!(s.string_value.as_deref(), Some("True"));
+    }
+
+    #[test]
+    fn sdk_logs_are_accepted_but_not_events() {
+        let parsed = parse_envelope(&envelope("sdk-log", json!({"log": "hello"}))).unwrap();
+        assert!(matches!(parsed, Parsed::SdkLog { .. }));
+    }
+
+    #[test]
+    fn timestamps_with_and_without_offsets_parse() {
+        assert!(parse_time("2024-05-01T10:00:00Z").is_some());
+        assert!(parse_time("2024-05-01T10:00:00.123456+02:00").is_some());
+        assert!(parse_time("2024-05-01T10:00:00.123").is_some());
+        assert!(parse_time("2024-05-01").is_none());
+    }
+}
