@@ -59,7 +59,7 @@ pub async fn serve(
     );
     let api = crate::http::run(listener, stores.clone(), settings, shutdown.clone());
     if with_worker {
-        let worker = crate::worker::run(stores.clone(), shutdown.clone());
+        let worker = crate::worker::run(stores.clone(), settings, shutdown.clone());
         let (api, worker) = tokio::join!(api, worker);
         api?;
         worker?;
@@ -72,13 +72,14 @@ pub async fn serve(
 
 /// The worker role, with its probes on their own port for the orchestrator's health check.
 pub async fn work(
+    settings: &Settings,
     stores: Stores,
     probe_listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     tracing::info!(address = %probe_listener.local_addr()?, "worker started; probes listening");
     let probes = crate::health::serve_probes(probe_listener, stores.clone(), shutdown.clone());
-    let worker = crate::worker::run(stores.clone(), shutdown.clone());
+    let worker = crate::worker::run(stores.clone(), settings, shutdown.clone());
     let (probes, worker) = tokio::join!(probes, worker);
     probes?;
     worker?;

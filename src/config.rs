@@ -66,6 +66,7 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub blob: BlobSettings,
     pub auth: AuthSettings,
+    pub ingestion: IngestionSettings,
     pub log: LogSettings,
     pub init: InitSettings,
 }
@@ -82,6 +83,17 @@ pub struct ServerSettings {
 pub struct WorkerSettings {
     pub health_hostname: String,
     pub health_port: u16,
+    pub flush_rows: usize,
+    pub flush_interval_ms: u64,
+    pub max_attempts: u32,
+    pub lease_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IngestionSettings {
+    pub max_body_bytes: usize,
+    pub max_backlog: u64,
+    pub queue_shards: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -246,6 +258,27 @@ impl Settings {
             return Err(ConfigError::key(
                 "database.url",
                 "is not a valid PostgreSQL URL (postgres://user:password@host:port/database)",
+            ));
+        }
+        if self.ingestion.queue_shards == 0 || self.ingestion.queue_shards > 1024 {
+            return Err(ConfigError::key(
+                "ingestion.queue_shards",
+                "must be between 1 and 1024",
+            ));
+        }
+        if self.worker.flush_rows == 0 {
+            return Err(ConfigError::key("worker.flush_rows", "must be at least 1"));
+        }
+        if self.worker.max_attempts == 0 {
+            return Err(ConfigError::key(
+                "worker.max_attempts",
+                "must be at least 1",
+            ));
+        }
+        if self.worker.lease_ttl_secs < 3 {
+            return Err(ConfigError::key(
+                "worker.lease_ttl_secs",
+                "must be at least 3",
             ));
         }
         if self.database.max_connections == 0 {

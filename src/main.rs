@@ -87,7 +87,7 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Work => {
             let stores = app::prepare(&settings).await?;
             let listener = bind(&settings.worker_health_address())?;
-            app::work(stores, listener, app::shutdown_on_signals()).await
+            app::work(&settings, stores, listener, app::shutdown_on_signals()).await
         }
         Command::Migrate { status } => {
             print!("{}", app::migrate(&settings, status).await?);

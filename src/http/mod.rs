@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod ingestion;
 pub mod projects;
 
 use std::net::TcpListener;
@@ -23,7 +24,14 @@ pub async fn run(
     settings: &Settings,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let server = build_server(listener, stores, settings)?;
+    let backlog = std::sync::Arc::new(ingestion::Backlog::default());
+    backlog.clone().watch(
+        stores.clone(),
+        settings.ingestion.queue_shards,
+        Duration::from_millis(500),
+        shutdown.clone(),
+    );
+    let server = build_server(listener, stores, backlog, settings)?;
     let handle = server.handle();
     tokio::spawn(async move {
         shutdown.cancelled().await;
@@ -39,6 +47,7 @@ pub async fn run(
 fn build_server(
     listener: TcpListener,
     stores: Stores,
+    backlog: std::sync::Arc<ingestion::Backlog>,
     settings: &Settings,
 ) -> std::io::Result<actix_web::dev::Server> {
     let verifier = web::Data::new(auth::ApiKeyVerifier::new(
@@ -47,15 +56,20 @@ fn build_server(
         Duration::from_secs(settings.auth.key_cache_ttl_secs),
     ));
     let stores = web::Data::new(stores);
+    let backlog = web::Data::from(backlog);
+    let ingestion_settings = web::Data::new(settings.ingestion.clone());
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(stores.clone())
             .app_data(verifier.clone())
+            .app_data(backlog.clone())
+            .app_data(ingestion_settings.clone())
             .app_data(error::json_config())
             .app_data(error::query_config())
             .wrap(actix_web::middleware::from_fn(trace_request))
             .configure(crate::health::routes)
             .configure(projects::routes)
+            .configure(ingestion::routes)
             .default_service(web::to(error::not_found))
     })
     .disable_signals()

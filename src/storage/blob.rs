@@ -121,11 +121,67 @@ impl BlobStore {
         }
     }
 
+    /// The root every key of this installation lives under (the configured prefix).
+    pub fn base(&self) -> Path {
+        Path::from(self.prefix.as_str())
+    }
+
+    /// Writes an object durably: on the local filesystem the file and its directory are synced to
+    /// disk before this returns (S3 acknowledges only what it has stored).
+    pub async fn put_durable(&self, path: &Path, bytes: bytes::Bytes) -> anyhow::Result<()> {
+        self.store
+            .put(path, object_store::PutPayload::from_bytes(bytes))
+            .await?;
+        if let BlobBackend::LocalFileSystem { root } = &self.backend {
+            let file = root.join(path.as_ref());
+            tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+                std::fs::File::open(&file)?.sync_all()?;
+                if let Some(dir) = file.parent() {
+                    std::fs::File::open(dir)?.sync_all()?;
+                }
+                Ok(())
+            })
+            .await??;
+        }
+        Ok(())
+    }
+
     /// Proves the store answers: a HEAD of a key that need not exist. "Not found" is an answer.
     pub async fn ping(&self) -> anyhow::Result<()> {
         match self.store.head(&self.path(".readiness-probe")).await {
             Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(err) => Err(anyhow::Error::new(err).context("HEAD failed")),
         }
+    }
+}
+
+/// The key scheme of raw events, shared by the web role (writer) and the worker (reader):
+///
+/// `events/<project_id>/<entity kind>/<entity id>/<batch id>.json`
+///
+/// One object per entity per accepted request, holding the JSON array of that entity's envelopes
+/// from the request. Listing `events/<project_id>/<kind>/<entity id>/` therefore finds every event
+/// ever received for the entity, which is what the worker rebuilds the record from. Ids are
+/// percent-encoded by `object_store::path` where they contain `/` or other reserved characters.
+pub mod event_keys {
+    use object_store::path::{Path, PathPart};
+
+    use crate::ingest::event::EntityKind;
+
+    pub fn entity_prefix(base: &Path, project_id: &str, kind: EntityKind, entity_id: &str) -> Path {
+        base.child("events")
+            .child(PathPart::from(project_id))
+            .child(kind.as_str())
+            .child(PathPart::from(entity_id))
+    }
+
+    pub fn batch_object(
+        base: &Path,
+        project_id: &str,
+        kind: EntityKind,
+        entity_id: &str,
+        batch_id: &str,
+    ) -> Path {
+        entity_prefix(base, project_id, kind, entity_id).child(format!("{batch_id}.json"))
     }
 }

@@ -4,18 +4,24 @@
 //! stores' message types and key schemes in `crate::storage`. Its health endpoints are served by
 //! `crate::health`, started beside it by `crate::app`.
 
+pub mod ingest;
+
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Settings;
 use crate::storage::Stores;
 
 /// Runs the consumers until `shutdown` is cancelled, then returns once each has finished or
 /// handed back what it held.
-///
-/// The ingestion consumers are registered here as they are built; until then the role holds no
-/// work, so stopping is immediate.
-pub async fn run(stores: Stores, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let _ = stores;
-    shutdown.cancelled().await;
-    tracing::info!("worker stopped");
-    Ok(())
+pub async fn run(
+    stores: Stores,
+    settings: &Settings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    ingest::run(
+        stores,
+        ingest::ConsumerSettings::from_settings(settings),
+        shutdown,
+    )
+    .await
 }

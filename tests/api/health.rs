@@ -112,7 +112,10 @@ async fn the_worker_serves_its_own_probes() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let worker = tokio::spawn(langfuse_rs::app::work(stores, listener, shutdown.clone()));
+    let worker = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { langfuse_rs::app::work(&settings, stores, listener, shutdown).await }
+    });
 
     for path in ["/api/public/health", "/api/public/ready"] {
         let response = reqwest::get(format!("{address}{path}")).await.unwrap();

@@ -118,6 +118,9 @@ impl TestConfig {
                 "5".to_string(),
             ),
             ("LANGFUSE_RS__SERVER__HTTP_WORKERS", "2".to_string()),
+            // Fast leases and flushes, so tests see their rows within a second or two.
+            ("LANGFUSE_RS__WORKER__LEASE_TTL_SECS", "3".to_string()),
+            ("LANGFUSE_RS__WORKER__FLUSH_INTERVAL_MS", "100".to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -179,7 +182,17 @@ impl TestApp {
         Self::spawn_migrated(config).await.expect("app starts")
     }
 
+    /// Like [`TestApp::spawn`], with the worker role in the same process (`serve --with-worker`).
+    pub async fn spawn_with_worker(config: TestConfig) -> TestApp {
+        config.migrate().await;
+        Self::start(config, true).await.expect("app starts")
+    }
+
     pub async fn spawn_migrated(config: TestConfig) -> anyhow::Result<TestApp> {
+        Self::start(config, false).await
+    }
+
+    async fn start(config: TestConfig, with_worker: bool) -> anyhow::Result<TestApp> {
         let settings = config.settings();
         let stores = langfuse_rs::app::prepare(&settings).await?;
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -188,7 +201,9 @@ impl TestApp {
         let task = tokio::spawn({
             let stores = stores.clone();
             let shutdown = shutdown.clone();
-            async move { langfuse_rs::app::serve(&settings, stores, listener, false, shutdown).await }
+            async move {
+                langfuse_rs::app::serve(&settings, stores, listener, with_worker, shutdown).await
+            }
         });
         Ok(TestApp {
             address,
@@ -218,6 +233,42 @@ impl TestApp {
             .send()
             .await
             .expect("request")
+    }
+
+    pub async fn post_as(
+        &self,
+        path: &str,
+        (public_key, secret): (&str, &str),
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .basic_auth(public_key, Some(secret))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Counts the rows of `table` for `project_id`, as merged (FINAL).
+    pub async fn count_rows(&self, table: &str, project_id: &str) -> u64 {
+        self.stores
+            .clickhouse
+            .query(&format!(
+                "SELECT count() FROM {table} FINAL WHERE project_id = ?"
+            ))
+            .bind(project_id)
+            .fetch_one()
+            .await
+            .expect("count rows")
+    }
+
+    /// Waits until `table` holds `expected` merged rows of the project; false on timeout.
+    pub async fn wait_for_rows(&self, table: &str, project_id: &str, expected: u64) -> bool {
+        eventually(Duration::from_secs(20), || async {
+            self.count_rows(table, project_id).await == expected
+        })
+        .await
     }
 
     /// Stops the server and waits for it to drain.

@@ -7,6 +7,7 @@ mod bootstrap;
 mod cli;
 mod health;
 mod helpers;
+mod ingestion;
 mod migrations;
 mod redis;
 mod sdk;

@@ -3,6 +3,8 @@
 //! Table row structs live in one module per table beside this one as the tables get used; their
 //! field order matches the table definitions in `sql/clickhouse/`.
 
+pub mod rows;
+
 use anyhow::Context;
 use secrecy::ExposeSecret;
 

@@ -1,0 +1,307 @@
+//! `POST /api/public/ingestion` end to end: HTTP → blob storage → queue → worker → ClickHouse.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{
+    create_project, redis_url, socket_of, with_socket, TcpProxy, TestApp, TestConfig,
+};
+
+const INGESTION: &str = "/api/public/ingestion";
+
+fn envelope(id: &str, kind: &str, at: &str, body: Value) -> Value {
+    json!({"id": id, "type": kind, "timestamp": at, "body": body})
+}
+
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+struct TraceFields {
+    name: String,
+    user_id: Option<String>,
+    tags: Vec<String>,
+    environment: String,
+}
+
+/// Fetches some columns of a merged trace row.
+async fn trace_fields(
+    app: &TestApp,
+    project: &str,
+    id: &str,
+) -> (String, Option<String>, Vec<String>, String) {
+    let row: TraceFields = app
+        .stores
+        .clickhouse
+        .query("SELECT ?fields FROM traces FINAL WHERE project_id = ? AND id = ?")
+        .bind(project)
+        .bind(id)
+        .fetch_one()
+        .await
+        .expect("trace row");
+    (row.name, row.user_id, row.tags, row.environment)
+}
+
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
+struct GenerationFields {
+    model: Option<String>,
+    output: Option<String>,
+    usage: Vec<(String, u64)>,
+    total_cost: Option<f64>,
+    parent: Option<String>,
+}
+
+#[tokio::test]
+async fn every_event_type_is_answered_207_and_lands_in_clickhouse() {
+    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
+    let (pk, sk) = create_project(&app.config, "ingest").await;
+    let t = "2024-05-01T10:00:00.000Z";
+    let batch = json!({"batch": [
+        envelope("e1", "trace-create", t, json!({"id": "trace-1", "name": "chat", "userId": "user-1",
+            "tags": ["b", "a"], "environment": "production", "metadata": {"k": "v"}})),
+        envelope("e2", "span-create", t, json!({"id": "span-1", "traceId": "trace-1", "name": "retrieve", "startTime": t})),
+        envelope("e3", "span-update", "2024-05-01T10:00:01.000Z", json!({"id": "span-1", "endTime": "2024-05-01T10:00:01.000Z", "output": {"docs": 3}})),
+        envelope("e4", "generation-create", t, json!({"id": "gen-1", "traceId": "trace-1", "parentObservationId": "span-1",
+            "model": "gpt-4o", "startTime": t, "usage": {"input": 10, "output": 20}})),
+        envelope("e5", "generation-update", "2024-05-01T10:00:02.000Z", json!({"id": "gen-1", "output": "hello",
+            "usageDetails": {"input": 11, "output": 21}, "costDetails": {"input": 0.001, "output": 0.002}})),
+        envelope("e6", "event-create", t, json!({"id": "event-1", "traceId": "trace-1", "name": "click"})),
+        envelope("e7", "observation-create", t, json!({"id": "obs-legacy", "traceId": "trace-1", "type": "SPAN"})),
+        envelope("e8", "observation-update", t, json!({"id": "obs-legacy", "type": "SPAN", "name": "legacy"})),
+        envelope("e9", "agent-create", t, json!({"id": "agent-1", "traceId": "trace-1"})),
+        envelope("e10", "tool-create", t, json!({"id": "tool-1", "traceId": "trace-1"})),
+        envelope("e11", "chain-create", t, json!({"id": "chain-1", "traceId": "trace-1"})),
+        envelope("e12", "retriever-create", t, json!({"id": "retriever-1", "traceId": "trace-1"})),
+        envelope("e13", "evaluator-create", t, json!({"id": "evaluator-1", "traceId": "trace-1"})),
+        envelope("e14", "embedding-create", t, json!({"id": "embedding-1", "traceId": "trace-1"})),
+        envelope("e15", "guardrail-create", t, json!({"id": "guardrail-1", "traceId": "trace-1"})),
+        envelope("e16", "score-create", t, json!({"id": "score-1", "traceId": "trace-1", "name": "quality", "value": 0.8})),
+        envelope("e17", "sdk-log", t, json!({"log": "hello from the sdk"})),
+        envelope("bad", "span-create", "not a time", json!({"id": "x"})),
+    ]});
+    let response = app.post_as(INGESTION, (&pk, &sk), &batch).await;
+    assert_eq!(response.status(), 207);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["successes"].as_array().unwrap().len(), 17, "{body}");
+    assert!(body["successes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["status"] == 201));
+    let errors = body["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{body}");
+    assert_eq!(errors[0]["id"], "bad");
+    assert_eq!(errors[0]["status"], 400);
+    assert!(errors[0]["message"].as_str().unwrap().contains("timestamp"));
+
+    assert!(
+        app.wait_for_rows("observations", "ingest", 11).await,
+        "observations"
+    );
+    assert!(app.wait_for_rows("traces", "ingest", 1).await, "traces");
+    assert!(app.wait_for_rows("scores", "ingest", 1).await, "scores");
+
+    let (name, user, tags, environment) = trace_fields(&app, "ingest", "trace-1").await;
+    assert_eq!((name.as_str(), user.as_deref()), ("chat", Some("user-1")));
+    assert_eq!(tags, vec!["a", "b"]);
+    assert_eq!(environment, "production");
+
+    let GenerationFields { model, output, usage, total_cost, parent } = app
+        .stores
+        .clickhouse
+        .query("SELECT provided_model_name AS model, output, CAST(usage_details, 'Array(Tuple(String, UInt64))') AS usage,
+                toFloat64(total_cost) AS total_cost, parent_observation_id AS parent
+                FROM observations FINAL WHERE project_id = 'ingest' AND id = 'gen-1'")
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(model.as_deref(), Some("gpt-4o"));
+    assert_eq!(output.as_deref(), Some("hello"));
+    let usage: std::collections::BTreeMap<String, u64> = usage.into_iter().collect();
+    assert_eq!(
+        (usage["input"], usage["output"], usage["total"]),
+        (11, 21, 32)
+    );
+    assert!((total_cost.unwrap() - 0.003).abs() < 1e-9);
+    assert_eq!(parent.as_deref(), Some("span-1"));
+
+    let types: Vec<String> = app
+        .stores
+        .clickhouse
+        .query("SELECT DISTINCT type FROM observations FINAL WHERE project_id = 'ingest' ORDER BY type")
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(
+        types,
+        [
+            "AGENT",
+            "CHAIN",
+            "EMBEDDING",
+            "EVALUATOR",
+            "EVENT",
+            "GENERATION",
+            "GUARDRAIL",
+            "RETRIEVER",
+            "SPAN",
+            "TOOL"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn updates_before_creates_across_batches_merge_into_one_record() {
+    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
+    let (pk, sk) = create_project(&app.config, "merge").await;
+    // The update (later timestamp) arrives first, in its own batch.
+    let update = json!({"batch": [envelope("u", "trace-create", "2024-05-01T10:00:05Z",
+        json!({"id": "t", "name": "renamed", "tags": ["later"]}))]});
+    let create = json!({"batch": [envelope("c", "trace-create", "2024-05-01T10:00:00Z",
+        json!({"id": "t", "name": "original", "userId": "u1", "tags": ["first"]}))]});
+    assert_eq!(
+        app.post_as(INGESTION, (&pk, &sk), &update).await.status(),
+        207
+    );
+    assert!(app.wait_for_rows("traces", "merge", 1).await);
+    assert_eq!(
+        app.post_as(INGESTION, (&pk, &sk), &create).await.status(),
+        207
+    );
+    // The same event again: counted once.
+    assert_eq!(
+        app.post_as(INGESTION, (&pk, &sk), &create).await.status(),
+        207
+    );
+
+    let merged = crate::helpers::eventually(std::time::Duration::from_secs(20), || async {
+        let (name, user, tags, _) = trace_fields(&app, "merge", "t").await;
+        name == "renamed" && user.as_deref() == Some("u1") && tags == vec!["first", "later"]
+    })
+    .await;
+    assert!(merged, "{:?}", trace_fields(&app, "merge", "t").await);
+}
+
+#[tokio::test]
+async fn an_observation_without_its_trace_gets_a_wrapper_trace() {
+    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
+    let (pk, sk) = create_project(&app.config, "wrap").await;
+    let batch = json!({"batch": [envelope("e", "span-create", "2024-05-01T10:00:00Z",
+        json!({"id": "lonely", "traceId": "missing-trace", "environment": "staging"}))]});
+    assert_eq!(
+        app.post_as(INGESTION, (&pk, &sk), &batch).await.status(),
+        207
+    );
+    assert!(app.wait_for_rows("traces", "wrap", 1).await);
+    let (_, _, _, environment) = trace_fields(&app, "wrap", "missing-trace").await;
+    assert_eq!(environment, "staging");
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_errors() {
+    let app = TestApp::spawn(TestConfig::new().await).await;
+    let (pk, sk) = create_project(&app.config, "bad").await;
+    let send = |body: Vec<u8>| {
+        app.http
+            .post(app.url(INGESTION))
+            .basic_auth(&pk, Some(&sk))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    for (body, status) in [
+        (b"{not json".to_vec(), 400),
+        (b"{\"batch\": {}}".to_vec(), 400),
+        (b"[]".to_vec(), 400),
+        (vec![b' '; 5 * 1024 * 1024], 413),
+    ] {
+        let response = send(body).await.unwrap();
+        assert_eq!(response.status(), status);
+        let json: Value = response.json().await.unwrap();
+        assert!(json["message"].is_string(), "{json}");
+    }
+    let response = app
+        .http
+        .post(app.url(INGESTION))
+        .json(&json!({"batch": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    // An empty batch is fine.
+    let response = app
+        .post_as(INGESTION, (&pk, &sk), &json!({"batch": []}))
+        .await;
+    assert_eq!(response.status(), 207);
+}
+
+#[tokio::test]
+async fn accepted_events_are_on_disk_before_the_answer() {
+    let app = TestApp::spawn(TestConfig::new().await).await;
+    let (pk, sk) = create_project(&app.config, "durable").await;
+    let batch = json!({"batch": [envelope("e", "trace-create", "2024-05-01T10:00:00Z", json!({"id": "t/with/slash"}))]});
+    assert_eq!(
+        app.post_as(INGESTION, (&pk, &sk), &batch).await.status(),
+        207
+    );
+    let entity = langfuse_rs::storage::queue::EntityRef {
+        project_id: "durable".into(),
+        kind: langfuse_rs::ingest::event::EntityKind::Trace,
+        entity_id: "t/with/slash".into(),
+    };
+    let events = langfuse_rs::worker::ingest::load_events(&app.stores, &entity)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event_id, "e");
+    // And a reference is queued (no worker runs in this app).
+    let backlog = langfuse_rs::storage::queue::backlog(&app.stores.redis, 8)
+        .await
+        .unwrap();
+    assert_eq!(backlog, 1);
+}
+
+#[tokio::test]
+async fn when_redis_is_gone_ingestion_fails_and_leaves_no_events_behind() {
+    let mut config = TestConfig::new().await;
+    let proxy = TcpProxy::start(socket_of(&redis_url())).await;
+    config.set(
+        "REDIS_CONNECTION_STRING",
+        with_socket(&redis_url(), proxy.addr),
+    );
+    let app = TestApp::spawn(config).await;
+    let (pk, sk) = create_project(&app.config, "noredis").await;
+    proxy.stop();
+    let batch = json!({"batch": [envelope("e", "trace-create", "2024-05-01T10:00:00Z", json!({"id": "t"}))]});
+    let response = app.post_as(INGESTION, (&pk, &sk), &batch).await;
+    assert_eq!(response.status(), 503);
+    let entity = langfuse_rs::storage::queue::EntityRef {
+        project_id: "noredis".into(),
+        kind: langfuse_rs::ingest::event::EntityKind::Trace,
+        entity_id: "t".into(),
+    };
+    let events = langfuse_rs::worker::ingest::load_events(&app.stores, &entity)
+        .await
+        .unwrap();
+    assert!(
+        events.is_empty(),
+        "a failed request left {} events",
+        events.len()
+    );
+}
+
+#[tokio::test]
+async fn a_backlog_over_its_bound_is_answered_429_with_retry_after() {
+    let mut config = TestConfig::new().await;
+    config.set("LANGFUSE_RS__INGESTION__MAX_BACKLOG", "0");
+    let app = TestApp::spawn(config).await;
+    let (pk, sk) = create_project(&app.config, "busy").await;
+    let batch = json!({"batch": [envelope("e", "trace-create", "2024-05-01T10:00:00Z", json!({"id": "t"}))]});
+    assert_eq!(
+        app.post_as(INGESTION, (&pk, &sk), &batch).await.status(),
+        207
+    );
+    let throttled = crate::helpers::eventually(std::time::Duration::from_secs(5), || async {
+        app.post_as(INGESTION, (&pk, &sk), &batch).await.status() == 429
+    })
+    .await;
+    assert!(throttled);
+    let response = app.post_as(INGESTION, (&pk, &sk), &batch).await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "2");
+}
