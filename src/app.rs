@@ -119,6 +119,37 @@ pub async fn migrate(settings: &Settings, status_only: bool) -> anyhow::Result<S
     Ok(out)
 }
 
+/// `queue dead-letters`: one JSON object per line.
+pub async fn queue_dead_letters(settings: &Settings) -> anyhow::Result<String> {
+    let redis = crate::storage::redis::connect(&settings.redis).await?;
+    let letters =
+        crate::storage::queue::dead_letters(&redis, settings.ingestion.queue_shards).await?;
+    let mut out = String::new();
+    for letter in letters {
+        out.push_str(&serde_json::to_string(&letter)?);
+        out.push('\n');
+    }
+    redis.quit().await;
+    Ok(out)
+}
+
+/// `queue retry`: every dead letter back on the queue.
+pub async fn queue_retry(settings: &Settings) -> anyhow::Result<String> {
+    let redis = crate::storage::redis::connect(&settings.redis).await?;
+    let retried =
+        crate::storage::queue::retry_dead_letters(&redis, settings.ingestion.queue_shards).await?;
+    redis.quit().await;
+    Ok(format!("re-queued {retried} dead letter(s)\n"))
+}
+
+/// `queue backlog`: entries waiting in the queue.
+pub async fn queue_backlog(settings: &Settings) -> anyhow::Result<String> {
+    let redis = crate::storage::redis::connect(&settings.redis).await?;
+    let backlog = crate::storage::queue::backlog(&redis, settings.ingestion.queue_shards).await?;
+    redis.quit().await;
+    Ok(format!("{backlog}\n"))
+}
+
 /// A token cancelled by SIGTERM (what App Runner and Fargate send) or SIGINT.
 pub fn shutdown_on_signals() -> CancellationToken {
     let token = CancellationToken::new();

@@ -34,12 +34,27 @@ enum Command {
     },
     /// Run the queue consumers that write to ClickHouse (the worker role).
     Work,
+    /// Inspect and repair the ingestion queue.
+    Queue {
+        #[command(subcommand)]
+        command: QueueCommand,
+    },
     /// Apply pending PostgreSQL and ClickHouse schema migrations.
     Migrate {
         /// List applied and pending migrations instead of applying them.
         #[arg(long)]
         status: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum QueueCommand {
+    /// List the entries that failed `worker.max_attempts` times, with their errors (JSON lines).
+    DeadLetters,
+    /// Put every dead letter back on the queue.
+    Retry,
+    /// Show how many entries wait in the queue.
+    Backlog,
 }
 
 fn main() -> ExitCode {
@@ -88,6 +103,15 @@ async fn dispatch(command: Command, settings: Settings) -> anyhow::Result<()> {
             let stores = app::prepare(&settings).await?;
             let listener = bind(&settings.worker_health_address())?;
             app::work(&settings, stores, listener, app::shutdown_on_signals()).await
+        }
+        Command::Queue { command } => {
+            let out = match command {
+                QueueCommand::DeadLetters => app::queue_dead_letters(&settings).await?,
+                QueueCommand::Retry => app::queue_retry(&settings).await?,
+                QueueCommand::Backlog => app::queue_backlog(&settings).await?,
+            };
+            print!("{out}");
+            Ok(())
         }
         Command::Migrate { status } => {
             print!("{}", app::migrate(&settings, status).await?);

@@ -305,3 +305,87 @@ async fn a_backlog_over_its_bound_is_answered_429_with_retry_after() {
     assert_eq!(response.status(), 429);
     assert_eq!(response.headers()["retry-after"], "2");
 }
+
+#[tokio::test]
+async fn entities_that_keep_failing_become_dead_letters_that_can_be_retried() {
+    use langfuse_rs::ingest::event::EntityKind;
+    use langfuse_rs::storage::blob::event_keys;
+    use langfuse_rs::storage::queue::{self, EntityRef};
+
+    let mut config = TestConfig::new().await;
+    config.set("LANGFUSE_RS__WORKER__MAX_ATTEMPTS", "2");
+    let app = TestApp::spawn_with_worker(config).await;
+    let base = app.stores.blob.base();
+    let corrupt = event_keys::batch_object(&base, "dead", EntityKind::Trace, "t", "corrupt");
+    app.stores
+        .blob
+        .put_durable(&corrupt, bytes::Bytes::from_static(b"{ not an array"))
+        .await
+        .unwrap();
+    let entity = EntityRef {
+        project_id: "dead".into(),
+        kind: EntityKind::Trace,
+        entity_id: "t".into(),
+    };
+    queue::enqueue(&app.stores.redis, 8, std::slice::from_ref(&entity))
+        .await
+        .unwrap();
+
+    let listed = crate::helpers::eventually(std::time::Duration::from_secs(20), || async {
+        let out = app
+            .config
+            .command(&["queue", "dead-letters"])
+            .output()
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).contains("\"entity_id\":\"t\"")
+    })
+    .await;
+    assert!(listed, "the failing entity never reached the dead letters");
+    let out = app
+        .config
+        .command(&["queue", "dead-letters"])
+        .output()
+        .await
+        .unwrap();
+    let letter: Value =
+        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert!(
+        letter["error"].as_str().unwrap().contains("JSON array"),
+        "{letter}"
+    );
+    assert_eq!(letter["attempts"], 2);
+
+    // Repair the stored events, then retry: the entity lands.
+    app.stores.blob.store.delete(&corrupt).await.unwrap();
+    let valid = event_keys::batch_object(&base, "dead", EntityKind::Trace, "t", "valid");
+    let events = json!([envelope(
+        "e",
+        "trace-create",
+        "2024-05-01T10:00:00Z",
+        json!({"id": "t", "name": "fixed"})
+    )]);
+    app.stores
+        .blob
+        .put_durable(&valid, bytes::Bytes::from(events.to_string()))
+        .await
+        .unwrap();
+    let out = app
+        .config
+        .command(&["queue", "retry"])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("re-queued 1"),
+        "{out:?}"
+    );
+    assert!(app.wait_for_rows("traces", "dead", 1).await);
+    let out = app
+        .config
+        .command(&["queue", "dead-letters"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.stdout.is_empty());
+}
