@@ -5,6 +5,7 @@ pub mod auth;
 pub mod error;
 pub mod ingestion;
 pub mod projects;
+pub mod traces;
 
 use std::net::TcpListener;
 use std::time::Duration;
@@ -70,6 +71,7 @@ fn build_server(
             .configure(crate::health::routes)
             .configure(projects::routes)
             .configure(ingestion::routes)
+            .configure(traces::routes)
             .default_service(web::to(error::not_found))
     })
     .disable_signals()

@@ -9,5 +9,6 @@ mod health;
 mod helpers;
 mod ingestion;
 mod migrations;
+mod read_api;
 mod redis;
 mod sdk;

@@ -1,0 +1,407 @@
+//! Reads of traces, observations and scores, scoped to one project and correct before ClickHouse
+//! has merged duplicate versions: every query keeps the newest version of each id
+//! (`ORDER BY event_ts DESC LIMIT 1 BY id`) before it looks at `is_deleted` or at any mutable column.
+//! (`FINAL` alone is not enough: the sorting key holds the date of the start time, so versions of
+//! one id written with different times are different keys to ClickHouse.)
+
+use chrono::{DateTime, Utc};
+use clickhouse::serde::chrono::datetime64::millis;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, clickhouse::Row)]
+pub struct TraceView {
+    pub id: String,
+    #[serde(with = "millis")]
+    pub timestamp: DateTime<Utc>,
+    pub name: String,
+    pub user_id: Option<String>,
+    pub metadata: Vec<(String, String)>,
+    pub release: Option<String>,
+    pub version: Option<String>,
+    pub environment: String,
+    pub public: bool,
+    pub tags: Vec<String>,
+    pub input: Option<String>,
+    pub output: Option<String>,
+    pub session_id: Option<String>,
+    #[serde(with = "millis")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "millis")]
+    pub updated_at: DateTime<Utc>,
+}
+
+const TRACE_COLUMNS: &str = "id, timestamp, name, user_id, CAST(metadata, 'Array(Tuple(String, String))') AS metadata, \
+    release, version, toString(environment) AS environment, public, tags, input, output, session_id, created_at, updated_at";
+
+#[derive(Debug, Clone, Deserialize, clickhouse::Row)]
+pub struct ObservationView {
+    pub id: String,
+    pub trace_id: String,
+    pub environment: String,
+    pub observation_type: String,
+    pub parent_observation_id: Option<String>,
+    #[serde(with = "millis")]
+    pub start_time: DateTime<Utc>,
+    #[serde(with = "millis::option")]
+    pub end_time: Option<DateTime<Utc>>,
+    pub name: String,
+    pub metadata: Vec<(String, String)>,
+    pub level: String,
+    pub status_message: Option<String>,
+    pub version: Option<String>,
+    pub input: Option<String>,
+    pub output: Option<String>,
+    pub model: Option<String>,
+    pub model_parameters: Option<String>,
+    pub usage_details: Vec<(String, u64)>,
+    pub cost_details: Vec<(String, f64)>,
+    pub total_cost: Option<f64>,
+    #[serde(with = "millis::option")]
+    pub completion_start_time: Option<DateTime<Utc>>,
+    pub prompt_name: Option<String>,
+    pub prompt_version: Option<u16>,
+}
+
+const OBSERVATION_COLUMNS: &str = "id, trace_id, toString(environment) AS environment, toString(type) AS observation_type, \
+    parent_observation_id, start_time, end_time, name, CAST(metadata, 'Array(Tuple(String, String))') AS metadata, \
+    toString(level) AS level, status_message, version, input, output, provided_model_name AS model, model_parameters, \
+    CAST(usage_details, 'Array(Tuple(String, UInt64))') AS usage_details, \
+    arrayMap(x -> (x.1, toFloat64(x.2)), CAST(cost_details, 'Array(Tuple(String, Decimal64(12)))')) AS cost_details, \
+    toFloat64(total_cost) AS total_cost, completion_start_time, prompt_name, prompt_version";
+
+#[derive(Debug, Clone, Deserialize, clickhouse::Row)]
+pub struct ScoreView {
+    pub id: String,
+    #[serde(with = "millis")]
+    pub timestamp: DateTime<Utc>,
+    pub environment: String,
+    pub trace_id: Option<String>,
+    pub session_id: Option<String>,
+    pub dataset_run_id: Option<String>,
+    pub observation_id: Option<String>,
+    pub name: String,
+    pub value: f64,
+    pub source: String,
+    pub comment: Option<String>,
+    pub metadata: Vec<(String, String)>,
+    pub config_id: Option<String>,
+    pub data_type: String,
+    pub string_value: Option<String>,
+    pub queue_id: Option<String>,
+    #[serde(with = "millis")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "millis")]
+    pub updated_at: DateTime<Utc>,
+}
+
+const SCORE_COLUMNS: &str = "id, timestamp, toString(environment) AS environment, trace_id, session_id, dataset_run_id, \
+    observation_id, name, value, toString(source) AS source, comment, CAST(metadata, 'Array(Tuple(String, String))') AS metadata, \
+    config_id, toString(data_type) AS data_type, string_value, queue_id, created_at, updated_at";
+
+/// The newest live version of each row of `table` in the project matching `where_clause`
+/// (placeholders bound by the caller, after the project id).
+fn latest_versions(table: &str, columns: &str, where_clause: &str) -> String {
+    format!(
+        "SELECT {columns} FROM (\
+            SELECT * FROM {table} WHERE project_id = ? {where_clause} \
+            ORDER BY event_ts DESC, updated_at DESC LIMIT 1 BY id\
+         ) WHERE is_deleted = 0"
+    )
+}
+
+pub async fn trace(
+    ch: &clickhouse::Client,
+    project_id: &str,
+    trace_id: &str,
+) -> anyhow::Result<Option<TraceView>> {
+    Ok(ch
+        .query(&latest_versions("traces", TRACE_COLUMNS, "AND id = ?"))
+        .bind(project_id)
+        .bind(trace_id)
+        .fetch_optional()
+        .await?)
+}
+
+pub async fn observations_of_trace(
+    ch: &clickhouse::Client,
+    project_id: &str,
+    trace_id: &str,
+) -> anyhow::Result<Vec<ObservationView>> {
+    let sql = format!(
+        "{} ORDER BY start_time, id",
+        latest_versions("observations", OBSERVATION_COLUMNS, "AND trace_id = ?")
+    );
+    Ok(ch
+        .query(&sql)
+        .bind(project_id)
+        .bind(trace_id)
+        .fetch_all()
+        .await?)
+}
+
+pub async fn observation(
+    ch: &clickhouse::Client,
+    project_id: &str,
+    observation_id: &str,
+) -> anyhow::Result<Option<ObservationView>> {
+    Ok(ch
+        .query(&latest_versions(
+            "observations",
+            OBSERVATION_COLUMNS,
+            "AND id = ?",
+        ))
+        .bind(project_id)
+        .bind(observation_id)
+        .fetch_optional()
+        .await?)
+}
+
+pub async fn scores_of_trace(
+    ch: &clickhouse::Client,
+    project_id: &str,
+    trace_id: &str,
+) -> anyhow::Result<Vec<ScoreView>> {
+    let sql = format!(
+        "{} ORDER BY timestamp, id",
+        latest_versions("scores", SCORE_COLUMNS, "AND trace_id = ?")
+    );
+    Ok(ch
+        .query(&sql)
+        .bind(project_id)
+        .bind(trace_id)
+        .fetch_all()
+        .await?)
+}
+
+/// Filters of the trace list. Every value is bound, never spliced into SQL.
+#[derive(Debug, Clone, Default)]
+pub struct TraceFilter {
+    pub user_id: Option<String>,
+    pub name: Option<String>,
+    pub session_id: Option<String>,
+    pub release: Option<String>,
+    pub version: Option<String>,
+    pub tags: Vec<String>,
+    pub environments: Vec<String>,
+    pub from_timestamp: Option<DateTime<Utc>>,
+    pub to_timestamp: Option<DateTime<Utc>>,
+}
+
+/// The column and direction a trace list is ordered by, from a closed set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceOrder {
+    pub column: &'static str,
+    pub descending: bool,
+}
+
+impl Default for TraceOrder {
+    fn default() -> Self {
+        TraceOrder {
+            column: "timestamp",
+            descending: true,
+        }
+    }
+}
+
+impl TraceOrder {
+    /// Langfuse's `orderBy=field.asc|desc`.
+    pub fn parse(value: &str) -> Result<TraceOrder, String> {
+        let (field, direction) = value.split_once('.').unwrap_or((value, "desc"));
+        let column = match field {
+            "id" => "id",
+            "timestamp" => "timestamp",
+            "name" => "name",
+            "userId" => "user_id",
+            "release" => "release",
+            "version" => "version",
+            "public" => "public",
+            "bookmarked" => "bookmarked",
+            "sessionId" => "session_id",
+            _ => return Err(format!("orderBy: cannot order by {field:?}")),
+        };
+        let descending = match direction {
+            "asc" | "ASC" => false,
+            "desc" | "DESC" => true,
+            _ => {
+                return Err(format!(
+                    "orderBy: direction must be asc or desc, not {direction:?}"
+                ))
+            }
+        };
+        Ok(TraceOrder { column, descending })
+    }
+}
+
+/// One page of traces and the total number matching.
+pub async fn traces(
+    ch: &clickhouse::Client,
+    project_id: &str,
+    filter: &TraceFilter,
+    order: TraceOrder,
+    page: u64,
+    limit: u64,
+) -> anyhow::Result<(Vec<TraceView>, u64)> {
+    // Immutable columns can be filtered before the newest version is picked; the others after.
+    let mut before = String::new();
+    if filter.from_timestamp.is_some() {
+        before.push_str(" AND timestamp >= fromUnixTimestamp64Milli(?)");
+    }
+    if filter.to_timestamp.is_some() {
+        before.push_str(" AND timestamp < fromUnixTimestamp64Milli(?)");
+    }
+    let mut after = String::new();
+    for (value, column) in [
+        (&filter.user_id, "user_id"),
+        (&filter.name, "name"),
+        (&filter.session_id, "session_id"),
+        (&filter.release, "release"),
+        (&filter.version, "version"),
+    ] {
+        if value.is_some() {
+            after.push_str(&format!(" AND {column} = ?"));
+        }
+    }
+    if !filter.tags.is_empty() {
+        after.push_str(" AND hasAll(tags, ?)");
+    }
+    if !filter.environments.is_empty() {
+        after.push_str(" AND environment IN ?");
+    }
+    let base = format!(
+        "SELECT * FROM ({}) WHERE 1 = 1{after}",
+        latest_versions("traces", TRACE_COLUMNS, &before)
+    );
+    let bind_all = |mut q: clickhouse::query::Query| {
+        q = q.bind(project_id);
+        if let Some(t) = filter.from_timestamp {
+            q = q.bind(t.timestamp_millis());
+        }
+        if let Some(t) = filter.to_timestamp {
+            q = q.bind(t.timestamp_millis());
+        }
+        for value in [
+            &filter.user_id,
+            &filter.name,
+            &filter.session_id,
+            &filter.release,
+            &filter.version,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            q = q.bind(value);
+        }
+        if !filter.tags.is_empty() {
+            q = q.bind(&filter.tags);
+        }
+        if !filter.environments.is_empty() {
+            q = q.bind(&filter.environments);
+        }
+        q
+    };
+    let total: u64 = bind_all(ch.query(&format!("SELECT count() FROM ({base})")))
+        .fetch_one()
+        .await?;
+    let direction = if order.descending { "DESC" } else { "ASC" };
+    let page_sql = format!(
+        "{base} ORDER BY {} {direction}, id {direction} LIMIT ? OFFSET ?",
+        order.column
+    );
+    let rows = bind_all(ch.query(&page_sql))
+        .bind(limit)
+        .bind(page.saturating_sub(1) * limit)
+        .fetch_all()
+        .await?;
+    Ok((rows, total))
+}
+
+/// Filters of the observation list.
+#[derive(Debug, Clone, Default)]
+pub struct ObservationFilter {
+    pub name: Option<String>,
+    pub observation_type: Option<String>,
+    pub trace_id: Option<String>,
+    pub level: Option<String>,
+    pub parent_observation_id: Option<String>,
+    pub version: Option<String>,
+    pub environments: Vec<String>,
+    pub from_start_time: Option<DateTime<Utc>>,
+    pub to_start_time: Option<DateTime<Utc>>,
+}
+
+pub async fn observations(
+    ch: &clickhouse::Client,
+    project_id: &str,
+    filter: &ObservationFilter,
+    page: u64,
+    limit: u64,
+) -> anyhow::Result<(Vec<ObservationView>, u64)> {
+    let mut before = String::new();
+    if filter.trace_id.is_some() {
+        before.push_str(" AND trace_id = ?");
+    }
+    if filter.from_start_time.is_some() {
+        before.push_str(" AND start_time >= fromUnixTimestamp64Milli(?)");
+    }
+    if filter.to_start_time.is_some() {
+        before.push_str(" AND start_time < fromUnixTimestamp64Milli(?)");
+    }
+    let mut after = String::new();
+    for (value, column) in [
+        (&filter.name, "name"),
+        (&filter.observation_type, "observation_type"),
+        (&filter.level, "level"),
+        (&filter.parent_observation_id, "parent_observation_id"),
+        (&filter.version, "version"),
+    ] {
+        if value.is_some() {
+            after.push_str(&format!(" AND {column} = ?"));
+        }
+    }
+    if !filter.environments.is_empty() {
+        after.push_str(" AND environment IN ?");
+    }
+    let base = format!(
+        "SELECT * FROM ({}) WHERE 1 = 1{after}",
+        latest_versions("observations", OBSERVATION_COLUMNS, &before)
+    );
+    let bind_all = |mut q: clickhouse::query::Query| {
+        q = q.bind(project_id);
+        if let Some(t) = &filter.trace_id {
+            q = q.bind(t);
+        }
+        if let Some(t) = filter.from_start_time {
+            q = q.bind(t.timestamp_millis());
+        }
+        if let Some(t) = filter.to_start_time {
+            q = q.bind(t.timestamp_millis());
+        }
+        for value in [
+            &filter.name,
+            &filter.observation_type,
+            &filter.level,
+            &filter.parent_observation_id,
+            &filter.version,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            q = q.bind(value);
+        }
+        if !filter.environments.is_empty() {
+            q = q.bind(&filter.environments);
+        }
+        q
+    };
+    let total: u64 = bind_all(ch.query(&format!("SELECT count() FROM ({base})")))
+        .fetch_one()
+        .await?;
+    let rows = bind_all(ch.query(&format!(
+        "{base} ORDER BY start_time DESC, id DESC LIMIT ? OFFSET ?"
+    )))
+    .bind(limit)
+    .bind(page.saturating_sub(1) * limit)
+    .fetch_all()
+    .await?;
+    Ok((rows, total))
+}

@@ -1,0 +1,186 @@
+//! The read API over what the pipeline stored: shapes, filters, project scoping.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{create_project, TestApp, TestConfig};
+
+fn envelope(id: &str, kind: &str, at: &str, body: Value) -> Value {
+    json!({"id": id, "type": kind, "timestamp": at, "body": body})
+}
+
+async fn seeded_app() -> (TestApp, (String, String)) {
+    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
+    let keys = create_project(&app.config, "reader").await;
+    let batch = json!({"batch": [
+        envelope("1", "trace-create", "2024-05-01T10:00:00.000Z", json!({"id": "t1", "name": "chat", "userId": "alice",
+            "sessionId": "s1", "tags": ["prod", "vip"], "input": {"question": "hi"}, "output": "hello", "metadata": {"n": 1}})),
+        envelope("2", "trace-create", "2024-05-02T10:00:00.000Z", json!({"id": "t2", "name": "search", "userId": "bob", "tags": ["prod"]})),
+        envelope("3", "span-create", "2024-05-01T10:00:00.000Z", json!({"id": "s-1", "traceId": "t1", "name": "retrieve",
+            "startTime": "2024-05-01T10:00:00.000Z", "endTime": "2024-05-01T10:00:01.500Z"})),
+        envelope("4", "generation-create", "2024-05-01T10:00:01.000Z", json!({"id": "g-1", "traceId": "t1", "parentObservationId": "s-1",
+            "name": "llm", "model": "gpt-4o", "startTime": "2024-05-01T10:00:01.000Z", "endTime": "2024-05-01T10:00:03.000Z",
+            "completionStartTime": "2024-05-01T10:00:01.250Z", "modelParameters": {"temperature": 0.2},
+            "usage": {"input": 100, "output": 50}, "costDetails": {"input": 0.01, "output": 0.02}})),
+        envelope("5", "score-create", "2024-05-01T10:00:04.000Z", json!({"id": "sc-1", "traceId": "t1", "name": "quality", "value": 0.75})),
+        envelope("6", "score-create", "2024-05-01T10:00:04.000Z", json!({"id": "sc-2", "traceId": "t1", "name": "verdict", "value": "good"})),
+    ]});
+    let response = app
+        .post_as("/api/public/ingestion", (&keys.0, &keys.1), &batch)
+        .await;
+    assert_eq!(response.status(), 207);
+    assert!(app.wait_for_rows("observations", "reader", 2).await);
+    assert!(app.wait_for_rows("traces", "reader", 2).await);
+    assert!(app.wait_for_rows("scores", "reader", 2).await);
+    (app, keys)
+}
+
+async fn get(app: &TestApp, keys: &(String, String), path: &str) -> (u16, Value) {
+    let response = app.get_as(path, &keys.0, &keys.1).await;
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_trace_comes_back_with_its_observations_and_scores() {
+    let (app, keys) = seeded_app().await;
+    let (status, trace) = get(&app, &keys, "/api/public/traces/t1").await;
+    assert_eq!(status, 200, "{trace}");
+    assert_eq!(trace["id"], "t1");
+    assert_eq!(trace["name"], "chat");
+    assert_eq!(trace["userId"], "alice");
+    assert_eq!(trace["sessionId"], "s1");
+    assert_eq!(trace["input"], json!({"question": "hi"}));
+    assert_eq!(trace["output"], "hello");
+    assert_eq!(trace["metadata"], json!({"n": 1}));
+    assert_eq!(trace["tags"], json!(["prod", "vip"]));
+    assert_eq!(trace["timestamp"], "2024-05-01T10:00:00.000Z");
+    assert_eq!(trace["environment"], "default");
+    assert_eq!(trace["htmlPath"], "/project/reader/traces/t1");
+    assert_eq!(trace["latency"], 3.0);
+    assert!((trace["totalCost"].as_f64().unwrap() - 0.03).abs() < 1e-9);
+
+    let observations = trace["observations"].as_array().unwrap();
+    assert_eq!(observations.len(), 2);
+    let generation = observations.iter().find(|o| o["id"] == "g-1").unwrap();
+    assert_eq!(generation["type"], "GENERATION");
+    assert_eq!(generation["parentObservationId"], "s-1");
+    assert_eq!(generation["model"], "gpt-4o");
+    assert_eq!(generation["modelParameters"], json!({"temperature": 0.2}));
+    assert_eq!(generation["usage"]["input"], 100);
+    assert_eq!(generation["usage"]["total"], 150);
+    assert_eq!(
+        generation["usageDetails"],
+        json!({"input": 100, "output": 50, "total": 150})
+    );
+    assert_eq!(generation["latency"], 2.0);
+    assert_eq!(generation["timeToFirstToken"], 0.25);
+    assert_eq!(generation["level"], "DEFAULT");
+
+    let scores = trace["scores"].as_array().unwrap();
+    assert_eq!(scores.len(), 2);
+    let quality = scores.iter().find(|s| s["name"] == "quality").unwrap();
+    assert_eq!(
+        (quality["value"].as_f64(), quality["dataType"].as_str()),
+        (Some(0.75), Some("NUMERIC"))
+    );
+    let verdict = scores.iter().find(|s| s["name"] == "verdict").unwrap();
+    assert_eq!(verdict["stringValue"], "good");
+    assert_eq!(verdict["dataType"], "CATEGORICAL");
+
+    let (status, observation) = get(&app, &keys, "/api/public/observations/g-1").await;
+    assert_eq!(status, 200);
+    assert_eq!(observation["traceId"], "t1");
+    assert_eq!(observation["startTime"], "2024-05-01T10:00:01.000Z");
+}
+
+#[tokio::test]
+async fn unknown_ids_and_other_projects_get_404() {
+    let (app, keys) = seeded_app().await;
+    let other = create_project(&app.config, "other").await;
+    for (keys, path) in [
+        (&keys, "/api/public/traces/nope"),
+        (&keys, "/api/public/observations/nope"),
+        (&other, "/api/public/traces/t1"),
+        (&other, "/api/public/observations/g-1"),
+    ] {
+        let (status, body) = get(&app, keys, path).await;
+        assert_eq!(status, 404, "{path}");
+        assert!(
+            body["message"].as_str().unwrap().contains("not found"),
+            "{body}"
+        );
+    }
+    let (_, list) = get(&app, &other, "/api/public/traces").await;
+    assert_eq!(list["data"], json!([]));
+    assert_eq!(list["meta"]["totalItems"], 0);
+}
+
+#[tokio::test]
+async fn trace_lists_filter_order_and_page() {
+    let (app, keys) = seeded_app().await;
+    let ids = |body: &Value| -> Vec<String> {
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (status, all) = get(&app, &keys, "/api/public/traces").await;
+    assert_eq!(status, 200);
+    assert_eq!(ids(&all), ["t2", "t1"], "newest first by default");
+    assert_eq!(
+        all["meta"],
+        json!({"page": 1, "limit": 50, "totalItems": 2, "totalPages": 1})
+    );
+
+    for (query, expected) in [
+        ("userId=alice", vec!["t1"]),
+        ("name=search", vec!["t2"]),
+        ("sessionId=s1", vec!["t1"]),
+        ("tags=prod", vec!["t2", "t1"]),
+        ("tags=prod&tags=vip", vec!["t1"]),
+        ("fromTimestamp=2024-05-02T00:00:00Z", vec!["t2"]),
+        ("toTimestamp=2024-05-02T00:00:00Z", vec!["t1"]),
+        ("orderBy=timestamp.asc", vec!["t1", "t2"]),
+        ("environment=default", vec!["t2", "t1"]),
+        ("environment=production", vec![]),
+        ("limit=1&page=2", vec!["t1"]),
+    ] {
+        let (status, body) = get(&app, &keys, &format!("/api/public/traces?{query}")).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        assert_eq!(ids(&body), expected, "{query}");
+    }
+    let (_, paged) = get(&app, &keys, "/api/public/traces?limit=1").await;
+    assert_eq!(paged["meta"]["totalPages"], 2);
+
+    for query in [
+        "limit=0",
+        "limit=abc",
+        "orderBy=secret.asc",
+        "fromTimestamp=yesterday",
+        "limit=1000",
+    ] {
+        let (status, body) = get(&app, &keys, &format!("/api/public/traces?{query}")).await;
+        assert_eq!(status, 400, "{query}");
+        assert!(body["message"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn observation_lists_filter_by_trace_and_type() {
+    let (app, keys) = seeded_app().await;
+    let (status, body) = get(
+        &app,
+        &keys,
+        "/api/public/observations?traceId=t1&type=GENERATION",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let data = body["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1);
+    assert_eq!(data[0]["id"], "g-1");
+    assert_eq!(body["meta"]["totalItems"], 1);
+    let (_, body) = get(&app, &keys, "/api/public/observations?traceId=t1").await;
+    assert_eq!(body["meta"]["totalItems"], 2);
+}
