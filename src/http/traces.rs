@@ -327,9 +327,36 @@ async fn list_traces(
         limit,
     )
     .await?;
+    let ids: Vec<String> = rows.iter().map(|t| t.id.clone()).collect();
+    let (summaries, scores) =
+        reads::trace_summaries(&stores.clickhouse, &auth.project_id, &ids).await?;
     let data: Vec<Value> = rows
         .iter()
-        .map(|t| Value::Object(trace_json(t, &auth.project_id)))
+        .map(|t| {
+            let mut trace = trace_json(t, &auth.project_id);
+            let summary = summaries.iter().find(|s| s.trace_id == t.id);
+            trace.insert(
+                "observations".into(),
+                json!(summary
+                    .map(|s| s.observation_ids.clone())
+                    .unwrap_or_default()),
+            );
+            trace.insert(
+                "latency".into(),
+                json!(summary.map(|s| s.latency_ms as f64 / 1000.0).unwrap_or(0.0)),
+            );
+            trace.insert(
+                "totalCost".into(),
+                json!(summary.map(|s| s.total_cost).unwrap_or(0.0)),
+            );
+            let score_ids = scores
+                .iter()
+                .find(|s| s.trace_id == t.id)
+                .map(|s| s.score_ids.clone())
+                .unwrap_or_default();
+            trace.insert("scores".into(), json!(score_ids));
+            Value::Object(trace)
+        })
         .collect();
     Ok(HttpResponse::Ok().json(json!({ "data": data, "meta": meta(page, limit, total) })))
 }

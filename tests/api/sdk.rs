@@ -82,3 +82,48 @@ async fn python_sdk_v5_checks_its_credentials() {
     let python = sdk_python("LANGFUSE_TEST_PYTHON_SDK_V5", "sdk-python-v5");
     sdk_accepts_good_keys_and_refuses_bad_ones(&python).await;
 }
+
+#[tokio::test]
+async fn python_sdk_v2_traces_are_stored_and_read_back_through_the_sdk() {
+    let python = sdk_python("LANGFUSE_TEST_PYTHON_SDK_V2", "sdk-python-v2");
+    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
+    let (pk, sk) = create_project(&app.config, "sdk-v2").await;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/python_v2_roundtrip.py");
+    let out = tokio::process::Command::new(python)
+        .arg(script)
+        .env("PK", &pk)
+        .env("SK", &sk)
+        .env("HOST", &app.address)
+        .env("TRACE_ID", "sdk-trace-1")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        result,
+        serde_json::json!({
+            "name": "sdk-trace",
+            "user_id": "user-1",
+            "session_id": "session-1",
+            "tags": ["sdk", "v2"],
+            "metadata": {"team": "search"},
+            "input": {"question": "hi"},
+            "output": "done",
+            "observation_types": ["EVENT", "GENERATION", "SPAN"],
+            "generation_parent": "sdk-trace-1-span",
+            "generation_model": "gpt-4o-mini",
+            "generation_usage": [12, 7, 19],
+            "generation_output": {"role": "assistant", "content": "hello"},
+            "event_level": "WARNING",
+            "score": ["quality", 0.9, "fine"],
+            "listed": ["sdk-trace-1"],
+        })
+    );
+}

@@ -405,3 +405,55 @@ pub async fn observations(
     .await?;
     Ok((rows, total))
 }
+
+/// What a trace list shows of each trace's observations and scores.
+#[derive(Debug, Clone, Default, Deserialize, clickhouse::Row)]
+pub struct TraceSummary {
+    pub trace_id: String,
+    pub observation_ids: Vec<String>,
+    pub latency_ms: i64,
+    pub total_cost: f64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, clickhouse::Row)]
+pub struct TraceScores {
+    pub trace_id: String,
+    pub score_ids: Vec<String>,
+}
+
+/// Observation ids, latency and cost, and score ids, of the given traces.
+pub async fn trace_summaries(
+    ch: &clickhouse::Client,
+    project_id: &str,
+    trace_ids: &[String],
+) -> anyhow::Result<(Vec<TraceSummary>, Vec<TraceScores>)> {
+    if trace_ids.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let observations = format!(
+        "SELECT trace_id, groupArray(id) AS observation_ids, \
+            toInt64(dateDiff('millisecond', min(start_time), max(coalesce(end_time, start_time)))) AS latency_ms, \
+            toFloat64(sum(coalesce(total_cost, 0))) AS total_cost \
+         FROM ({}) GROUP BY trace_id",
+        latest_versions(
+            "observations",
+            "id, trace_id, start_time, end_time, total_cost",
+            "AND trace_id IN ?"
+        )
+    );
+    let scores = format!(
+        "SELECT assumeNotNull(trace_id) AS trace_id, groupArray(id) AS score_ids FROM ({}) GROUP BY trace_id",
+        latest_versions("scores", "id, trace_id", "AND trace_id IN ?")
+    );
+    let (summaries, scores) = futures::try_join!(
+        ch.query(&observations)
+            .bind(project_id)
+            .bind(trace_ids)
+            .fetch_all::<TraceSummary>(),
+        ch.query(&scores)
+            .bind(project_id)
+            .bind(trace_ids)
+            .fetch_all::<TraceScores>(),
+    )?;
+    Ok((summaries, scores))
+}
