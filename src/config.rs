@@ -87,6 +87,7 @@ pub struct WorkerSettings {
     pub flush_interval_ms: u64,
     pub max_attempts: u32,
     pub lease_ttl_secs: u64,
+    pub recovery_window_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -159,6 +159,9 @@ impl BlobStore {
 ///
 /// `events/<project_id>/<entity kind>/<entity id>/<batch id>.json`
 ///
+/// (This scheme is also how the worker recovers references after Redis lost its data: the objects
+/// written since are listed and their entities re-queued.)
+///
 /// One object per entity per accepted request, holding the JSON array of that entity's envelopes
 /// from the request. Listing `events/<project_id>/<kind>/<entity id>/` therefore finds every event
 /// ever received for the entity, which is what the worker rebuilds the record from. Ids are
@@ -173,6 +176,32 @@ pub mod event_keys {
             .child(PathPart::from(project_id))
             .child(kind.as_str())
             .child(PathPart::from(entity_id))
+    }
+
+    /// The entity an object of this scheme belongs to; `None` for anything else.
+    pub fn entity_of(base: &Path, object: &Path) -> Option<(String, EntityKind, String)> {
+        let base_depth = base.parts().count();
+        let parts: Vec<String> = object
+            .parts()
+            .skip(base_depth)
+            .map(|p| {
+                percent_encoding::percent_decode_str(p.as_ref())
+                    .decode_utf8_lossy()
+                    .into_owned()
+            })
+            .collect();
+        match parts.as_slice() {
+            [events, project, kind, entity, _batch] if events == "events" => {
+                let kind = match kind.as_str() {
+                    "trace" => EntityKind::Trace,
+                    "observation" => EntityKind::Observation,
+                    "score" => EntityKind::Score,
+                    _ => return None,
+                };
+                Some((project.clone(), kind, entity.clone()))
+            }
+            _ => None,
+        }
     }
 
     pub fn batch_object(

@@ -216,6 +216,33 @@ pub async fn heartbeat(redis: &RedisStore, owner: &str, ttl: Duration) -> anyhow
     Ok(live.max(1) as u32)
 }
 
+fn epoch_key(redis: &RedisStore) -> String {
+    redis.keyspace.key("ingest-epoch", "meta", None)
+}
+
+/// The queue's epoch: an id written once into Redis. When Redis loses its data (a restart without
+/// persistence, a failover to an empty replica) the epoch disappears with the references; the
+/// worker that notices writes a new one and re-queues what blob storage received meanwhile.
+/// Returns `(epoch, created_now)`.
+pub async fn epoch(redis: &RedisStore) -> anyhow::Result<(String, bool)> {
+    let candidate = uuid::Uuid::new_v4().to_string();
+    let created: Option<String> = redis
+        .client
+        .set(
+            epoch_key(redis),
+            &candidate,
+            None,
+            Some(SetOptions::NX),
+            false,
+        )
+        .await?;
+    if created.is_some() {
+        return Ok((candidate, true));
+    }
+    let current: Option<String> = redis.client.get(epoch_key(redis)).await?;
+    Ok((current.unwrap_or(candidate), false))
+}
+
 /// Gives a lease back (on shutdown), so another worker need not wait for it to expire.
 pub async fn release_lease(redis: &RedisStore, shard: u32, owner: &str) -> anyhow::Result<()> {
     const SCRIPT: &str = r#"

@@ -43,6 +43,7 @@ pub struct ConsumerSettings {
     pub flush_interval: Duration,
     pub max_attempts: u32,
     pub lease_ttl: Duration,
+    pub recovery_window: Duration,
 }
 
 impl ConsumerSettings {
@@ -53,6 +54,7 @@ impl ConsumerSettings {
             flush_interval: Duration::from_millis(settings.worker.flush_interval_ms),
             max_attempts: settings.worker.max_attempts,
             lease_ttl: Duration::from_secs(settings.worker.lease_ttl_secs),
+            recovery_window: Duration::from_secs(settings.worker.recovery_window_secs),
         }
     }
 }
@@ -94,7 +96,11 @@ pub async fn run(
         },
         settings.shards,
     )) as usize;
+    let mut epoch = EpochWatch::default();
     loop {
+        if let Err(err) = epoch.check(&stores, &settings).await {
+            tracing::warn!(error = format!("{err:#}"), "queue epoch check failed");
+        }
         if let Err(err) =
             balance_leases(&stores, &settings, &owner, offset, &mut readers, &tx).await
         {
@@ -128,6 +134,69 @@ pub async fn run(
     }
     tracing::info!(%owner, "ingestion consumer stopped");
     Ok(())
+}
+
+/// Notices when Redis has lost the queue (see [`queue::epoch`]) and re-queues every entity whose
+/// events blob storage received since the queue was last seen intact.
+#[derive(Debug, Default)]
+struct EpochWatch {
+    known: Option<String>,
+    last_seen: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl EpochWatch {
+    async fn check(&mut self, stores: &Stores, settings: &ConsumerSettings) -> anyhow::Result<()> {
+        let now = chrono::Utc::now();
+        let (epoch, created) = queue::epoch(&stores.redis).await?;
+        if created {
+            // Either the first start of the installation, or Redis lost its data. Looking back
+            // past the last moment the queue was seen intact costs a listing and some rebuilds,
+            // which are idempotent; looking back too little would lose references.
+            let since = match self.last_seen {
+                Some(seen) => seen - chrono::Duration::minutes(5),
+                None => now - chrono::Duration::from_std(settings.recovery_window)?,
+            };
+            let requeued = requeue_since(stores, settings.shards, since).await?;
+            if requeued > 0 {
+                tracing::warn!(requeued, %since, "the queue was empty of its epoch: re-queued entities from blob storage");
+            }
+        }
+        self.known = Some(epoch);
+        self.last_seen = Some(now);
+        Ok(())
+    }
+}
+
+/// Re-queues every entity with an event object written since `since`.
+async fn requeue_since(
+    stores: &Stores,
+    shards: u32,
+    since: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<usize> {
+    let base = stores.blob.base();
+    let mut listing = stores.blob.store.list(Some(&base.child("events")));
+    let mut entities = BTreeSet::new();
+    while let Some(meta) = listing.next().await {
+        let meta = meta.context("listing stored events")?;
+        if meta.last_modified < since {
+            continue;
+        }
+        if let Some((project_id, kind, entity_id)) = event_keys::entity_of(&base, &meta.location) {
+            entities.insert((project_id, kind, entity_id));
+        }
+    }
+    let refs: Vec<EntityRef> = entities
+        .into_iter()
+        .map(|(project_id, kind, entity_id)| EntityRef {
+            project_id,
+            kind,
+            entity_id,
+        })
+        .collect();
+    for chunk in refs.chunks(1000) {
+        queue::enqueue(&stores.redis, shards, chunk).await?;
+    }
+    Ok(refs.len())
 }
 
 /// One lease round: heartbeat, then hold this worker's fair share of shards and no more.

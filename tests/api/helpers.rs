@@ -316,43 +316,72 @@ pub async fn create_project(config: &TestConfig, project_id: &str) -> (String, S
     (public_key, secret_key)
 }
 
-/// A TCP forwarder in front of a real service, which a test can stop to take the service away
-/// from the application without disturbing other tests that share the server.
+/// A TCP forwarder in front of a real service, which a test can stop (and resume) to take the
+/// service away from the application without disturbing other tests that share the server.
+/// While stopped, new connections are closed at once and open ones are cut.
 pub struct TcpProxy {
     pub addr: SocketAddr,
-    stop: CancellationToken,
+    connections: std::sync::Arc<std::sync::Mutex<CancellationToken>>,
+    stopped: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    _listener_task: tokio::task::JoinHandle<()>,
 }
 
 impl TcpProxy {
     pub async fn start(target: SocketAddr) -> TcpProxy {
+        use std::sync::atomic::Ordering;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let stop = CancellationToken::new();
-        let stopped = stop.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = stopped.cancelled() => break,
-                    accepted = listener.accept() => {
-                        let Ok((mut inbound, _)) = accepted else { continue };
-                        let stopped = stopped.clone();
-                        tokio::spawn(async move {
-                            let Ok(mut outbound) = TcpStream::connect(target).await else { return };
-                            tokio::select! {
-                                _ = stopped.cancelled() => {}
-                                _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                            }
-                        });
+        let connections = std::sync::Arc::new(std::sync::Mutex::new(CancellationToken::new()));
+        let stopped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let task = tokio::spawn({
+            let connections = connections.clone();
+            let stopped = stopped.clone();
+            async move {
+                loop {
+                    let Ok((mut inbound, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    if stopped.load(Ordering::SeqCst) {
+                        continue; // dropped: the client sees the connection closed
                     }
+                    let cut = connections.lock().unwrap().clone();
+                    tokio::spawn(async move {
+                        let Ok(mut outbound) = TcpStream::connect(target).await else {
+                            return;
+                        };
+                        tokio::select! {
+                            _ = cut.cancelled() => {}
+                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        }
+                    });
                 }
             }
-            // The listener drops here: new connections are refused, open ones are cut.
         });
-        TcpProxy { addr, stop }
+        TcpProxy {
+            addr,
+            connections,
+            stopped,
+            _listener_task: task,
+        }
     }
 
     pub fn stop(&self) {
-        self.stop.cancel();
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.connections.lock().unwrap().cancel();
+    }
+
+    pub fn resume(&self) {
+        *self.connections.lock().unwrap() = CancellationToken::new();
+        self.stopped
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self._listener_task.abort();
+        self.connections.lock().unwrap().cancel();
     }
 }
 

@@ -12,3 +12,4 @@ mod migrations;
 mod read_api;
 mod redis;
 mod sdk;
+mod torture;
