@@ -553,6 +553,30 @@ ensure_sdk_venvs() {
     _lf_say "sdk venvs: Python SDK 2.x and 5.x ready under $LF_DEV_DIR"
 }
 
+# The official JS SDKs (tests/sdk/package.json), installed with npm into .dev/sdk-js.
+ensure_js_sdks() {
+    _lf_dirs
+    local dir="$LF_DEV_DIR/sdk-js" manifest="$LF_REPO_ROOT/tests/sdk/package.json"
+    local log="$LF_LOG_DIR/sdk-js.log" stamp="$LF_DEV_DIR/sdk-js/.langfuse-rs-stamp" hash
+    if ! _lf_have npm; then
+        _lf_apt_install nodejs npm || return 1
+    fi
+    hash=$(sha256sum "$manifest" | cut -d' ' -f1)
+    if [[ ! -f "$stamp" || "$(<"$stamp")" != "$hash" ]]; then
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        cp "$manifest" "$dir/package.json"
+        if ! (cd "$dir" && npm install --no-audit --no-fund) >>"$log" 2>&1; then
+            _lf_err "sdk-js: npm install failed; log: $log"
+            _lf_show_log "$log" >&2
+            return 1
+        fi
+        printf '%s\n' "$hash" >"$stamp"
+    fi
+    export LANGFUSE_TEST_NODE_MODULES="$dir/node_modules"
+    _lf_say "sdk-js: JS SDKs ready under $dir"
+}
+
 # The stand-in and moto run from the venv; create it when it is missing, quietly reuse it otherwise.
 _lf_need_venv_tool() {
     if [[ -x "$LF_VENV/bin/$1" ]]; then

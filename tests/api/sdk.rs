@@ -127,3 +127,60 @@ async fn python_sdk_v2_traces_are_stored_and_read_back_through_the_sdk() {
         })
     );
 }
+
+/// `node_modules` holding the pinned JS SDKs; `scripts/test.sh` installs them.
+fn node_modules() -> String {
+    std::env::var("LANGFUSE_TEST_NODE_MODULES")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| {
+            let path =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".dev/sdk-js/node_modules");
+            assert!(
+                path.exists(),
+                "LANGFUSE_TEST_NODE_MODULES is unset and {} is missing: run ./scripts/test.sh",
+                path.display()
+            );
+            path.to_string_lossy().into_owned()
+        })
+}
+
+#[tokio::test]
+async fn js_legacy_sdk_traces_are_stored_and_read_back_through_the_sdk() {
+    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
+    let (pk, sk) = create_project(&app.config, "sdk-js").await;
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/js_legacy_roundtrip.js");
+    let out = tokio::process::Command::new("node")
+        .arg(script)
+        .env("NODE_PATH", node_modules())
+        .env("PK", &pk)
+        .env("SK", &sk)
+        .env("HOST", &app.address)
+        .env("TRACE_ID", "js-trace-1")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        result,
+        serde_json::json!({
+            "name": "js-trace",
+            "userId": "js-user",
+            "sessionId": "js-session",
+            "tags": ["js"],
+            "output": "done",
+            "types": ["EVENT", "GENERATION", "SPAN"],
+            "generationParent": "js-trace-1-span",
+            "generationModel": "gpt-4o",
+            "generationUsage": {"input": 9, "output": 3, "total": 12},
+            "score": ["helpful", 1],
+        })
+    );
+}
