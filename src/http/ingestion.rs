@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
@@ -23,9 +23,6 @@ use crate::ingest::event::{assign_missing_id, parse_envelope, EntityKind, Parsed
 use crate::storage::blob::event_keys;
 use crate::storage::queue::{self, EntityRef};
 use crate::storage::Stores;
-
-/// Blob writes of one request in flight at once.
-const BLOB_WRITE_CONCURRENCY: usize = 32;
 
 /// The queue's backlog as last measured; refreshed in the background so that requests never wait
 /// on Redis to decide whether to throttle.
@@ -171,18 +168,11 @@ async fn persist(
         })
         .collect();
 
-    let written = futures::stream::iter(objects.iter())
-        .map(|(_, path, bytes)| async move {
-            stores
-                .blob
-                .put_durable(path, bytes.clone())
-                .await
-                .map(|_| path.clone())
-        })
-        .buffer_unordered(BLOB_WRITE_CONCURRENCY)
-        .try_collect::<Vec<_>>()
-        .await;
-    if let Err(err) = written {
+    let writes = objects
+        .iter()
+        .map(|(_, path, bytes)| (path.clone(), bytes.clone()))
+        .collect();
+    if let Err(err) = stores.blob.put_all_durable(writes).await {
         tracing::error!(error = format!("{err:#}"), "blob storage write failed");
         remove(stores, objects.iter().map(|(_, path, _)| path.clone())).await;
         return Err(ApiError::Unavailable(

@@ -20,6 +20,22 @@ pub struct BlobStore {
     prefix: String,
 }
 
+/// Object writes of one call in flight at once.
+const PUT_CONCURRENCY: usize = 32;
+
+/// Flushes every dirty page of the filesystem holding `dir` to disk.
+fn sync_filesystem(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let handle = std::fs::File::open(dir)?;
+    // SAFETY: syncfs only reads the descriptor, which `handle` keeps open for the call.
+    let rc = unsafe { libc::syncfs(handle.as_raw_fd()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// The closed set of backends, named for logs and readiness messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BlobBackend {
@@ -126,22 +142,29 @@ impl BlobStore {
         Path::from(self.prefix.as_str())
     }
 
-    /// Writes an object durably: on the local filesystem the file and its directory are synced to
-    /// disk before this returns (S3 acknowledges only what it has stored).
+    /// Writes one object durably; see [`BlobStore::put_all_durable`].
     pub async fn put_durable(&self, path: &Path, bytes: bytes::Bytes) -> anyhow::Result<()> {
-        self.store
-            .put(path, object_store::PutPayload::from_bytes(bytes))
+        self.put_all_durable(vec![(path.clone(), bytes)]).await
+    }
+
+    /// Writes objects durably: S3 acknowledges only what it has stored; on the local filesystem
+    /// the files are written, then the filesystem is synced once (`syncfs`) before this returns.
+    /// One sync per call instead of one per file is what makes writing a file per entity cheap
+    /// enough for the ingestion path. On failure some objects may exist; the caller removes them.
+    pub async fn put_all_durable(&self, objects: Vec<(Path, bytes::Bytes)>) -> anyhow::Result<()> {
+        use futures::{StreamExt, TryStreamExt};
+        futures::stream::iter(objects)
+            .map(|(path, bytes)| async move {
+                self.store
+                    .put(&path, object_store::PutPayload::from_bytes(bytes))
+                    .await
+            })
+            .buffer_unordered(PUT_CONCURRENCY)
+            .try_collect::<Vec<_>>()
             .await?;
         if let BlobBackend::LocalFileSystem { root } = &self.backend {
-            let file = root.join(path.as_ref());
-            tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-                std::fs::File::open(&file)?.sync_all()?;
-                if let Some(dir) = file.parent() {
-                    std::fs::File::open(dir)?.sync_all()?;
-                }
-                Ok(())
-            })
-            .await??;
+            let root = root.clone();
+            tokio::task::spawn_blocking(move || sync_filesystem(&root)).await??;
         }
         Ok(())
     }

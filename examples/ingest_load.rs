@@ -1,0 +1,268 @@
+//! Load generator for `POST /api/public/ingestion`, with a report.
+//!
+//! Posts batches of `--batch` events of about `--event-bytes` bytes each from `--concurrency`
+//! connections for `--seconds`, then reports: events/s accepted, request latency p50/p99/max, the
+//! answers by status, events/s landed in ClickHouse and accept-to-queryable lag p50/p99 (measured
+//! on marker traces polled through the read API). Run by `scripts/bench-ingestion.sh`, which
+//! starts the processes and adds their peak memory.
+//!
+//!     cargo run --release --example ingest_load -- --url http://127.0.0.1:3000 \
+//!         --public-key pk-lf-bench --secret-key sk-lf-bench --seconds 20
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use serde_json::{json, Value};
+
+#[derive(Debug, Parser)]
+struct Args {
+    #[arg(long, default_value = "http://127.0.0.1:3000")]
+    url: String,
+    #[arg(long)]
+    public_key: String,
+    #[arg(long)]
+    secret_key: String,
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    #[arg(long, default_value_t = 1000)]
+    event_bytes: usize,
+    /// Total events/s to aim at across all connections; 0 means as fast as possible.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// ClickHouse HTTP URL and database, to count landed rows.
+    #[arg(long, default_value = "http://127.0.0.1:8123")]
+    clickhouse_url: String,
+    #[arg(long, default_value = "default")]
+    clickhouse_database: String,
+    #[arg(long, default_value = "bench")]
+    project_id: String,
+    /// Seconds to wait after the load for the worker to land everything.
+    #[arg(long, default_value_t = 120)]
+    drain_seconds: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    accepted_events: AtomicU64,
+    requests_207: AtomicU64,
+    requests_429: AtomicU64,
+    requests_other: AtomicU64,
+    transport_errors: AtomicU64,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index]
+}
+
+fn batch(run: &str, worker: usize, n: u64, size: usize, event_bytes: usize) -> Value {
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let trace_id = format!("{run}-{worker}-{n}");
+    // ~1 KB per event: the padding goes into `input`.
+    let padding = "x".repeat(event_bytes.saturating_sub(300));
+    let mut events = vec![
+        json!({"id": format!("{trace_id}-e0"), "type": "trace-create", "timestamp": now,
+        "body": {"id": trace_id, "name": "bench", "userId": "bench-user", "input": padding}}),
+    ];
+    for i in 1..size {
+        events.push(json!({"id": format!("{trace_id}-e{i}"), "type": "span-create", "timestamp": now,
+            "body": {"id": format!("{trace_id}-s{i}"), "traceId": trace_id, "name": "step", "startTime": now,
+                     "input": padding, "metadata": {"i": i}}}));
+    }
+    json!({"batch": events})
+}
+
+async fn count_landed(http: &reqwest::Client, args: &Args) -> u64 {
+    let query = format!(
+        "SELECT uniqExact(id) FROM {}.observations WHERE project_id = '{}'",
+        args.clickhouse_database, args.project_id
+    );
+    let response = http.post(&args.clickhouse_url).body(query).send().await;
+    match response {
+        Ok(r) => r
+            .text()
+            .await
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Arc::new(Args::parse());
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(args.concurrency)
+        .build()?;
+    let run = format!("run{}", chrono::Utc::now().timestamp());
+    let counters = Arc::new(Counters::default());
+    let landed_at_start = count_landed(&http, &args).await;
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.seconds);
+    let per_connection_interval = if args.rate > 0 {
+        let batches_per_second = args.rate as f64 / args.batch as f64;
+        Some(Duration::from_secs_f64(
+            args.concurrency as f64 / batches_per_second,
+        ))
+    } else {
+        None
+    };
+
+    // Markers (one trace in twenty batches) are polled through the read API while the load runs.
+    let (marker_tx, mut marker_rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
+    let lag_poller = {
+        let (http, args) = (http.clone(), args.clone());
+        tokio::spawn(async move {
+            let mut pending: Vec<(String, Instant)> = Vec::new();
+            let mut lags = Vec::new();
+            let mut open = true;
+            let mut drain_deadline = None;
+            loop {
+                while let Ok(marker) = marker_rx.try_recv() {
+                    pending.push(marker);
+                }
+                if open && marker_rx.is_closed() && marker_rx.is_empty() {
+                    open = false;
+                    drain_deadline = Some(Instant::now() + Duration::from_secs(args.drain_seconds));
+                }
+                let mut still = Vec::new();
+                for (trace_id, accepted_at) in pending {
+                    let found = http
+                        .get(format!("{}/api/public/traces/{trace_id}", args.url))
+                        .basic_auth(&args.public_key, Some(&args.secret_key))
+                        .send()
+                        .await
+                        .map(|r| r.status().as_u16() == 200)
+                        .unwrap_or(false);
+                    if found {
+                        lags.push(accepted_at.elapsed().as_secs_f64());
+                    } else {
+                        still.push((trace_id, accepted_at));
+                    }
+                }
+                pending = still;
+                let drained = !open && pending.is_empty();
+                let timed_out = drain_deadline.is_some_and(|d| Instant::now() > d);
+                if drained || timed_out {
+                    return (lags, pending.len());
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+
+    let mut tasks = Vec::new();
+    for worker in 0..args.concurrency {
+        let (http, args, counters, run) =
+            (http.clone(), args.clone(), counters.clone(), run.clone());
+        let marker_tx = marker_tx.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut n = 0u64;
+            let mut next = Instant::now();
+            while Instant::now() < deadline {
+                if let Some(interval) = per_connection_interval {
+                    tokio::time::sleep_until(next.into()).await;
+                    next += interval;
+                }
+                let body = batch(&run, worker, n, args.batch, args.event_bytes);
+                let sent = Instant::now();
+                let response = http
+                    .post(format!("{}/api/public/ingestion", args.url))
+                    .basic_auth(&args.public_key, Some(&args.secret_key))
+                    .json(&body)
+                    .send()
+                    .await;
+                let elapsed = sent.elapsed().as_secs_f64() * 1000.0;
+                match response.map(|r| r.status().as_u16()) {
+                    Ok(207) => {
+                        latencies.push(elapsed);
+                        counters.requests_207.fetch_add(1, Ordering::Relaxed);
+                        counters
+                            .accepted_events
+                            .fetch_add(args.batch as u64, Ordering::Relaxed);
+                        if n.is_multiple_of(20) {
+                            let _ = marker_tx.send((format!("{run}-{worker}-{n}"), Instant::now()));
+                        }
+                    }
+                    Ok(429) => {
+                        counters.requests_429.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    Ok(_) => {
+                        counters.requests_other.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(_) => {
+                        counters.transport_errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                n += 1;
+            }
+            latencies
+        }));
+    }
+    drop(marker_tx);
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await?);
+    }
+    let load_seconds = started.elapsed().as_secs_f64();
+    let accepted = counters.accepted_events.load(Ordering::Relaxed);
+
+    let (mut lags, unresolved_markers) = lag_poller.await?;
+    let drain_deadline = Instant::now() + Duration::from_secs(args.drain_seconds);
+
+    // Landed: wait until every accepted span is in ClickHouse (or the drain time runs out).
+    let expected_spans = accepted / args.batch as u64 * (args.batch as u64 - 1);
+    let mut landed = count_landed(&http, &args).await - landed_at_start;
+    while landed < expected_spans && Instant::now() < drain_deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        landed = count_landed(&http, &args).await - landed_at_start;
+    }
+    let landed_seconds = started.elapsed().as_secs_f64();
+
+    latencies.sort_by(f64::total_cmp);
+    lags.sort_by(f64::total_cmp);
+    let report = json!({
+        "load_seconds": (load_seconds * 10.0).round() / 10.0,
+        "concurrency": args.concurrency,
+        "batch_events": args.batch,
+        "event_bytes": args.event_bytes,
+        "target_rate": args.rate,
+        "accepted_events": accepted,
+        "accepted_events_per_second": (accepted as f64 / load_seconds).round(),
+        "request_latency_ms": {
+            "p50": (percentile(&latencies, 0.50) * 10.0).round() / 10.0,
+            "p99": (percentile(&latencies, 0.99) * 10.0).round() / 10.0,
+            "max": (latencies.last().copied().unwrap_or(f64::NAN) * 10.0).round() / 10.0,
+        },
+        "responses": {
+            "207": counters.requests_207.load(Ordering::Relaxed),
+            "429": counters.requests_429.load(Ordering::Relaxed),
+            "other": counters.requests_other.load(Ordering::Relaxed),
+            "transport_errors": counters.transport_errors.load(Ordering::Relaxed),
+        },
+        "spans_expected": expected_spans,
+        "spans_landed": landed,
+        "landed_events_per_second": ((landed + landed / (args.batch as u64 - 1)) as f64 / landed_seconds).round(),
+        "accept_to_queryable_lag_s": {
+            "samples": lags.len(),
+            "unresolved": unresolved_markers,
+            "p50": (percentile(&lags, 0.50) * 100.0).round() / 100.0,
+            "p99": (percentile(&lags, 0.99) * 100.0).round() / 100.0,
+        },
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
