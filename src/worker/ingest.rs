@@ -327,9 +327,14 @@ async fn rebuild_entries(
             }
         }
     }
+    let traces = TraceExistence::default();
+    for entity in by_entity.keys().filter(|e| e.kind == EntityKind::Trace) {
+        traces.known_to_exist(entity.clone());
+    }
+    let traces = &traces;
     let results: Vec<(Vec<Entry>, anyhow::Result<RowBatch>)> = futures::stream::iter(by_entity)
         .map(|(entity, entries)| async move {
-            let rows = rebuild_with_retries(stores, settings, &entity).await;
+            let rows = rebuild_with_retries(stores, settings, &entity, traces).await;
             (entries, rows)
         })
         .buffer_unordered(REBUILD_CONCURRENCY)
@@ -370,14 +375,40 @@ async fn rebuild_entries(
     }
 }
 
+/// Whether traces have events of their own, asked once per trace in a round however many of its
+/// observations are rebuilt (a batch commonly holds a trace and dozens of its observations).
+#[derive(Default)]
+struct TraceExistence {
+    answers: std::sync::Mutex<HashMap<EntityRef, Arc<tokio::sync::OnceCell<bool>>>>,
+}
+
+impl TraceExistence {
+    fn cell(&self, trace: &EntityRef) -> Arc<tokio::sync::OnceCell<bool>> {
+        let mut answers = self.answers.lock().expect("trace existence lock poisoned");
+        answers.entry(trace.clone()).or_default().clone()
+    }
+
+    fn known_to_exist(&self, trace: EntityRef) {
+        let _ = self.cell(&trace).set(true);
+    }
+
+    async fn has_events(&self, stores: &Stores, trace: &EntityRef) -> anyhow::Result<bool> {
+        let cell = self.cell(trace);
+        cell.get_or_try_init(|| has_events(stores, trace))
+            .await
+            .copied()
+    }
+}
+
 async fn rebuild_with_retries(
     stores: &Stores,
     settings: &ConsumerSettings,
     entity: &EntityRef,
+    traces: &TraceExistence,
 ) -> anyhow::Result<RowBatch> {
     let mut attempt = 1;
     loop {
-        match rebuild(stores, entity).await {
+        match rebuild(stores, entity, traces).await {
             Ok(rows) => return Ok(rows),
             Err(err) if attempt >= settings.max_attempts => return Err(err),
             Err(err) => {
@@ -441,7 +472,11 @@ pub async fn load_events(stores: &Stores, entity: &EntityRef) -> anyhow::Result<
 
 /// The rows of one entity: its record, and for an observation whose trace was never sent, the
 /// wrapper trace.
-async fn rebuild(stores: &Stores, entity: &EntityRef) -> anyhow::Result<RowBatch> {
+async fn rebuild(
+    stores: &Stores,
+    entity: &EntityRef,
+    traces: &TraceExistence,
+) -> anyhow::Result<RowBatch> {
     let events = load_events(stores, entity).await?;
     let (project, id) = (entity.project_id.as_str(), entity.entity_id.as_str());
     let mut rows = RowBatch::default();
@@ -467,7 +502,7 @@ async fn rebuild(stores: &Stores, entity: &EntityRef) -> anyhow::Result<RowBatch
                     kind: EntityKind::Trace,
                     entity_id: observation.trace_id.clone(),
                 };
-                if !has_events(stores, &trace).await? {
+                if !traces.has_events(stores, &trace).await? {
                     rows.traces
                         .push(TraceRow::from(&merge::wrapper_trace(project, &observation)));
                 }
