@@ -72,6 +72,7 @@ fn build_server(
             .configure(projects::routes)
             .configure(ingestion::routes)
             .configure(traces::routes)
+            .configure(traces::delete_routes)
             .default_service(web::to(error::not_found))
     })
     .disable_signals()

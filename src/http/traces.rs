@@ -384,3 +384,69 @@ async fn list_observations(
     let data: Vec<Value> = rows.iter().map(observation_json).collect();
     Ok(HttpResponse::Ok().json(json!({ "data": data, "meta": meta(page, limit, total) })))
 }
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeleteTraces {
+    trace_ids: Vec<String>,
+}
+
+pub fn delete_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/public/traces", web::delete().to(delete_many))
+        .route(
+            "/api/public/traces/{trace_id}",
+            web::delete().to(delete_one),
+        );
+}
+
+async fn delete_one(
+    auth: ProjectAuth,
+    path: web::Path<String>,
+    stores: web::Data<Stores>,
+) -> Result<HttpResponse, ApiError> {
+    let trace_id = path.into_inner();
+    if reads::trace(&stores.clickhouse, &auth.project_id, &trace_id)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::NotFound(format!(
+            "Trace {trace_id} not found within authorized project"
+        )));
+    }
+    delete(&stores, &auth.project_id, &[trace_id]).await?;
+    Ok(HttpResponse::Ok().json(json!({ "message": "Trace deleted successfully" })))
+}
+
+async fn delete_many(
+    auth: ProjectAuth,
+    body: web::Json<DeleteTraces>,
+    stores: web::Data<Stores>,
+) -> Result<HttpResponse, ApiError> {
+    if body.trace_ids.is_empty() {
+        return Err(ApiError::BadRequest(
+            "Invalid request body: traceIds must not be empty".to_string(),
+        ));
+    }
+    delete(&stores, &auth.project_id, &body.trace_ids).await?;
+    Ok(HttpResponse::Ok().json(json!({ "message": "Traces deleted successfully" })))
+}
+
+/// Removes the raw events first (so no later rebuild can bring the rows back), then the rows.
+async fn delete(stores: &Stores, project_id: &str, trace_ids: &[String]) -> Result<(), ApiError> {
+    use crate::ingest::event::EntityKind;
+    let (observations, scores) =
+        reads::children_of_traces(&stores.clickhouse, project_id, trace_ids).await?;
+    let entities = trace_ids
+        .iter()
+        .map(|id| (EntityKind::Trace, id))
+        .chain(observations.iter().map(|id| (EntityKind::Observation, id)))
+        .chain(scores.iter().map(|id| (EntityKind::Score, id)));
+    for (kind, id) in entities {
+        stores
+            .blob
+            .delete_entity_events(project_id, kind, id)
+            .await?;
+    }
+    reads::delete_traces(&stores.clickhouse, project_id, trace_ids).await?;
+    Ok(())
+}

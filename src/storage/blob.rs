@@ -169,6 +169,25 @@ impl BlobStore {
         Ok(())
     }
 
+    /// Deletes every stored event object of one entity.
+    pub async fn delete_entity_events(
+        &self,
+        project_id: &str,
+        kind: crate::ingest::event::EntityKind,
+        entity_id: &str,
+    ) -> anyhow::Result<()> {
+        use futures::TryStreamExt;
+        let prefix = event_keys::entity_prefix(&self.base(), project_id, kind, entity_id);
+        let objects: Vec<_> = self.store.list(Some(&prefix)).try_collect().await?;
+        for object in objects {
+            match self.store.delete(&object.location).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(())
+    }
+
     /// Proves the store answers: a HEAD of a key that need not exist. "Not found" is an answer.
     pub async fn ping(&self) -> anyhow::Result<()> {
         match self.store.head(&self.path(".readiness-probe")).await {

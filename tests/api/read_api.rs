@@ -184,3 +184,70 @@ async fn observation_lists_filter_by_trace_and_type() {
     let (_, body) = get(&app, &keys, "/api/public/observations?traceId=t1").await;
     assert_eq!(body["meta"]["totalItems"], 2);
 }
+
+#[tokio::test]
+async fn deleted_traces_are_gone_with_their_observations_scores_and_raw_events() {
+    use langfuse_rs::ingest::event::EntityKind;
+    use langfuse_rs::storage::queue::EntityRef;
+
+    let (app, keys) = seeded_app().await;
+    let other = create_project(&app.config, "other").await;
+    let delete = |keys: (String, String), path: &'static str| {
+        let request = app
+            .http
+            .delete(app.url(path))
+            .basic_auth(keys.0, Some(keys.1));
+        async move { request.send().await.unwrap() }
+    };
+    // Another project cannot delete it.
+    assert_eq!(
+        delete(other.clone(), "/api/public/traces/t1")
+            .await
+            .status(),
+        404
+    );
+
+    let response = delete(keys.clone(), "/api/public/traces/t1").await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["message"], "Trace deleted successfully");
+    assert_eq!(get(&app, &keys, "/api/public/traces/t1").await.0, 404);
+    assert_eq!(
+        get(&app, &keys, "/api/public/observations/g-1").await.0,
+        404
+    );
+    let (_, observations) = get(&app, &keys, "/api/public/observations?traceId=t1").await;
+    assert_eq!(observations["meta"]["totalItems"], 0);
+    assert_eq!(app.count_rows("scores", "reader").await, 0);
+    for (kind, id) in [
+        (EntityKind::Trace, "t1"),
+        (EntityKind::Observation, "g-1"),
+        (EntityKind::Score, "sc-1"),
+    ] {
+        let entity = EntityRef {
+            project_id: "reader".into(),
+            kind,
+            entity_id: id.into(),
+        };
+        let events = langfuse_rs::worker::ingest::load_events(&app.stores, &entity)
+            .await
+            .unwrap();
+        assert!(events.is_empty(), "raw events of {id} remain");
+    }
+    // The other trace is untouched; then it goes in a bulk delete.
+    assert_eq!(get(&app, &keys, "/api/public/traces/t2").await.0, 200);
+    let response = app
+        .http
+        .delete(app.url("/api/public/traces"))
+        .basic_auth(&keys.0, Some(&keys.1))
+        .json(&json!({"traceIds": ["t2"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(get(&app, &keys, "/api/public/traces/t2").await.0, 404);
+    assert_eq!(
+        delete(keys.clone(), "/api/public/traces/t1").await.status(),
+        404
+    );
+}

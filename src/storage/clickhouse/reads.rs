@@ -457,3 +457,46 @@ pub async fn trace_summaries(
     )?;
     Ok((summaries, scores))
 }
+
+/// The ids of a trace's observations and scores, every version (for deletion).
+pub async fn children_of_traces(
+    ch: &clickhouse::Client,
+    project_id: &str,
+    trace_ids: &[String],
+) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let observations: Vec<String> = ch
+        .query("SELECT DISTINCT id FROM observations WHERE project_id = ? AND trace_id IN ?")
+        .bind(project_id)
+        .bind(trace_ids)
+        .fetch_all()
+        .await?;
+    let scores: Vec<String> = ch
+        .query("SELECT DISTINCT id FROM scores WHERE project_id = ? AND trace_id IN ?")
+        .bind(project_id)
+        .bind(trace_ids)
+        .fetch_all()
+        .await?;
+    Ok((observations, scores))
+}
+
+/// Deletes traces with their observations and scores: every version of every row, for real.
+pub async fn delete_traces(
+    ch: &clickhouse::Client,
+    project_id: &str,
+    trace_ids: &[String],
+) -> anyhow::Result<()> {
+    for (table, column) in [
+        ("observations", "trace_id"),
+        ("scores", "trace_id"),
+        ("traces", "id"),
+    ] {
+        ch.query(&format!(
+            "DELETE FROM {table} WHERE project_id = ? AND {column} IN ?"
+        ))
+        .bind(project_id)
+        .bind(trace_ids)
+        .execute()
+        .await?;
+    }
+    Ok(())
+}
