@@ -73,6 +73,7 @@ fn build_server(
             .configure(ingestion::routes)
             .configure(traces::routes)
             .configure(traces::delete_routes)
+            .configure(traces::session_routes)
             .default_service(web::to(error::not_found))
     })
     .disable_signals()

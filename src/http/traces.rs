@@ -450,3 +450,67 @@ async fn delete(stores: &Stores, project_id: &str, trace_ids: &[String]) -> Resu
     reads::delete_traces(&stores.clickhouse, project_id, trace_ids).await?;
     Ok(())
 }
+
+pub fn session_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/public/sessions", web::get().to(list_sessions))
+        .route(
+            "/api/public/sessions/{session_id}",
+            web::get().to(get_session),
+        );
+}
+
+async fn list_sessions(
+    auth: ProjectAuth,
+    req: HttpRequest,
+    stores: web::Data<Stores>,
+) -> Result<HttpResponse, ApiError> {
+    let pairs = query_pairs(&req)?;
+    let (page, limit) = paging(&pairs)?;
+    let (rows, total) = reads::sessions(
+        &stores.clickhouse,
+        &auth.project_id,
+        time_param(&pairs, "fromTimestamp")?,
+        time_param(&pairs, "toTimestamp")?,
+        &many(&pairs, "environment"),
+        page,
+        limit,
+    )
+    .await?;
+    let data: Vec<Value> = rows
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "createdAt": iso(s.created_at),
+                "projectId": auth.project_id,
+                "environment": s.environment,
+            })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "data": data, "meta": meta(page, limit, total) })))
+}
+
+async fn get_session(
+    auth: ProjectAuth,
+    path: web::Path<String>,
+    stores: web::Data<Stores>,
+) -> Result<HttpResponse, ApiError> {
+    let session_id = path.into_inner();
+    let traces =
+        reads::traces_of_session(&stores.clickhouse, &auth.project_id, &session_id).await?;
+    let first = traces.first().ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "Session {session_id} not found within authorized project"
+        ))
+    })?;
+    Ok(HttpResponse::Ok().json(json!({
+        "id": session_id,
+        "createdAt": iso(first.timestamp),
+        "projectId": auth.project_id,
+        "environment": first.environment,
+        "traces": traces
+            .iter()
+            .map(|t| Value::Object(trace_json(t, &auth.project_id)))
+            .collect::<Vec<_>>(),
+    })))
+}

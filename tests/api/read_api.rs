@@ -251,3 +251,30 @@ async fn deleted_traces_are_gone_with_their_observations_scores_and_raw_events()
         404
     );
 }
+
+#[tokio::test]
+async fn sessions_group_traces_by_session_id() {
+    let (app, keys) = seeded_app().await;
+    let (status, list) = get(&app, &keys, "/api/public/sessions").await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(
+        list["data"],
+        json!([{"id": "s1", "createdAt": "2024-05-01T10:00:00.000Z", "projectId": "reader", "environment": "default"}])
+    );
+    assert_eq!(list["meta"]["totalItems"], 1);
+    let (_, later) = get(
+        &app,
+        &keys,
+        "/api/public/sessions?fromTimestamp=2024-05-02T00:00:00Z",
+    )
+    .await;
+    assert_eq!(later["data"], json!([]));
+
+    let (status, session) = get(&app, &keys, "/api/public/sessions/s1").await;
+    assert_eq!(status, 200);
+    assert_eq!(session["id"], "s1");
+    let traces = session["traces"].as_array().unwrap();
+    assert_eq!(traces.len(), 1);
+    assert_eq!(traces[0]["id"], "t1");
+    assert_eq!(get(&app, &keys, "/api/public/sessions/nope").await.0, 404);
+}

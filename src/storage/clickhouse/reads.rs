@@ -500,3 +500,84 @@ pub async fn delete_traces(
     }
     Ok(())
 }
+
+/// A session: the traces that share a `session_id`.
+#[derive(Debug, Clone, Deserialize, clickhouse::Row)]
+pub struct SessionView {
+    pub id: String,
+    #[serde(with = "millis")]
+    pub created_at: DateTime<Utc>,
+    pub environment: String,
+}
+
+/// One page of sessions, newest first, and how many match.
+pub async fn sessions(
+    ch: &clickhouse::Client,
+    project_id: &str,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    environments: &[String],
+    page: u64,
+    limit: u64,
+) -> anyhow::Result<(Vec<SessionView>, u64)> {
+    let env_filter = if environments.is_empty() {
+        ""
+    } else {
+        " AND environment IN ?"
+    };
+    let mut having = String::from("1 = 1");
+    if from.is_some() {
+        having.push_str(" AND created_at >= fromUnixTimestamp64Milli(?)");
+    }
+    if to.is_some() {
+        having.push_str(" AND created_at < fromUnixTimestamp64Milli(?)");
+    }
+    let base = format!(
+        "SELECT assumeNotNull(session_id) AS id, min(timestamp) AS created_at, any(environment) AS environment \
+         FROM ({}) WHERE session_id IS NOT NULL AND session_id != ''{env_filter} \
+         GROUP BY session_id HAVING {having}",
+        latest_versions("traces", TRACE_COLUMNS, "")
+    );
+    let bind_all = |mut q: clickhouse::query::Query| {
+        q = q.bind(project_id);
+        if !environments.is_empty() {
+            q = q.bind(environments);
+        }
+        if let Some(t) = from {
+            q = q.bind(t.timestamp_millis());
+        }
+        if let Some(t) = to {
+            q = q.bind(t.timestamp_millis());
+        }
+        q
+    };
+    let total: u64 = bind_all(ch.query(&format!("SELECT count() FROM ({base})")))
+        .fetch_one()
+        .await?;
+    let rows = bind_all(ch.query(&format!(
+        "{base} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+    )))
+    .bind(limit)
+    .bind(page.saturating_sub(1) * limit)
+    .fetch_all()
+    .await?;
+    Ok((rows, total))
+}
+
+/// The traces of one session, oldest first.
+pub async fn traces_of_session(
+    ch: &clickhouse::Client,
+    project_id: &str,
+    session_id: &str,
+) -> anyhow::Result<Vec<TraceView>> {
+    let sql = format!(
+        "SELECT * FROM ({}) WHERE session_id = ? ORDER BY timestamp, id",
+        latest_versions("traces", TRACE_COLUMNS, "")
+    );
+    Ok(ch
+        .query(&sql)
+        .bind(project_id)
+        .bind(session_id)
+        .fetch_all()
+        .await?)
+}
