@@ -74,6 +74,7 @@ fn build_server(
             .configure(traces::routes)
             .configure(traces::delete_routes)
             .configure(traces::session_routes)
+            .configure(traces::score_routes)
             .default_service(web::to(error::not_found))
     })
     .disable_signals()

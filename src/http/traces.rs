@@ -514,3 +514,86 @@ async fn get_session(
             .collect::<Vec<_>>(),
     })))
 }
+
+pub fn score_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/public/v2/scores", web::get().to(list_scores));
+}
+
+async fn list_scores(
+    auth: ProjectAuth,
+    req: HttpRequest,
+    stores: web::Data<Stores>,
+) -> Result<HttpResponse, ApiError> {
+    let pairs = query_pairs(&req)?;
+    let (page, limit) = paging(&pairs)?;
+    let value = match (one(&pairs, "operator"), one(&pairs, "value")) {
+        (None, None) => None,
+        (Some(operator), Some(value)) => {
+            let operator = match operator.as_str() {
+                "<" => "<",
+                ">" => ">",
+                "<=" => "<=",
+                ">=" => ">=",
+                "=" => "=",
+                "!=" | "<>" => "!=",
+                other => {
+                    return Err(ApiError::BadRequest(format!(
+                        "Invalid query parameters: operator {other:?} is not one of <, >, <=, >=, =, !="
+                    )))
+                }
+            };
+            let value = value.parse::<f64>().map_err(|_| {
+                ApiError::BadRequest("Invalid query parameters: value must be a number".to_string())
+            })?;
+            Some((operator, value))
+        }
+        _ => {
+            return Err(ApiError::BadRequest(
+                "Invalid query parameters: operator and value go together".to_string(),
+            ))
+        }
+    };
+    let filter = reads::ScoreFilter {
+        name: one(&pairs, "name"),
+        source: one(&pairs, "source"),
+        data_type: one(&pairs, "dataType"),
+        config_id: one(&pairs, "configId"),
+        queue_id: one(&pairs, "queueId"),
+        trace_id: one(&pairs, "traceId"),
+        observation_id: one(&pairs, "observationId"),
+        session_id: one(&pairs, "sessionId"),
+        dataset_run_id: one(&pairs, "datasetRunId"),
+        score_ids: many(&pairs, "scoreIds"),
+        environments: many(&pairs, "environment"),
+        from_timestamp: time_param(&pairs, "fromTimestamp")?,
+        to_timestamp: time_param(&pairs, "toTimestamp")?,
+        value,
+        trace_user_id: one(&pairs, "userId"),
+        trace_tags: many(&pairs, "traceTags"),
+    };
+    let (rows, total) =
+        reads::scores(&stores.clickhouse, &auth.project_id, &filter, page, limit).await?;
+    let trace_ids: Vec<String> = rows.iter().filter_map(|s| s.trace_id.clone()).collect();
+    let traces = reads::traces_by_ids(&stores.clickhouse, &auth.project_id, &trace_ids).await?;
+    let data: Vec<Value> = rows
+        .iter()
+        .map(|s| {
+            let mut score = score_json(s);
+            let trace = s
+                .trace_id
+                .as_ref()
+                .and_then(|id| traces.iter().find(|t| &t.id == id));
+            score["trace"] = match trace {
+                Some(t) => json!({
+                    "userId": t.user_id,
+                    "tags": t.tags,
+                    "environment": t.environment,
+                    "sessionId": t.session_id,
+                }),
+                None => Value::Null,
+            };
+            score
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "data": data, "meta": meta(page, limit, total) })))
+}

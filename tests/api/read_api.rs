@@ -278,3 +278,56 @@ async fn sessions_group_traces_by_session_id() {
     assert_eq!(traces[0]["id"], "t1");
     assert_eq!(get(&app, &keys, "/api/public/sessions/nope").await.0, 404);
 }
+
+#[tokio::test]
+async fn scores_list_with_filters_and_their_trace() {
+    let (app, keys) = seeded_app().await;
+    let names = |body: &Value| -> Vec<String> {
+        let mut n: Vec<String> = body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_string())
+            .collect();
+        n.sort();
+        n
+    };
+    let (status, all) = get(&app, &keys, "/api/public/v2/scores").await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(names(&all), ["quality", "verdict"]);
+    assert_eq!(all["meta"]["totalItems"], 2);
+    let quality = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "quality")
+        .unwrap();
+    assert_eq!(quality["trace"]["userId"], "alice");
+    assert_eq!(quality["trace"]["tags"], json!(["prod", "vip"]));
+    for (query, expected) in [
+        ("name=quality", vec!["quality"]),
+        ("dataType=CATEGORICAL", vec!["verdict"]),
+        ("operator=>=&value=0.5", vec!["quality"]),
+        ("userId=alice", vec!["quality", "verdict"]),
+        ("userId=bob", vec![]),
+        ("traceTags=vip", vec!["quality", "verdict"]),
+        ("scoreIds=sc-2", vec!["verdict"]),
+        ("traceId=t2", vec![]),
+    ] {
+        let (status, body) = get(&app, &keys, &format!("/api/public/v2/scores?{query}")).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        assert_eq!(names(&body), expected, "{query}");
+    }
+    assert_eq!(
+        get(&app, &keys, "/api/public/v2/scores?operator=~&value=1")
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        get(&app, &keys, "/api/public/v2/scores?operator=%3E")
+            .await
+            .0,
+        400
+    );
+}

@@ -581,3 +581,144 @@ pub async fn traces_of_session(
         .fetch_all()
         .await?)
 }
+
+/// Filters of the score list (`GET /api/public/v2/scores`).
+#[derive(Debug, Clone, Default)]
+pub struct ScoreFilter {
+    pub name: Option<String>,
+    pub source: Option<String>,
+    pub data_type: Option<String>,
+    pub config_id: Option<String>,
+    pub queue_id: Option<String>,
+    pub trace_id: Option<String>,
+    pub observation_id: Option<String>,
+    pub session_id: Option<String>,
+    pub dataset_run_id: Option<String>,
+    pub score_ids: Vec<String>,
+    pub environments: Vec<String>,
+    pub from_timestamp: Option<DateTime<Utc>>,
+    pub to_timestamp: Option<DateTime<Utc>>,
+    /// `value <operator> x`, the operator from a closed set.
+    pub value: Option<(&'static str, f64)>,
+    /// Scores of traces of this user / carrying all these tags.
+    pub trace_user_id: Option<String>,
+    pub trace_tags: Vec<String>,
+}
+
+pub async fn scores(
+    ch: &clickhouse::Client,
+    project_id: &str,
+    filter: &ScoreFilter,
+    page: u64,
+    limit: u64,
+) -> anyhow::Result<(Vec<ScoreView>, u64)> {
+    let mut after = String::new();
+    let text_filters = [
+        (&filter.name, "name"),
+        (&filter.source, "source"),
+        (&filter.data_type, "data_type"),
+        (&filter.config_id, "config_id"),
+        (&filter.queue_id, "queue_id"),
+        (&filter.trace_id, "trace_id"),
+        (&filter.observation_id, "observation_id"),
+        (&filter.session_id, "session_id"),
+        (&filter.dataset_run_id, "dataset_run_id"),
+    ];
+    for (value, column) in text_filters {
+        if value.is_some() {
+            after.push_str(&format!(" AND {column} = ?"));
+        }
+    }
+    if !filter.score_ids.is_empty() {
+        after.push_str(" AND id IN ?");
+    }
+    if !filter.environments.is_empty() {
+        after.push_str(" AND environment IN ?");
+    }
+    if filter.from_timestamp.is_some() {
+        after.push_str(" AND timestamp >= fromUnixTimestamp64Milli(?)");
+    }
+    if filter.to_timestamp.is_some() {
+        after.push_str(" AND timestamp < fromUnixTimestamp64Milli(?)");
+    }
+    if let Some((operator, _)) = filter.value {
+        after.push_str(&format!(" AND value {operator} ?"));
+    }
+    let trace_filtered = filter.trace_user_id.is_some() || !filter.trace_tags.is_empty();
+    if trace_filtered {
+        let mut trace_where = String::new();
+        if filter.trace_user_id.is_some() {
+            trace_where.push_str(" AND user_id = ?");
+        }
+        if !filter.trace_tags.is_empty() {
+            trace_where.push_str(" AND hasAll(tags, ?)");
+        }
+        after.push_str(&format!(
+            " AND trace_id IN (SELECT id FROM ({}) WHERE 1 = 1{trace_where})",
+            latest_versions("traces", "id, user_id, tags", "")
+        ));
+    }
+    let base = format!(
+        "SELECT * FROM ({}) WHERE 1 = 1{after}",
+        latest_versions("scores", SCORE_COLUMNS, "")
+    );
+    let bind_all = |mut q: clickhouse::query::Query| {
+        q = q.bind(project_id);
+        for value in text_filters.iter().filter_map(|(v, _)| v.as_ref()) {
+            q = q.bind(value);
+        }
+        if !filter.score_ids.is_empty() {
+            q = q.bind(&filter.score_ids);
+        }
+        if !filter.environments.is_empty() {
+            q = q.bind(&filter.environments);
+        }
+        if let Some(t) = filter.from_timestamp {
+            q = q.bind(t.timestamp_millis());
+        }
+        if let Some(t) = filter.to_timestamp {
+            q = q.bind(t.timestamp_millis());
+        }
+        if let Some((_, value)) = filter.value {
+            q = q.bind(value);
+        }
+        if trace_filtered {
+            q = q.bind(project_id);
+            if let Some(user) = &filter.trace_user_id {
+                q = q.bind(user);
+            }
+            if !filter.trace_tags.is_empty() {
+                q = q.bind(&filter.trace_tags);
+            }
+        }
+        q
+    };
+    let total: u64 = bind_all(ch.query(&format!("SELECT count() FROM ({base})")))
+        .fetch_one()
+        .await?;
+    let rows = bind_all(ch.query(&format!(
+        "{base} ORDER BY timestamp DESC, id DESC LIMIT ? OFFSET ?"
+    )))
+    .bind(limit)
+    .bind(page.saturating_sub(1) * limit)
+    .fetch_all()
+    .await?;
+    Ok((rows, total))
+}
+
+/// The traces with the given ids (newest versions), for attaching trace data to scores.
+pub async fn traces_by_ids(
+    ch: &clickhouse::Client,
+    project_id: &str,
+    ids: &[String],
+) -> anyhow::Result<Vec<TraceView>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(ch
+        .query(&latest_versions("traces", TRACE_COLUMNS, "AND id IN ?"))
+        .bind(project_id)
+        .bind(ids)
+        .fetch_all()
+        .await?)
+}
