@@ -98,6 +98,29 @@ const SCORE_COLUMNS: &str = "id, timestamp, toString(environment) AS environment
     observation_id, name, value, toString(source) AS source, comment, CAST(metadata, 'Array(Tuple(String, String))') AS metadata, \
     config_id, toString(data_type) AS data_type, string_value, queue_id, created_at, updated_at";
 
+/// One page of `base` in `order_by` order, and how many rows `base` has in all.
+async fn page_of<T>(
+    ch: &clickhouse::Client,
+    base: &str,
+    order_by: &str,
+    bind_all: impl Fn(clickhouse::query::Query) -> clickhouse::query::Query,
+    page: u64,
+    limit: u64,
+) -> anyhow::Result<(Vec<T>, u64)>
+where
+    T: clickhouse::Row + for<'b> Deserialize<'b>,
+{
+    let total: u64 = bind_all(ch.query(&format!("SELECT count() FROM ({base})")))
+        .fetch_one()
+        .await?;
+    let rows = bind_all(ch.query(&format!("{base} ORDER BY {order_by} LIMIT ? OFFSET ?")))
+        .bind(limit)
+        .bind(page.saturating_sub(1) * limit)
+        .fetch_all()
+        .await?;
+    Ok((rows, total))
+}
+
 /// The newest live version of each row of `table` in the project matching `where_clause`
 /// (placeholders bound by the caller, after the project id).
 fn latest_versions(table: &str, columns: &str, where_clause: &str) -> String {
@@ -299,20 +322,9 @@ pub async fn traces(
         }
         q
     };
-    let total: u64 = bind_all(ch.query(&format!("SELECT count() FROM ({base})")))
-        .fetch_one()
-        .await?;
     let direction = if order.descending { "DESC" } else { "ASC" };
-    let page_sql = format!(
-        "{base} ORDER BY {} {direction}, id {direction} LIMIT ? OFFSET ?",
-        order.column
-    );
-    let rows = bind_all(ch.query(&page_sql))
-        .bind(limit)
-        .bind(page.saturating_sub(1) * limit)
-        .fetch_all()
-        .await?;
-    Ok((rows, total))
+    let order_by = format!("{} {direction}, id {direction}", order.column);
+    page_of(ch, &base, &order_by, bind_all, page, limit).await
 }
 
 /// Filters of the observation list.
@@ -393,17 +405,7 @@ pub async fn observations(
         }
         q
     };
-    let total: u64 = bind_all(ch.query(&format!("SELECT count() FROM ({base})")))
-        .fetch_one()
-        .await?;
-    let rows = bind_all(ch.query(&format!(
-        "{base} ORDER BY start_time DESC, id DESC LIMIT ? OFFSET ?"
-    )))
-    .bind(limit)
-    .bind(page.saturating_sub(1) * limit)
-    .fetch_all()
-    .await?;
-    Ok((rows, total))
+    page_of(ch, &base, "start_time DESC, id DESC", bind_all, page, limit).await
 }
 
 /// What a trace list shows of each trace's observations and scores.
@@ -551,17 +553,7 @@ pub async fn sessions(
         }
         q
     };
-    let total: u64 = bind_all(ch.query(&format!("SELECT count() FROM ({base})")))
-        .fetch_one()
-        .await?;
-    let rows = bind_all(ch.query(&format!(
-        "{base} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
-    )))
-    .bind(limit)
-    .bind(page.saturating_sub(1) * limit)
-    .fetch_all()
-    .await?;
-    Ok((rows, total))
+    page_of(ch, &base, "created_at DESC, id DESC", bind_all, page, limit).await
 }
 
 /// The traces of one session, oldest first.
@@ -693,17 +685,7 @@ pub async fn scores(
         }
         q
     };
-    let total: u64 = bind_all(ch.query(&format!("SELECT count() FROM ({base})")))
-        .fetch_one()
-        .await?;
-    let rows = bind_all(ch.query(&format!(
-        "{base} ORDER BY timestamp DESC, id DESC LIMIT ? OFFSET ?"
-    )))
-    .bind(limit)
-    .bind(page.saturating_sub(1) * limit)
-    .fetch_all()
-    .await?;
-    Ok((rows, total))
+    page_of(ch, &base, "timestamp DESC, id DESC", bind_all, page, limit).await
 }
 
 /// The traces with the given ids (newest versions), for attaching trace data to scores.
