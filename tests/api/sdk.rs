@@ -83,29 +83,44 @@ async fn python_sdk_v5_checks_its_credentials() {
     sdk_accepts_good_keys_and_refuses_bad_ones(&python).await;
 }
 
-#[tokio::test]
-async fn python_sdk_v2_traces_are_stored_and_read_back_through_the_sdk() {
-    let python = sdk_python("LANGFUSE_TEST_PYTHON_SDK_V2", "sdk-python-v2");
-    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
-    let (pk, sk) = create_project(&app.config, "sdk-v2").await;
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/python_v2_roundtrip.py");
-    let out = tokio::process::Command::new(python)
-        .arg(script)
-        .env("PK", &pk)
-        .env("SK", &sk)
+fn sdk_script(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sdk")
+        .join(name)
+}
+
+/// Runs an SDK round-trip script against `app`; returns the JSON object it prints last.
+async fn run_roundtrip(
+    mut command: tokio::process::Command,
+    app: &TestApp,
+    (pk, sk): (&str, &str),
+    trace_id: &str,
+) -> serde_json::Value {
+    let out = command
+        .env("PK", pk)
+        .env("SK", sk)
         .env("HOST", &app.address)
-        .env("TRACE_ID", "sdk-trace-1")
+        .env("TRACE_ID", trace_id)
         .output()
         .await
-        .unwrap();
+        .expect("run the SDK script");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    serde_json::from_str(stdout.lines().last().expect("output")).expect("a JSON report")
+}
+
+#[tokio::test]
+async fn python_sdk_v2_traces_are_stored_and_read_back_through_the_sdk() {
+    let python = sdk_python("LANGFUSE_TEST_PYTHON_SDK_V2", "sdk-python-v2");
+    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
+    let (pk, sk) = create_project(&app.config, "sdk-v2").await;
+    let mut command = tokio::process::Command::new(python);
+    command.arg(sdk_script("python_v2_roundtrip.py"));
+    let result = run_roundtrip(command, &app, (&pk, &sk), "sdk-trace-1").await;
     assert_eq!(
         result,
         serde_json::json!({
@@ -149,25 +164,11 @@ fn node_modules() -> String {
 async fn js_legacy_sdk_traces_are_stored_and_read_back_through_the_sdk() {
     let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
     let (pk, sk) = create_project(&app.config, "sdk-js").await;
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/js_legacy_roundtrip.js");
-    let out = tokio::process::Command::new("node")
-        .arg(script)
-        .env("NODE_PATH", node_modules())
-        .env("PK", &pk)
-        .env("SK", &sk)
-        .env("HOST", &app.address)
-        .env("TRACE_ID", "js-trace-1")
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let result: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(sdk_script("js_legacy_roundtrip.js"))
+        .env("NODE_PATH", node_modules());
+    let result = run_roundtrip(command, &app, (&pk, &sk), "js-trace-1").await;
     assert_eq!(
         result,
         serde_json::json!({
