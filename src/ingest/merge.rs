@@ -299,6 +299,12 @@ pub fn merge_observation<'a>(
         latest(&mut prompt_name, &p.prompt_name);
         latest(&mut prompt_version, &p.prompt_version);
     }
+    // Updates alone do not say which trace an observation belongs to: until an event names the
+    // trace or the create arrives, there is no record to write (a guess would leave a wrong row).
+    let seen_create = patches.iter().any(|(is_create, _)| *is_create);
+    if trace_id.is_none() && !seen_create {
+        return None;
+    }
     let start_time = start_time.unwrap_or(created_at);
     // An event is a point in time: it ends where it starts.
     if observation_type == ObservationType::Event && end_time.is_none() {
@@ -520,6 +526,19 @@ mod tests {
         assert_eq!(wrapper.id, "ev");
         assert_eq!(wrapper.timestamp, merged.start_time);
         assert_eq!(wrapper.event_ts, DateTime::<Utc>::UNIX_EPOCH);
+    }
+
+    #[test]
+    fn updates_without_a_trace_wait_for_their_create() {
+        let update = event("u", 1, "span-update", json!({"id": "s", "name": "n"}));
+        assert!(merge_observation("p", "s", [&update]).is_none());
+        let create = event("c", 2, "span-create", json!({"id": "s", "traceId": "t"}));
+        assert_eq!(
+            merge_observation("p", "s", [&update, &create])
+                .unwrap()
+                .trace_id,
+            "t"
+        );
     }
 
     #[test]
