@@ -1,5 +1,5 @@
 //! The one mapping from failures to HTTP answers. Every error reaches the client as
-//! `{"message": ...}` (Langfuse's shape); a 500 says nothing of its cause, which is logged instead.
+//! `{"message": ..., "error": "<name>"}` (Langfuse's shape); a 500 says nothing of its cause, which is logged instead.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -25,6 +25,21 @@ pub enum ApiError {
     },
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    /// The error's name, as Langfuse puts it beside the message.
+    fn name(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized(_) => "UnauthorizedError",
+            ApiError::NotFound(_) => "LangfuseNotFoundError",
+            ApiError::BadRequest(_) => "InvalidRequestError",
+            ApiError::Unavailable(_) => "ServiceUnavailableError",
+            ApiError::PayloadTooLarge(_) => "PayloadTooLargeError",
+            ApiError::TooManyRequests { .. } => "TooManyRequestsError",
+            ApiError::Internal(_) => "InternalServerError",
+        }
+    }
 }
 
 impl ResponseError for ApiError {
@@ -61,7 +76,7 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        response.json(json!({ "message": message }))
+        response.json(json!({ "message": message, "error": self.name() }))
     }
 }
 

@@ -381,32 +381,20 @@ fn optional_time(field: &str, value: &Option<String>) -> Result<Option<DateTime<
     }
 }
 
-/// Langfuse's environment rule: lower-case letters, digits, `-` and `_`, at most 40 characters,
-/// not starting with the reserved `langfuse` prefix; absent or empty means `default`.
-pub fn normalize_environment(value: Option<&str>) -> Result<Option<String>, String> {
-    let Some(raw) = value.map(str::trim).filter(|v| !v.is_empty()) else {
-        return Ok(None);
-    };
-    let env = raw.to_lowercase();
-    if env.len() > MAX_ENVIRONMENT_LEN {
-        return Err(format!(
-            "body.environment must be at most {MAX_ENVIRONMENT_LEN} characters"
-        ));
+/// Langfuse's environment rule, which never rejects an event: lower-cased, leading `langfuse`
+/// prefixes (each optionally followed by `-` or `_`) removed, cut to 40 characters; what is then
+/// empty or not made of `a-z 0-9 - _` counts as unset (the record's environment is then `default`).
+pub fn normalize_environment(value: Option<&str>) -> Option<String> {
+    let mut env = value?.trim().to_lowercase();
+    while let Some(rest) = env.strip_prefix("langfuse") {
+        env = rest.trim_start_matches(['-', '_']).to_string();
     }
-    if !env
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-    {
-        return Err(format!(
-            "body.environment {raw:?} may only contain letters, digits, '-' and '_'"
-        ));
-    }
-    if env.starts_with("langfuse") {
-        return Err(format!(
-            "body.environment {raw:?}: the 'langfuse' prefix is reserved"
-        ));
-    }
-    Ok(Some(env))
+    let env: String = env.chars().take(MAX_ENVIRONMENT_LEN).collect();
+    let valid = !env.is_empty()
+        && env
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    valid.then_some(env)
 }
 
 /// Input, output and model parameters are any JSON; they are stored as text: a string as itself,
@@ -467,7 +455,7 @@ impl TraceBody {
             output: json_text(self.output),
             metadata: metadata_map(self.metadata),
             tags: self.tags,
-            environment: normalize_environment(self.environment.as_deref())?,
+            environment: normalize_environment(self.environment.as_deref()),
             public: self.public,
         })
     }
@@ -523,7 +511,7 @@ impl ObservationBody {
             level: self.level,
             status_message: self.status_message,
             version: self.version,
-            environment: normalize_environment(self.environment.as_deref())?,
+            environment: normalize_environment(self.environment.as_deref()),
             model: self.model.filter(|m| !m.is_empty()),
             model_parameters: json_text(self.model_parameters),
             usage_details,
@@ -616,7 +604,7 @@ impl ScoreBody {
             dataset_run_id,
             comment: self.comment,
             metadata: metadata_map(self.metadata),
-            environment: normalize_environment(self.environment.as_deref())?,
+            environment: normalize_environment(self.environment.as_deref()),
             config_id: non_empty(self.config_id),
             queue_id: non_empty(self.queue_id),
         })
@@ -898,14 +886,6 @@ mod tests {
             envelope("span-create", json!({"id": "o", "level": "LOUD"})),
             envelope("span-create", json!({"id": "o", "startTime": "soon"})),
             envelope(
-                "trace-create",
-                json!({"id": "t", "environment": "langfuse-internal"}),
-            ),
-            envelope(
-                "trace-create",
-                json!({"id": "t", "environment": "has space"}),
-            ),
-            envelope(
                 "score-create",
                 json!({"id": "s", "traceId": "t", "value": 1}),
             ),
@@ -1022,6 +1002,30 @@ mod tests {
             json!({"id": "s", "name": "q", "sessionId": "x", "value": 1, "dataType": "BOOLEAN"}),
         );
         assert_eq!(s.string_value.as_deref(), Some("True"));
+    }
+
+    #[test]
+    fn environments_are_normalised_never_refused() {
+        assert_eq!(
+            normalize_environment(Some("Production")).as_deref(),
+            Some("production")
+        );
+        assert_eq!(
+            normalize_environment(Some("Langfuse-Prod")).as_deref(),
+            Some("prod")
+        );
+        assert_eq!(
+            normalize_environment(Some("langfuselangfuse_x")).as_deref(),
+            Some("x")
+        );
+        assert_eq!(normalize_environment(Some("langfuse")), None);
+        assert_eq!(normalize_environment(Some("has space")), None);
+        assert_eq!(normalize_environment(Some("")), None);
+        assert_eq!(normalize_environment(None), None);
+        assert_eq!(
+            normalize_environment(Some(&"a".repeat(50))).unwrap().len(),
+            40
+        );
     }
 
     #[test]
