@@ -95,10 +95,11 @@ async fn ingest(
         });
     }
     let body = read_limited(payload, settings.max_body_bytes).await?;
-    let request: Value = serde_json::from_slice(&body)
+    let mut request: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("Invalid request body: malformed JSON: {e}")))?;
-    let batch = match request.get("batch") {
-        Some(Value::Array(batch)) => batch,
+    // Taken out of the request, so envelopes are moved rather than copied.
+    let batch = match request.get_mut("batch") {
+        Some(Value::Array(batch)) => std::mem::take(batch),
         _ => {
             return Err(ApiError::BadRequest(
                 "Invalid request data: body must be an object with a 'batch' array".to_string(),
@@ -109,8 +110,7 @@ async fn ingest(
     let mut successes = Vec::new();
     let mut errors = Vec::new();
     let mut groups: BTreeMap<(EntityKind, String), Vec<Value>> = BTreeMap::new();
-    for envelope in batch {
-        let mut envelope = envelope.clone();
+    for mut envelope in batch {
         assign_missing_id(&mut envelope);
         match parse_envelope(&envelope) {
             Ok(Parsed::Event(event)) => {

@@ -230,6 +230,22 @@ async fn bad_requests_get_clear_errors() {
     assert_eq!(response.status(), 207);
 }
 
+/// The raw events blob storage holds for one trace.
+async fn stored_trace_events(
+    app: &TestApp,
+    project_id: &str,
+    trace_id: &str,
+) -> Vec<langfuse_rs::ingest::event::Event> {
+    let entity = langfuse_rs::storage::queue::EntityRef {
+        project_id: project_id.into(),
+        kind: langfuse_rs::ingest::event::EntityKind::Trace,
+        entity_id: trace_id.into(),
+    };
+    langfuse_rs::worker::ingest::load_events(&app.stores, &entity)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn accepted_events_are_on_disk_before_the_answer() {
     let app = TestApp::spawn(TestConfig::new().await).await;
@@ -239,14 +255,7 @@ async fn accepted_events_are_on_disk_before_the_answer() {
         app.post_as(INGESTION, (&pk, &sk), &batch).await.status(),
         207
     );
-    let entity = langfuse_rs::storage::queue::EntityRef {
-        project_id: "durable".into(),
-        kind: langfuse_rs::ingest::event::EntityKind::Trace,
-        entity_id: "t/with/slash".into(),
-    };
-    let events = langfuse_rs::worker::ingest::load_events(&app.stores, &entity)
-        .await
-        .unwrap();
+    let events = stored_trace_events(&app, "durable", "t/with/slash").await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].event_id, "e");
     // And a reference is queued (no worker runs in this app).
@@ -270,14 +279,7 @@ async fn when_redis_is_gone_ingestion_fails_and_leaves_no_events_behind() {
     let batch = json!({"batch": [envelope("e", "trace-create", "2024-05-01T10:00:00Z", json!({"id": "t"}))]});
     let response = app.post_as(INGESTION, (&pk, &sk), &batch).await;
     assert_eq!(response.status(), 503);
-    let entity = langfuse_rs::storage::queue::EntityRef {
-        project_id: "noredis".into(),
-        kind: langfuse_rs::ingest::event::EntityKind::Trace,
-        entity_id: "t".into(),
-    };
-    let events = langfuse_rs::worker::ingest::load_events(&app.stores, &entity)
-        .await
-        .unwrap();
+    let events = stored_trace_events(&app, "noredis", "t").await;
     assert!(
         events.is_empty(),
         "a failed request left {} events",
