@@ -57,24 +57,25 @@ impl Backlog {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct IngestionResponse {
-    successes: Vec<Success>,
-    errors: Vec<Failure>,
+/// What a batch of envelopes came to: one entry per envelope, in the 207 answer's shape.
+#[derive(Debug, Default, Serialize)]
+pub struct BatchOutcome {
+    pub successes: Vec<Success>,
+    pub errors: Vec<Failure>,
 }
 
 #[derive(Debug, Serialize)]
-struct Success {
-    id: String,
-    status: u16,
+pub struct Success {
+    pub id: String,
+    pub status: u16,
 }
 
 #[derive(Debug, Serialize)]
-struct Failure {
-    id: String,
-    status: u16,
-    message: String,
-    error: String,
+pub struct Failure {
+    pub id: String,
+    pub status: u16,
+    pub message: String,
+    pub error: String,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -107,10 +108,23 @@ async fn ingest(
         }
     };
 
+    let outcome = accept_envelopes(&stores, &settings, &auth.project_id, batch).await?;
+    Ok(HttpResponse::MultiStatus().json(outcome))
+}
+
+/// Validates each envelope on its own and makes the good ones durable (blob storage, then the
+/// queue) before returning; the one way into the pipeline, for the batch API and OpenTelemetry
+/// alike. Fails as a whole only when a store is unavailable, so the client retries.
+pub async fn accept_envelopes(
+    stores: &Stores,
+    settings: &IngestionSettings,
+    project_id: &str,
+    envelopes: Vec<Value>,
+) -> Result<BatchOutcome, ApiError> {
     let mut successes = Vec::new();
     let mut errors = Vec::new();
     let mut groups: BTreeMap<(EntityKind, String), Vec<Value>> = BTreeMap::new();
-    for mut envelope in batch {
+    for mut envelope in envelopes {
         assign_missing_id(&mut envelope);
         match parse_envelope(&envelope) {
             Ok(Parsed::Event(event)) => {
@@ -124,7 +138,7 @@ async fn ingest(
                     .push(envelope);
             }
             Ok(Parsed::SdkLog { event_id, log }) => {
-                tracing::info!(project_id = %auth.project_id, sdk_log = %log, "sdk-log event");
+                tracing::info!(project_id = %project_id, sdk_log = %log, "sdk-log event");
                 successes.push(Success {
                     id: event_id,
                     status: 201,
@@ -140,9 +154,9 @@ async fn ingest(
     }
 
     if !groups.is_empty() {
-        persist(&stores, &settings, &auth.project_id, groups).await?;
+        persist(stores, settings, project_id, groups).await?;
     }
-    Ok(HttpResponse::MultiStatus().json(IngestionResponse { successes, errors }))
+    Ok(BatchOutcome { successes, errors })
 }
 
 /// Writes one object per entity, then the references; undoes the objects if anything fails.
