@@ -95,6 +95,7 @@ pub struct IngestionSettings {
     pub max_body_bytes: usize,
     pub max_backlog: u64,
     pub queue_shards: u32,
+    pub max_concurrent_requests: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -265,6 +266,12 @@ impl Settings {
             return Err(ConfigError::key(
                 "ingestion.queue_shards",
                 "must be between 1 and 1024",
+            ));
+        }
+        if self.ingestion.max_concurrent_requests == 0 {
+            return Err(ConfigError::key(
+                "ingestion.max_concurrent_requests",
+                "must be at least 1",
             ));
         }
         if self.worker.flush_rows == 0 {

@@ -62,7 +62,13 @@ pub fn postgres_migrations() -> Vec<Migration> {
 
 /// The files of `sql/clickhouse/`, in order. A test checks this list against the directory.
 pub fn clickhouse_migrations() -> Vec<Migration> {
-    embed!("clickhouse", ["0001_traces_observations_scores.sql"])
+    embed!(
+        "clickhouse",
+        [
+            "0001_traces_observations_scores.sql",
+            "0002_event_index.sql"
+        ]
+    )
 }
 
 /// Which database a migration belongs to.

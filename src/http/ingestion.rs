@@ -1,9 +1,13 @@
 //! `POST /api/public/ingestion`: Langfuse's batch API.
 //!
-//! The answer is sent only once the accepted events are durable: written to blob storage (synced
-//! to disk on the local backend) and referenced in the queue. If either store fails, the request
-//! fails with 503 so the SDK retries, and the objects this request wrote are removed, so nothing
-//! half-written can surface in a later rebuild.
+//! The answer is sent only once the accepted events are durable: written to blob storage as one
+//! object per request (synced to disk on the local backend) and referenced in the queue. If either
+//! store fails, the request fails with 503 so the SDK retries, and the object is removed, so
+//! nothing half-written can surface in a later rebuild.
+//!
+//! Parsing, validation and serialisation run on the blocking pool (`offload`), never on the HTTP
+//! worker threads that prompt requests share; at most `ingestion.max_concurrent_requests` requests
+//! are read and processed at once, which bounds the memory ingestion can take.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,9 +23,11 @@ use tokio_util::sync::CancellationToken;
 use crate::config::IngestionSettings;
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
-use crate::ingest::event::{assign_missing_id, parse_envelope, EntityKind, Parsed};
+use crate::http::offload;
+use crate::ingest::event::{assign_missing_id, parse_envelope, Body, EntityKind, Parsed};
 use crate::storage::blob::event_keys;
-use crate::storage::queue::{self, EntityRef};
+use crate::storage::queue;
+use crate::storage::raw_events::{self, EntityEvents, Segment};
 use crate::storage::Stores;
 
 /// The queue's backlog as last measured; refreshed in the background so that requests never wait
@@ -88,6 +94,7 @@ async fn ingest(
     stores: web::Data<Stores>,
     settings: web::Data<IngestionSettings>,
     backlog: web::Data<Backlog>,
+    gate: web::Data<RequestGate>,
 ) -> Result<HttpResponse, ApiError> {
     if backlog.get() > settings.max_backlog {
         return Err(ApiError::TooManyRequests {
@@ -95,21 +102,39 @@ async fn ingest(
             retry_after_secs: 2,
         });
     }
+    let _permit = gate.enter().await?;
     let body = read_limited(payload, settings.max_body_bytes).await?;
-    let mut request: Value = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest(format!("Invalid request body: malformed JSON: {e}")))?;
-    // Taken out of the request, so envelopes are moved rather than copied.
-    let batch = match request.get_mut("batch") {
-        Some(Value::Array(batch)) => std::mem::take(batch),
-        _ => {
-            return Err(ApiError::BadRequest(
-                "Invalid request data: body must be an object with a 'batch' array".to_string(),
-            ))
-        }
-    };
-
-    let outcome = accept_envelopes(&stores, &settings, &auth.project_id, batch).await?;
+    let project = auth.project_id.clone();
+    let prepared = offload::cpu(move || prepare_body(&project, &body)).await??;
+    let outcome = persist(&stores, &settings, &auth.project_id, prepared).await?;
     Ok(HttpResponse::MultiStatus().json(outcome))
+}
+
+/// Admits at most `ingestion.max_concurrent_requests` ingestion requests at once; the others wait
+/// before their body is read, so what ingestion holds in memory is bounded however many clients
+/// send at once. A request that cannot enter within `WAIT` is answered 429.
+pub struct RequestGate {
+    permits: tokio::sync::Semaphore,
+}
+
+impl RequestGate {
+    const WAIT: Duration = Duration::from_secs(10);
+
+    pub fn new(max_concurrent_requests: usize) -> RequestGate {
+        RequestGate {
+            permits: tokio::sync::Semaphore::new(max_concurrent_requests),
+        }
+    }
+
+    pub async fn enter(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ApiError> {
+        match tokio::time::timeout(Self::WAIT, self.permits.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(ApiError::TooManyRequests {
+                message: "Ingestion is over capacity; retry later".to_string(),
+                retry_after_secs: 1,
+            }),
+        }
+    }
 }
 
 /// Validates each envelope on its own and makes the good ones durable (blob storage, then the
@@ -121,30 +146,72 @@ pub async fn accept_envelopes(
     project_id: &str,
     envelopes: Vec<Value>,
 ) -> Result<BatchOutcome, ApiError> {
-    let mut successes = Vec::new();
-    let mut errors = Vec::new();
-    let mut groups: BTreeMap<(EntityKind, String), Vec<Value>> = BTreeMap::new();
+    let project = project_id.to_string();
+    let prepared = offload::cpu(move || prepare(&project, envelopes)).await?;
+    persist(stores, settings, project_id, prepared).await
+}
+
+/// A validated batch, ready to be written.
+struct Prepared {
+    outcome: BatchOutcome,
+    /// The object's bytes and its segments; `None` when no envelope was accepted.
+    object: Option<(Vec<u8>, Vec<Segment>)>,
+}
+
+/// The CPU part of a request: parse the body, validate each envelope, build the object.
+fn prepare_body(project_id: &str, body: &[u8]) -> Result<Prepared, ApiError> {
+    let mut request: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("Invalid request body: malformed JSON: {e}")))?;
+    // Taken out of the request, so envelopes are moved rather than copied.
+    let batch = match request.get_mut("batch") {
+        Some(Value::Array(batch)) => std::mem::take(batch),
+        _ => {
+            return Err(ApiError::BadRequest(
+                "Invalid request data: body must be an object with a 'batch' array".to_string(),
+            ))
+        }
+    };
+    Ok(prepare(project_id, batch))
+}
+
+fn prepare(project_id: &str, envelopes: Vec<Value>) -> Prepared {
+    let mut outcome = BatchOutcome::default();
+    let mut entities: BTreeMap<(EntityKind, String), EntityEvents> = BTreeMap::new();
     for mut envelope in envelopes {
         assign_missing_id(&mut envelope);
         match parse_envelope(&envelope) {
             Ok(Parsed::Event(event)) => {
-                successes.push(Success {
+                outcome.successes.push(Success {
                     id: event.event_id.clone(),
                     status: 201,
                 });
-                groups
-                    .entry((event.entity_kind(), event.entity_id.clone()))
-                    .or_default()
-                    .push(envelope);
+                let trace_id = match &event.body {
+                    Body::Observation(o) => o.trace_id.clone(),
+                    Body::Score(s) => s.trace_id.clone(),
+                    Body::Trace(_) => None,
+                };
+                let kind = event.entity_kind();
+                let entity = entities
+                    .entry((kind, event.entity_id.clone()))
+                    .or_insert_with(|| EntityEvents {
+                        kind,
+                        entity_id: event.entity_id.clone(),
+                        trace_id: None,
+                        envelopes: Vec::new(),
+                    });
+                if entity.trace_id.is_none() {
+                    entity.trace_id = trace_id.filter(|t| !t.is_empty());
+                }
+                entity.envelopes.push(envelope);
             }
             Ok(Parsed::SdkLog { event_id, log }) => {
                 tracing::info!(project_id = %project_id, sdk_log = %log, "sdk-log event");
-                successes.push(Success {
+                outcome.successes.push(Success {
                     id: event_id,
                     status: 201,
                 });
             }
-            Err(err) => errors.push(Failure {
+            Err(err) => outcome.errors.push(Failure {
                 id: err.id,
                 status: err.status,
                 message: err.message.clone(),
@@ -152,69 +219,51 @@ pub async fn accept_envelopes(
             }),
         }
     }
-
-    if !groups.is_empty() {
-        persist(stores, settings, project_id, groups).await?;
-    }
-    Ok(BatchOutcome { successes, errors })
+    let object =
+        (!entities.is_empty()).then(|| raw_events::encode(entities.into_values().collect()));
+    Prepared { outcome, object }
 }
 
-/// Writes one object per entity, then the references; undoes the objects if anything fails.
+/// Writes the request's object, then its references; removes the object if the enqueue fails.
 async fn persist(
     stores: &Stores,
     settings: &IngestionSettings,
     project_id: &str,
-    groups: BTreeMap<(EntityKind, String), Vec<Value>>,
-) -> Result<(), ApiError> {
-    let batch_id = uuid::Uuid::new_v4().to_string();
-    let base = stores.blob.base();
-    let objects: Vec<(EntityRef, object_store::path::Path, bytes::Bytes)> = groups
-        .into_iter()
-        .map(|((kind, entity_id), envelopes)| {
-            let path = event_keys::batch_object(&base, project_id, kind, &entity_id, &batch_id);
-            let bytes = bytes::Bytes::from(serde_json::to_vec(&envelopes).unwrap_or_default());
-            let entity = EntityRef {
-                project_id: project_id.to_string(),
-                kind,
-                entity_id,
-            };
-            (entity, path, bytes)
-        })
-        .collect();
-
-    let writes = objects
-        .iter()
-        .map(|(_, path, bytes)| (path.clone(), bytes.clone()))
-        .collect();
-    if let Err(err) = stores.blob.put_all_durable(writes).await {
+    prepared: Prepared,
+) -> Result<BatchOutcome, ApiError> {
+    let Some((bytes, segments)) = prepared.object else {
+        return Ok(prepared.outcome);
+    };
+    let received_at = chrono::Utc::now();
+    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    let path =
+        event_keys::request_object(&stores.blob.base(), received_at, project_id, &request_id);
+    if let Err(err) = stores.blob.put_durable(&path, bytes.into()).await {
         tracing::error!(error = format!("{err:#}"), "blob storage write failed");
-        remove(stores, objects.iter().map(|(_, path, _)| path.clone())).await;
+        // An S3 PUT that failed stored nothing; a local write cleans up its staging file.
         return Err(ApiError::Unavailable(
             "Event storage is unavailable; retry the request".to_string(),
         ));
     }
-
-    let entities: Vec<EntityRef> = objects.iter().map(|(e, _, _)| e.clone()).collect();
-    if let Err(err) = queue::enqueue(&stores.redis, settings.queue_shards, &entities).await {
+    let messages = queue::messages_for_object(
+        project_id,
+        path.as_ref(),
+        received_at.timestamp_millis(),
+        segments,
+        settings.queue_shards,
+    );
+    if let Err(err) = queue::enqueue(&stores.redis, &messages).await {
         tracing::error!(error = format!("{err:#}"), "enqueue failed");
-        remove(stores, objects.iter().map(|(_, path, _)| path.clone())).await;
+        // Messages that did reach a shard now point at a missing object, which the worker reads
+        // as "no events"; the client's retry brings the events back in a new object.
+        if let Err(err) = stores.blob.delete(&path).await {
+            tracing::warn!(path = %path, error = format!("{err:#}"), "cannot remove a failed request's object");
+        }
         return Err(ApiError::Unavailable(
             "The ingestion queue is unavailable; retry the request".to_string(),
         ));
     }
-    Ok(())
-}
-
-/// Best-effort removal of a failed request's objects.
-async fn remove(stores: &Stores, paths: impl Iterator<Item = object_store::path::Path>) {
-    for path in paths {
-        match stores.blob.store.delete(&path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(err) => {
-                tracing::warn!(path = %path, error = %err, "cannot remove a failed request's object")
-            }
-        }
-    }
+    Ok(prepared.outcome)
 }
 
 /// Reads the body up to `limit` bytes (decompressed, when the client sent gzip); 413 beyond.

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod error;
 pub mod ingestion;
+pub mod offload;
 pub mod projects;
 pub mod traces;
 
@@ -59,12 +60,16 @@ fn build_server(
     let stores = web::Data::new(stores);
     let backlog = web::Data::from(backlog);
     let ingestion_settings = web::Data::new(settings.ingestion.clone());
+    let ingestion_gate = web::Data::new(ingestion::RequestGate::new(
+        settings.ingestion.max_concurrent_requests,
+    ));
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(stores.clone())
             .app_data(verifier.clone())
             .app_data(backlog.clone())
             .app_data(ingestion_settings.clone())
+            .app_data(ingestion_gate.clone())
             .app_data(error::json_config())
             .app_data(error::query_config())
             .wrap(actix_web::middleware::from_fn(trace_request))

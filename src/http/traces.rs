@@ -6,12 +6,15 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 
+use crate::config::IngestionSettings;
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
-use crate::ingest::event::parse_time;
+use crate::ingest::event::{parse_time, EntityKind};
+use crate::storage::clickhouse::event_index;
 use crate::storage::clickhouse::reads::{
     self, ObservationFilter, ObservationView, ScoreView, TraceFilter, TraceOrder, TraceView,
 };
+use crate::storage::queue::{self, EntityRef};
 use crate::storage::Stores;
 
 const MAX_LIMIT: u64 = 100;
@@ -403,6 +406,7 @@ async fn delete_one(
     auth: ProjectAuth,
     path: web::Path<String>,
     stores: web::Data<Stores>,
+    settings: web::Data<IngestionSettings>,
 ) -> Result<HttpResponse, ApiError> {
     let trace_id = path.into_inner();
     if reads::trace(&stores.clickhouse, &auth.project_id, &trace_id)
@@ -413,7 +417,7 @@ async fn delete_one(
             "Trace {trace_id} not found within authorized project"
         )));
     }
-    delete(&stores, &auth.project_id, &[trace_id]).await?;
+    delete(&stores, &settings, &auth.project_id, &[trace_id]).await?;
     Ok(HttpResponse::Ok().json(json!({ "message": "Trace deleted successfully" })))
 }
 
@@ -421,33 +425,46 @@ async fn delete_many(
     auth: ProjectAuth,
     body: web::Json<DeleteTraces>,
     stores: web::Data<Stores>,
+    settings: web::Data<IngestionSettings>,
 ) -> Result<HttpResponse, ApiError> {
     if body.trace_ids.is_empty() {
         return Err(ApiError::BadRequest(
             "Invalid request body: traceIds must not be empty".to_string(),
         ));
     }
-    delete(&stores, &auth.project_id, &body.trace_ids).await?;
+    delete(&stores, &settings, &auth.project_id, &body.trace_ids).await?;
     Ok(HttpResponse::Ok().json(json!({ "message": "Traces deleted successfully" })))
 }
 
-/// Removes the raw events first (so no later rebuild can bring the rows back), then the rows.
-async fn delete(stores: &Stores, project_id: &str, trace_ids: &[String]) -> Result<(), ApiError> {
-    use crate::ingest::event::EntityKind;
-    let (observations, scores) =
-        reads::children_of_traces(&stores.clickhouse, project_id, trace_ids).await?;
-    let entities = trace_ids
-        .iter()
-        .map(|id| (EntityKind::Trace, id))
-        .chain(observations.iter().map(|id| (EntityKind::Observation, id)))
-        .chain(scores.iter().map(|id| (EntityKind::Score, id)));
-    for (kind, id) in entities {
-        stores
-            .blob
-            .delete_entity_events(project_id, kind, id)
-            .await?;
+/// Deletes traces with their observations and scores: rows and raw events.
+///
+/// A tombstone in `event_index` comes first: from then on, every worker that rebuilds the trace
+/// or one of its children leaves out (and overwrites in blob storage) the events received up to
+/// it, however late they reach it; so a child still in the queue cannot bring rows back. The
+/// known entities are then queued for that rebuild, and the rows are deleted at once so that the
+/// read API answers 404 right away.
+async fn delete(
+    stores: &Stores,
+    settings: &IngestionSettings,
+    project_id: &str,
+    trace_ids: &[String],
+) -> Result<(), ApiError> {
+    let ch = &stores.clickhouse;
+    event_index::record_trace_deletions(ch, project_id, trace_ids, chrono::Utc::now()).await?;
+    let mut entities = event_index::children_of_traces(ch, project_id, trace_ids).await?;
+    entities.extend(trace_ids.iter().map(|id| EntityRef {
+        project_id: project_id.to_string(),
+        kind: EntityKind::Trace,
+        entity_id: id.clone(),
+    }));
+    let messages = queue::rebuild_messages(&entities, settings.queue_shards);
+    if let Err(err) = queue::enqueue(&stores.redis, &messages).await {
+        tracing::error!(error = format!("{err:#}"), "cannot queue a deletion");
+        return Err(ApiError::Unavailable(
+            "The ingestion queue is unavailable; retry the request".to_string(),
+        ));
     }
-    reads::delete_traces(&stores.clickhouse, project_id, trace_ids).await?;
+    reads::delete_traces(ch, project_id, trace_ids).await?;
     Ok(())
 }
 

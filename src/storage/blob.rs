@@ -20,20 +20,68 @@ pub struct BlobStore {
     prefix: String,
 }
 
-/// Object writes of one call in flight at once.
-const PUT_CONCURRENCY: usize = 32;
-
-/// Flushes every dirty page of the filesystem holding `dir` to disk.
-fn sync_filesystem(dir: &std::path::Path) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let handle = std::fs::File::open(dir)?;
-    // SAFETY: syncfs only reads the descriptor, which `handle` keeps open for the call.
-    let rc = unsafe { libc::syncfs(handle.as_raw_fd()) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
+/// Writes `bytes` to `target` so that it survives a crash once this returns: a staging file
+/// beside it is written and `fdatasync`ed, renamed over the target, and the directory is synced
+/// (the rename is durable only then). New directories are synced into their parents the same way.
+/// The staging name ends in `#<digits>`, which `object_store` listings skip, so a crash half way
+/// never shows a partial object.
+fn write_durably(
+    root: &std::path::Path,
+    target: &std::path::Path,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = target.parent().unwrap_or(root);
+    if !dir.exists() {
+        create_dirs_durably(root, dir)?;
     }
+    let mut staging = target.as_os_str().to_owned();
+    staging.push(format!("#{}", rand_digits()));
+    let staging = std::path::PathBuf::from(staging);
+    let result = (|| {
+        let mut file = std::fs::File::create(&staging)?;
+        file.write_all(bytes)?;
+        file.sync_data()?;
+        std::fs::rename(&staging, target)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&staging);
+    }
+    result
+}
+
+/// Creates `dir` and its missing ancestors below `root`, syncing each new entry into its parent.
+fn create_dirs_durably(root: &std::path::Path, dir: &std::path::Path) -> std::io::Result<()> {
+    let mut missing = Vec::new();
+    let mut cursor = Some(dir);
+    while let Some(d) = cursor {
+        if d.exists() || d == root {
+            break;
+        }
+        missing.push(d);
+        cursor = d.parent();
+    }
+    for d in missing.into_iter().rev() {
+        match std::fs::create_dir(d) {
+            Ok(()) => {}
+            // Another request created it meanwhile; it syncs it.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+        if let Some(parent) = d.parent() {
+            std::fs::File::open(parent)?.sync_all()?;
+        }
+    }
+    Ok(())
+}
+
+fn rand_digits() -> u64 {
+    u64::from_le_bytes(
+        uuid::Uuid::new_v4().as_bytes()[..8]
+            .try_into()
+            .expect("8 bytes"),
+    ) % 1_000_000_000_000
 }
 
 /// The closed set of backends, named for logs and readiness messages.
@@ -142,50 +190,63 @@ impl BlobStore {
         Path::from(self.prefix.as_str())
     }
 
-    /// Writes one object durably; see [`BlobStore::put_all_durable`].
+    /// Writes one object durably: S3 acknowledges only what it has stored; on the local
+    /// filesystem the file and its directory entry are synced to disk before this returns.
     pub async fn put_durable(&self, path: &Path, bytes: bytes::Bytes) -> anyhow::Result<()> {
-        self.put_all_durable(vec![(path.clone(), bytes)]).await
-    }
-
-    /// Writes objects durably: S3 acknowledges only what it has stored; on the local filesystem
-    /// the files are written, then the filesystem is synced once (`syncfs`) before this returns.
-    /// One sync per call instead of one per file is what makes writing a file per entity cheap
-    /// enough for the ingestion path. On failure some objects may exist; the caller removes them.
-    pub async fn put_all_durable(&self, objects: Vec<(Path, bytes::Bytes)>) -> anyhow::Result<()> {
-        use futures::{StreamExt, TryStreamExt};
-        futures::stream::iter(objects)
-            .map(|(path, bytes)| async move {
+        match &self.backend {
+            BlobBackend::LocalFileSystem { root } => {
+                let root = root.clone();
+                let target = path
+                    .parts()
+                    .fold(root.clone(), |dir, part| dir.join(part.as_ref()));
+                tokio::task::spawn_blocking(move || write_durably(&root, &target, &bytes))
+                    .await?
+                    .with_context(|| format!("writing {path}"))?;
+            }
+            BlobBackend::S3 { .. } => {
                 self.store
-                    .put(&path, object_store::PutPayload::from_bytes(bytes))
-                    .await
-            })
-            .buffer_unordered(PUT_CONCURRENCY)
-            .try_collect::<Vec<_>>()
-            .await?;
-        if let BlobBackend::LocalFileSystem { root } = &self.backend {
-            let root = root.clone();
-            tokio::task::spawn_blocking(move || sync_filesystem(&root)).await??;
-        }
-        Ok(())
-    }
-
-    /// Deletes every stored event object of one entity.
-    pub async fn delete_entity_events(
-        &self,
-        project_id: &str,
-        kind: crate::ingest::event::EntityKind,
-        entity_id: &str,
-    ) -> anyhow::Result<()> {
-        use futures::TryStreamExt;
-        let prefix = event_keys::entity_prefix(&self.base(), project_id, kind, entity_id);
-        let objects: Vec<_> = self.store.list(Some(&prefix)).try_collect().await?;
-        for object in objects {
-            match self.store.delete(&object.location).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(err) => return Err(err.into()),
+                    .put(path, object_store::PutPayload::from_bytes(bytes))
+                    .await?;
             }
         }
         Ok(())
+    }
+
+    /// Reads byte ranges of one object; `None` when the object does not exist (it was written by
+    /// a request that then failed, and removed).
+    pub async fn get_ranges(
+        &self,
+        path: &Path,
+        ranges: &[std::ops::Range<u64>],
+    ) -> anyhow::Result<Option<Vec<bytes::Bytes>>> {
+        match self.store.get_ranges(path, ranges).await {
+            Ok(parts) => Ok(Some(parts)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(err) => Err(anyhow::Error::new(err).context(format!("reading {path}"))),
+        }
+    }
+
+    /// Reads a whole object; `None` when it does not exist.
+    pub async fn get(&self, path: &Path) -> anyhow::Result<Option<bytes::Bytes>> {
+        let result = match self.store.get(path).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(err) => return Err(anyhow::Error::new(err).context(format!("reading {path}"))),
+        };
+        Ok(Some(
+            result
+                .bytes()
+                .await
+                .with_context(|| format!("reading {path}"))?,
+        ))
+    }
+
+    /// Removes an object; one that is already gone is fine.
+    pub async fn delete(&self, path: &Path) -> anyhow::Result<()> {
+        match self.store.delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(err) => Err(anyhow::Error::new(err).context(format!("deleting {path}"))),
+        }
     }
 
     /// Proves the store answers: a HEAD of a key that need not exist. "Not found" is an answer.
@@ -199,60 +260,92 @@ impl BlobStore {
 
 /// The key scheme of raw events, shared by the web role (writer) and the worker (reader):
 ///
-/// `events/<project_id>/<entity kind>/<entity id>/<batch id>.json`
+/// `events/<yyyy-mm-dd>/<hh>/<project_id>/<received at, Unix ms>-<request id>.jsonl`
 ///
-/// (This scheme is also how the worker recovers references after Redis lost its data: the objects
-/// written since are listed and their entities re-queued.)
-///
-/// One object per entity per accepted request, holding the JSON array of that entity's envelopes
-/// from the request. Listing `events/<project_id>/<kind>/<entity id>/` therefore finds every event
-/// ever received for the entity, which is what the worker rebuilds the record from. Ids are
-/// percent-encoded by `object_store::path` where they contain `/` or other reserved characters.
+/// One object per accepted request, holding that request's events a line per entity (the format
+/// is in [`crate::storage::raw_events`]); the date, hour (UTC) and milliseconds are when it was
+/// received. A rewrite (deleting events) changes an object's modification time, never its key. The
+/// time comes first so that the objects written since a moment can be listed hour by hour: that is
+/// how the worker re-queues what Redis lost. Which objects hold the events of one entity is
+/// recorded in ClickHouse's `event_index`, not in the key. Project ids are percent-encoded by
+/// `object_store::path` where they contain `/` or other reserved characters.
 pub mod event_keys {
+    use chrono::{DateTime, Utc};
     use object_store::path::{Path, PathPart};
 
-    use crate::ingest::event::EntityKind;
-
-    pub fn entity_prefix(base: &Path, project_id: &str, kind: EntityKind, entity_id: &str) -> Path {
-        base.child("events")
-            .child(PathPart::from(project_id))
-            .child(kind.as_str())
-            .child(PathPart::from(entity_id))
-    }
-
-    /// The entity an object of this scheme belongs to; `None` for anything else.
-    pub fn entity_of(base: &Path, object: &Path) -> Option<(String, EntityKind, String)> {
-        let base_depth = base.parts().count();
-        let parts: Vec<String> = object
-            .parts()
-            .skip(base_depth)
-            .map(|p| {
-                percent_encoding::percent_decode_str(p.as_ref())
-                    .decode_utf8_lossy()
-                    .into_owned()
-            })
-            .collect();
-        match parts.as_slice() {
-            [events, project, kind, entity, _batch] if events == "events" => {
-                let kind = match kind.as_str() {
-                    "trace" => EntityKind::Trace,
-                    "observation" => EntityKind::Observation,
-                    "score" => EntityKind::Score,
-                    _ => return None,
-                };
-                Some((project.clone(), kind, entity.clone()))
-            }
-            _ => None,
-        }
-    }
-
-    pub fn batch_object(
+    /// The object of one request received at `received_at`.
+    pub fn request_object(
         base: &Path,
+        received_at: DateTime<Utc>,
         project_id: &str,
-        kind: EntityKind,
-        entity_id: &str,
-        batch_id: &str,
+        request_id: &str,
     ) -> Path {
-        entity_prefix(base, project_id, kind, entity_id).child(format!("{batch_id}.json"))
+        hour_prefix(base, received_at)
+            .child(PathPart::from(project_id))
+            .child(format!(
+                "{}-{request_id}.jsonl",
+                received_at.timestamp_millis()
+            ))
+    }
+
+    /// When the request of an object of this scheme was received.
+    pub fn received_at(object: &Path) -> Option<DateTime<Utc>> {
+        let name = object.filename()?;
+        let (millis, _) = name.split_once('-')?;
+        DateTime::from_timestamp_millis(millis.parse().ok()?)
+    }
+
+    /// Every object received in the hour of `at`.
+    pub fn hour_prefix(base: &Path, at: DateTime<Utc>) -> Path {
+        base.child("events")
+            .child(at.format("%Y-%m-%d").to_string())
+            .child(at.format("%H").to_string())
+    }
+
+    /// Whether a listed object is a request object of this scheme.
+    pub fn is_request_object(base: &Path, object: &Path) -> bool {
+        let parts: Vec<_> = object.parts().skip(base.parts().count()).collect();
+        parts.len() == 5 && parts[0].as_ref() == "events" && parts[4].as_ref().ends_with(".jsonl")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_objects_sort_by_hour_and_are_recognised() {
+        let base = Path::from("prefix");
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-01T19:04:05Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let key = event_keys::request_object(&base, at, "p/1", "r");
+        assert_eq!(
+            key.as_ref(),
+            "prefix/events/2026-12-01/19/p%2F1/1796151845000-r.jsonl"
+        );
+        assert!(event_keys::is_request_object(&base, &key));
+        assert_eq!(event_keys::received_at(&key), Some(at));
+        assert!(key
+            .as_ref()
+            .starts_with(event_keys::hour_prefix(&base, at).as_ref()));
+        assert!(!event_keys::is_request_object(
+            &base,
+            &Path::from("prefix/events/x.json")
+        ));
+    }
+
+    #[test]
+    fn a_durable_write_leaves_no_staging_file_and_creates_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let target = root.join("a/b/c.jsonl");
+        write_durably(root, &target, b"hello").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"hello");
+        let names: Vec<_> = std::fs::read_dir(root.join("a/b"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("c.jsonl")]);
     }
 }

@@ -7,6 +7,7 @@ pub mod blob;
 pub mod clickhouse;
 pub mod postgres;
 pub mod queue;
+pub mod raw_events;
 pub mod redis;
 
 use anyhow::Context;

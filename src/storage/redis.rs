@@ -180,6 +180,57 @@ impl RedisStore {
         Ok(())
     }
 
+    /// Takes the lock `key` (waiting up to `wait` for it), runs `work`, and releases it. The lock
+    /// expires after `ttl` should this process die holding it; `work` must finish well within it.
+    pub async fn with_lock<T, F, Fut>(
+        &self,
+        key: &str,
+        ttl: Duration,
+        wait: Duration,
+        work: F,
+    ) -> anyhow::Result<T>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<T>>,
+    {
+        let token = uuid::Uuid::new_v4().to_string();
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let taken: Option<String> = self
+                .client
+                .set(
+                    key,
+                    &token,
+                    Some(Expiration::PX(ttl.as_millis() as i64)),
+                    Some(SetOptions::NX),
+                    false,
+                )
+                .await?;
+            if taken.is_some() {
+                break;
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "lock {key} still held after {wait:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let result = work().await;
+        // Release only our own lock: after an expiry someone else may hold it.
+        const RELEASE: &str = r#"
+            if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+            return 0
+        "#;
+        let released: Result<i64, Error> = self
+            .client
+            .eval(RELEASE, vec![key.to_string()], vec![token])
+            .await;
+        if let Err(err) = released {
+            tracing::warn!(key, error = %err, "cannot release a lock; it expires by itself");
+        }
+        result
+    }
+
     pub async fn quit(&self) {
         let _ = self.client.quit().await;
     }

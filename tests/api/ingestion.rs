@@ -230,20 +230,16 @@ async fn bad_requests_get_clear_errors() {
     assert_eq!(response.status(), 207);
 }
 
-/// The raw events blob storage holds for one trace.
-async fn stored_trace_events(
-    app: &TestApp,
-    project_id: &str,
-    trace_id: &str,
-) -> Vec<langfuse_rs::ingest::event::Event> {
-    let entity = langfuse_rs::storage::queue::EntityRef {
-        project_id: project_id.into(),
-        kind: langfuse_rs::ingest::event::EntityKind::Trace,
-        entity_id: trace_id.into(),
-    };
-    langfuse_rs::worker::ingest::load_events(&app.stores, &entity)
-        .await
-        .unwrap()
+/// The raw events blob storage holds for one trace, found by reading every stored object.
+async fn stored_trace_events(app: &TestApp, project_id: &str, trace_id: &str) -> Vec<Value> {
+    langfuse_rs::storage::raw_events::scan_entity(
+        &app.stores.blob,
+        project_id,
+        langfuse_rs::ingest::event::EntityKind::Trace,
+        trace_id,
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -257,7 +253,7 @@ async fn accepted_events_are_on_disk_before_the_answer() {
     );
     let events = stored_trace_events(&app, "durable", "t/with/slash").await;
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0].event_id, "e");
+    assert_eq!(events[0]["id"], "e");
     // And a reference is queued (no worker runs in this app).
     let backlog = langfuse_rs::storage::queue::backlog(&app.stores.redis, 8)
         .await
@@ -312,26 +308,44 @@ async fn a_backlog_over_its_bound_is_answered_429_with_retry_after() {
 async fn entities_that_keep_failing_become_dead_letters_that_can_be_retried() {
     use langfuse_rs::ingest::event::EntityKind;
     use langfuse_rs::storage::blob::event_keys;
-    use langfuse_rs::storage::queue::{self, EntityRef};
+    use langfuse_rs::storage::queue;
+    use langfuse_rs::storage::raw_events::Segment;
 
     let mut config = TestConfig::new().await;
     config.set("LANGFUSE_RS__WORKER__MAX_ATTEMPTS", "2");
     let app = TestApp::spawn_with_worker(config).await;
-    let base = app.stores.blob.base();
-    let corrupt = event_keys::batch_object(&base, "dead", EntityKind::Trace, "t", "corrupt");
+    // A stored line that does not parse, and a queue message pointing at it.
+    let valid = serde_json::to_vec(&json!({"kind": "trace", "id": "t", "events": [envelope(
+        "e",
+        "trace-create",
+        "2024-05-01T10:00:00Z",
+        json!({"id": "t", "name": "fixed"})
+    )]}))
+    .unwrap();
+    let mut corrupt = b"{ not json".to_vec();
+    corrupt.resize(valid.len(), b' ');
+    let received_at = chrono::Utc::now();
+    let object = event_keys::request_object(&app.stores.blob.base(), received_at, "dead", "r");
     app.stores
         .blob
-        .put_durable(&corrupt, bytes::Bytes::from_static(b"{ not an array"))
+        .put_durable(&object, bytes::Bytes::from(corrupt))
         .await
         .unwrap();
-    let entity = EntityRef {
-        project_id: "dead".into(),
+    let segment = Segment {
         kind: EntityKind::Trace,
         entity_id: "t".into(),
+        trace_id: None,
+        offset: 0,
+        length: valid.len() as u64,
     };
-    queue::enqueue(&app.stores.redis, 8, std::slice::from_ref(&entity))
-        .await
-        .unwrap();
+    let messages = queue::messages_for_object(
+        "dead",
+        object.as_ref(),
+        received_at.timestamp_millis(),
+        vec![segment],
+        8,
+    );
+    queue::enqueue(&app.stores.redis, &messages).await.unwrap();
 
     let listed = crate::helpers::eventually(std::time::Duration::from_secs(20), || async {
         let out = app
@@ -353,23 +367,16 @@ async fn entities_that_keep_failing_become_dead_letters_that_can_be_retried() {
     let letter: Value =
         serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
     assert!(
-        letter["error"].as_str().unwrap().contains("JSON array"),
+        letter["error"].as_str().unwrap().contains("not valid"),
         "{letter}"
     );
     assert_eq!(letter["attempts"], 2);
+    assert_eq!(letter["locations"][0]["object"], object.as_ref());
 
-    // Repair the stored events, then retry: the entity lands.
-    app.stores.blob.store.delete(&corrupt).await.unwrap();
-    let valid = event_keys::batch_object(&base, "dead", EntityKind::Trace, "t", "valid");
-    let events = json!([envelope(
-        "e",
-        "trace-create",
-        "2024-05-01T10:00:00Z",
-        json!({"id": "t", "name": "fixed"})
-    )]);
+    // Repair the stored line in place, then retry: the entity lands.
     app.stores
         .blob
-        .put_durable(&valid, bytes::Bytes::from(events.to_string()))
+        .put_durable(&object, bytes::Bytes::from(valid))
         .await
         .unwrap();
     let out = app

@@ -188,7 +188,6 @@ async fn observation_lists_filter_by_trace_and_type() {
 #[tokio::test]
 async fn deleted_traces_are_gone_with_their_observations_scores_and_raw_events() {
     use langfuse_rs::ingest::event::EntityKind;
-    use langfuse_rs::storage::queue::EntityRef;
 
     let (app, keys) = seeded_app().await;
     let other = create_project(&app.config, "other").await;
@@ -224,15 +223,14 @@ async fn deleted_traces_are_gone_with_their_observations_scores_and_raw_events()
         (EntityKind::Observation, "g-1"),
         (EntityKind::Score, "sc-1"),
     ] {
-        let entity = EntityRef {
-            project_id: "reader".into(),
-            kind,
-            entity_id: id.into(),
-        };
-        let events = langfuse_rs::worker::ingest::load_events(&app.stores, &entity)
-            .await
-            .unwrap();
-        assert!(events.is_empty(), "raw events of {id} remain");
+        let gone = crate::helpers::eventually(std::time::Duration::from_secs(20), || async {
+            langfuse_rs::storage::raw_events::scan_entity(&app.stores.blob, "reader", kind, id)
+                .await
+                .unwrap()
+                .is_empty()
+        })
+        .await;
+        assert!(gone, "raw events of {id} remain");
     }
     // The other trace is untouched; then it goes in a bulk delete.
     assert_eq!(get(&app, &keys, "/api/public/traces/t2").await.0, 200);

@@ -1,0 +1,30 @@
+-- Where every accepted event of an entity is stored: the index the worker rebuilds records from.
+--
+-- The web role writes the events of one request as one object in blob storage, a line per entity
+-- (see src/storage/raw_events.rs). Each row here says "entity X has events in bytes
+-- [byte_offset, byte_offset + byte_length) of object_key, received at received_at". The worker
+-- inserts these rows before the records built from them and before it acknowledges the queue
+-- entries, so whatever the queue no longer holds is listed here.
+--
+-- A row with is_tombstone = 1 records a deletion: every event of the entity (and, for a trace, of
+-- its observations and scores) received up to received_at is deleted, however late it reaches a
+-- worker. trace_id is the trace of an observation or score ('' for traces), for finding the
+-- children of a deleted trace.
+--
+-- ReplacingMergeTree only collapses the duplicate rows a redelivered queue entry writes; readers
+-- never depend on it.
+
+CREATE TABLE IF NOT EXISTS event_index (
+    project_id String,
+    entity_kind LowCardinality(String),
+    entity_id String,
+    trace_id String,
+    object_key String,
+    byte_offset UInt64,
+    byte_length UInt64,
+    received_at DateTime64(3),
+    is_tombstone UInt8,
+    INDEX idx_trace_id trace_id TYPE bloom_filter(0.001) GRANULARITY 1
+) ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(received_at)
+ORDER BY (project_id, entity_kind, entity_id, received_at, object_key, byte_offset);

@@ -1,0 +1,175 @@
+//! The `event_index` table (`sql/clickhouse/0002_event_index.sql`): for each entity, where its
+//! events are stored, and the tombstones of deletions.
+//!
+//! The worker writes a row per segment it processes, before the records built from them; it looks
+//! up every entity of a round in one query, so that a record is always rebuilt from all of the
+//! entity's events, whichever request and whichever worker brought them.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use clickhouse::serde::chrono::datetime64::millis;
+use serde::{Deserialize, Serialize};
+
+use crate::ingest::event::EntityKind;
+use crate::storage::queue::EntityRef;
+
+/// One row; field order matches the table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clickhouse::Row)]
+pub struct IndexRow {
+    pub project_id: String,
+    pub entity_kind: String,
+    pub entity_id: String,
+    pub trace_id: String,
+    pub object_key: String,
+    pub byte_offset: u64,
+    pub byte_length: u64,
+    #[serde(with = "millis")]
+    pub received_at: DateTime<Utc>,
+    pub is_tombstone: u8,
+}
+
+/// Entities per lookup query: keeps the statement well under ClickHouse's `max_query_size`.
+const LOOKUP_CHUNK: usize = 1_000;
+
+/// What the index holds about one entity.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Recorded {
+    /// Stored events: (object, byte range, received at).
+    pub segments: Vec<RecordedSegment>,
+    /// The latest deletion of the entity, if any.
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// The trace of an observation or score, as recorded with its segments.
+    pub trace_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordedSegment {
+    pub object: String,
+    pub offset: u64,
+    pub length: u64,
+    pub received_at: DateTime<Utc>,
+}
+
+/// Everything recorded about `entities`, in one query per chunk of them.
+pub async fn lookup(
+    ch: &clickhouse::Client,
+    entities: &[EntityRef],
+) -> anyhow::Result<BTreeMap<EntityRef, Recorded>> {
+    let mut out: BTreeMap<EntityRef, Recorded> = BTreeMap::new();
+    for chunk in entities.chunks(LOOKUP_CHUNK) {
+        let mut by_project: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
+        for e in chunk {
+            by_project
+                .entry(&e.project_id)
+                .or_default()
+                .push((e.kind.as_str(), &e.entity_id));
+        }
+        let conditions =
+            vec!["(project_id = ? AND (entity_kind, entity_id) IN ?)"; by_project.len()];
+        let sql = format!(
+            "SELECT ?fields FROM event_index WHERE {}",
+            conditions.join(" OR ")
+        );
+        let mut query = ch.query(&sql);
+        for (project, keys) in &by_project {
+            query = query.bind(project).bind(keys);
+        }
+        let rows: Vec<IndexRow> = query.fetch_all().await?;
+        for row in rows {
+            let Ok(kind) = row.entity_kind.parse::<EntityKind>() else {
+                continue;
+            };
+            let entity = EntityRef {
+                project_id: row.project_id,
+                kind,
+                entity_id: row.entity_id,
+            };
+            let recorded = out.entry(entity).or_default();
+            if row.is_tombstone == 1 {
+                recorded.deleted_at = recorded.deleted_at.max(Some(row.received_at));
+                continue;
+            }
+            if !row.trace_id.is_empty() {
+                recorded.trace_id = Some(row.trace_id);
+            }
+            recorded.segments.push(RecordedSegment {
+                object: row.object_key,
+                offset: row.byte_offset,
+                length: row.byte_length,
+                received_at: row.received_at,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Inserts rows in one statement.
+pub async fn insert(ch: &clickhouse::Client, rows: &[IndexRow]) -> anyhow::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut insert = ch.insert("event_index")?;
+    for row in rows {
+        insert.write(row).await?;
+    }
+    insert.end().await?;
+    Ok(())
+}
+
+/// Records the deletion of traces at `at`: their events, and those of their observations and
+/// scores, received up to then are deleted by the worker that next rebuilds them.
+pub async fn record_trace_deletions(
+    ch: &clickhouse::Client,
+    project_id: &str,
+    trace_ids: &[String],
+    at: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let rows: Vec<IndexRow> = trace_ids
+        .iter()
+        .map(|id| IndexRow {
+            project_id: project_id.to_string(),
+            entity_kind: EntityKind::Trace.as_str().to_string(),
+            entity_id: id.clone(),
+            trace_id: String::new(),
+            object_key: String::new(),
+            byte_offset: 0,
+            byte_length: 0,
+            received_at: at,
+            is_tombstone: 1,
+        })
+        .collect();
+    insert(ch, &rows).await
+}
+
+/// The observations and scores recorded as belonging to these traces.
+pub async fn children_of_traces(
+    ch: &clickhouse::Client,
+    project_id: &str,
+    trace_ids: &[String],
+) -> anyhow::Result<Vec<EntityRef>> {
+    #[derive(Deserialize, clickhouse::Row)]
+    struct Child {
+        entity_kind: String,
+        entity_id: String,
+    }
+    let children: Vec<Child> = ch
+        .query(
+            "SELECT DISTINCT entity_kind, entity_id FROM event_index \
+             WHERE project_id = ? AND trace_id IN ? AND is_tombstone = 0",
+        )
+        .bind(project_id)
+        .bind(trace_ids)
+        .fetch_all()
+        .await?;
+    Ok(children
+        .into_iter()
+        .filter_map(|c| {
+            Some(EntityRef {
+                project_id: project_id.to_string(),
+                kind: c.entity_kind.parse().ok()?,
+                entity_id: c.entity_id,
+            })
+        })
+        .collect())
+}

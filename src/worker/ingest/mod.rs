@@ -1,0 +1,259 @@
+//! The ingestion consumer: queue messages → every stored event of the entities they name →
+//! merged records → batched ClickHouse insert → acknowledgement.
+//!
+//! - Each worker owns a fair share of the queue shards under leases (`storage::queue`), and reads
+//!   only those, so one entity is never merged by two workers at once.
+//! - Records are rebuilt from *all* events ever stored for the entity (`round`): the segments the
+//!   entries announce, those of earlier rounds not yet flushed (`pending`), and those recorded in
+//!   ClickHouse's `event_index`. Order of arrival, duplicates and batch boundaries cannot change
+//!   them.
+//! - The writer (`writer`) inserts index rows, then deletions, then records, and only then
+//!   acknowledges the entries. Inserts are retried with backoff for as long as ClickHouse is down;
+//!   nothing is dropped. While they wait, the bounded channel stops the shard readers, so memory
+//!   stays flat and the backlog (which the web role throttles on) grows instead.
+//! - An entity that cannot be read `max_attempts` times goes to the dead letters.
+//! - If Redis loses the queue, `recovery` re-queues what blob storage received meanwhile.
+
+mod pending;
+mod recovery;
+mod round;
+mod writer;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::ingest::event::EntityKind;
+use crate::storage::queue::{self, EntityRef};
+use crate::storage::Stores;
+use pending::{Pending, RoundId};
+use round::Rebuilt;
+
+/// Entries read from a shard per round trip. An entry is one request's share of the shard.
+const READ_COUNT: u64 = 100;
+/// Rounds waiting for the ClickHouse writer: the bound on the worker's memory.
+const CHANNEL_CAPACITY: usize = 4;
+
+/// Settings the consumer needs, copied out of [`Settings`].
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    pub shards: u32,
+    pub flush_rows: usize,
+    pub flush_interval: Duration,
+    pub max_attempts: u32,
+    pub lease_ttl: Duration,
+    pub recovery_window: Duration,
+}
+
+impl ConsumerSettings {
+    pub fn from_settings(settings: &Settings) -> Self {
+        ConsumerSettings {
+            shards: settings.ingestion.queue_shards,
+            flush_rows: settings.worker.flush_rows,
+            flush_interval: Duration::from_millis(settings.worker.flush_interval_ms),
+            max_attempts: settings.worker.max_attempts,
+            lease_ttl: Duration::from_secs(settings.worker.lease_ttl_secs),
+            recovery_window: Duration::from_secs(settings.worker.recovery_window_secs),
+        }
+    }
+}
+
+/// The shard readers of this process, each with the token that stops it.
+type Readers = BTreeMap<u32, (CancellationToken, tokio::task::JoinHandle<()>)>;
+
+/// Runs the consumer until `shutdown`; then stops reading, writes and acknowledges what it holds
+/// (or, if ClickHouse is down, leaves it pending for the next owner), and gives its leases back.
+pub async fn run(
+    stores: Stores,
+    settings: ConsumerSettings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let owner = format!("worker-{}", uuid::Uuid::new_v4().simple());
+    let pending = Arc::new(Pending::default());
+    let (tx, rx) = mpsc::channel::<Rebuilt>(CHANNEL_CAPACITY);
+    // The writer keeps retrying during shutdown until this deadline, then hands back.
+    let writer_stop = CancellationToken::new();
+    let writer = tokio::spawn(writer::run(
+        stores.clone(),
+        rx,
+        settings.clone(),
+        pending.clone(),
+        writer_stop.clone(),
+    ));
+
+    let mut readers = Readers::new();
+    let tick = settings.lease_ttl / 3;
+    // Workers start their lease attempts at different shards so they do not all contend for 0.
+    let offset = queue::shard_of(
+        &EntityRef {
+            project_id: owner.clone(),
+            kind: EntityKind::Trace,
+            entity_id: String::new(),
+        },
+        settings.shards,
+    ) as usize;
+    let mut epoch = recovery::EpochWatch::default();
+    let context = ReaderContext {
+        stores: stores.clone(),
+        settings: settings.clone(),
+        owner: owner.clone(),
+        pending,
+        tx,
+    };
+    loop {
+        if let Err(err) = epoch.check(&stores, &settings).await {
+            tracing::warn!(error = format!("{err:#}"), "queue epoch check failed");
+        }
+        if let Err(err) = balance_leases(&context, offset, &mut readers).await {
+            tracing::warn!(error = format!("{err:#}"), "lease round failed");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(tick) => {}
+        }
+    }
+
+    for (stop, _) in readers.values() {
+        stop.cancel();
+    }
+    for (_, (_, handle)) in std::mem::take(&mut readers) {
+        let _ = handle.await;
+    }
+    drop(context);
+    let deadline = tokio::time::sleep(settings.lease_ttl);
+    tokio::pin!(deadline);
+    let mut writer = writer;
+    tokio::select! {
+        result = &mut writer => { result?; }
+        _ = &mut deadline => {
+            writer_stop.cancel();
+            writer.await?;
+        }
+    }
+    for shard in 0..settings.shards {
+        let _ = queue::release_lease(&stores.redis, shard, &owner).await;
+    }
+    tracing::info!(%owner, "ingestion consumer stopped");
+    Ok(())
+}
+
+/// What every shard reader of this process shares.
+#[derive(Clone)]
+struct ReaderContext {
+    stores: Stores,
+    settings: ConsumerSettings,
+    owner: String,
+    pending: Arc<Pending>,
+    tx: mpsc::Sender<Rebuilt>,
+}
+
+/// One lease round: heartbeat, then hold this worker's fair share of shards and no more.
+async fn balance_leases(
+    context: &ReaderContext,
+    offset: usize,
+    readers: &mut Readers,
+) -> anyhow::Result<()> {
+    let (redis, settings, owner) = (&context.stores.redis, &context.settings, &context.owner);
+    let live = queue::heartbeat(redis, owner, settings.lease_ttl).await?;
+    let fair_share = settings.shards.div_ceil(live) as usize;
+    readers.retain(|_, (_, handle)| !handle.is_finished());
+
+    // Renew what is held, giving back shards beyond the fair share.
+    let held: Vec<u32> = readers.keys().copied().collect();
+    for (i, shard) in held.iter().enumerate() {
+        let keep =
+            i < fair_share && queue::hold_lease(redis, *shard, owner, settings.lease_ttl).await?;
+        if !keep {
+            if let Some((stop, handle)) = readers.remove(shard) {
+                stop.cancel();
+                let _ = handle.await;
+            }
+            queue::release_lease(redis, *shard, owner).await?;
+        }
+    }
+    // Take free shards up to the fair share.
+    for i in 0..settings.shards as usize {
+        if readers.len() >= fair_share {
+            break;
+        }
+        let shard = ((offset + i) % settings.shards as usize) as u32;
+        if readers.contains_key(&shard) {
+            continue;
+        }
+        if queue::hold_lease(redis, shard, owner, settings.lease_ttl).await? {
+            tracing::info!(shard, %owner, "took queue shard");
+            let stop = CancellationToken::new();
+            let handle = tokio::spawn(read_shard(context.clone(), shard, stop.clone()));
+            readers.insert(shard, (stop, handle));
+        }
+    }
+    Ok(())
+}
+
+/// Reads one owned shard: first what earlier owners left pending, then new entries.
+async fn read_shard(context: ReaderContext, shard: u32, stop: CancellationToken) {
+    let ReaderContext {
+        stores,
+        settings,
+        owner,
+        pending,
+        tx,
+    } = context;
+    // Entries earlier owners left pending are taken over first, scanning the pending list once.
+    let mut takeover_cursor = Some("0-0".to_string());
+    let mut round = 0u64;
+    let mut idle = Duration::from_millis(10);
+    while !stop.is_cancelled() {
+        let entries = match &takeover_cursor {
+            Some(cursor) => {
+                match queue::claim_pending(&stores.redis, shard, &owner, cursor, READ_COUNT).await {
+                    Ok((entries, next)) => {
+                        takeover_cursor = (next != "0-0").then_some(next);
+                        Ok(entries)
+                    }
+                    Err(err) => Err(err),
+                }
+            }
+            None => queue::read_new(&stores.redis, shard, &owner, READ_COUNT).await,
+        };
+        let entries = match entries {
+            Ok(entries) => entries,
+            Err(err) => {
+                tracing::warn!(shard, error = format!("{err:#}"), "queue read failed");
+                sleep_or_stop(&stop, Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if entries.is_empty() {
+            if takeover_cursor.is_none() {
+                sleep_or_stop(&stop, idle).await;
+                idle = (idle * 2).min(Duration::from_millis(200));
+            }
+            continue;
+        }
+        idle = Duration::from_millis(10);
+        round += 1;
+        let id = RoundId { shard, round };
+        let Some(rebuilt) = round::process(&stores, &settings, &pending, id, entries, &stop).await
+        else {
+            // Stopped while ClickHouse was away: the entries stay pending for the next owner.
+            pending.settle(id);
+            break;
+        };
+        if tx.send(rebuilt).await.is_err() {
+            pending.settle(id);
+            break;
+        }
+    }
+}
+
+async fn sleep_or_stop(stop: &CancellationToken, duration: Duration) {
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        _ = tokio::time::sleep(duration) => {}
+    }
+}

@@ -1,0 +1,612 @@
+//! One round of a shard reader: the queue entries it read → every stored event of the entities
+//! they name → merged records, index rows and deletions for the writer.
+//!
+//! For each entity the round gathers the segments the entries announce, those of earlier rounds
+//! not yet flushed ([`Pending`]) and those recorded in `event_index`, reads each segment once,
+//! and merges *all* of the entity's events. Deletions are applied here too: events received up to
+//! a tombstone of the entity (or of its trace) are overwritten in blob storage and left out, and
+//! an entity left without events has its rows deleted.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Range;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use object_store::path::Path;
+use tokio_util::sync::CancellationToken;
+
+use super::pending::{Pending, RoundId};
+use super::ConsumerSettings;
+use crate::ingest::event::{parse_envelope, EntityKind, Event, Parsed};
+use crate::ingest::merge;
+use crate::storage::clickhouse::event_index::{self, IndexRow, Recorded};
+use crate::storage::clickhouse::rows::{ObservationRow, RowBatch, ScoreRow, TraceRow};
+use crate::storage::queue::{self, DeadLetter, EntityRef, Entry, Location, Message};
+use crate::storage::raw_events;
+use crate::storage::Stores;
+
+/// Objects read at once by one round.
+const READ_CONCURRENCY: usize = 16;
+
+/// What a round hands the writer.
+pub struct Rebuilt {
+    pub round: RoundId,
+    /// The entries this round settles, acknowledged once the rest is written.
+    pub entry_ids: Vec<String>,
+    pub rows: RowBatch,
+    /// One row per segment the entries announced.
+    pub index: Vec<IndexRow>,
+    /// Entities whose events were all deleted: their rows go.
+    pub deletions: Vec<EntityRef>,
+}
+
+/// A stored segment of one entity, wherever it was learnt of.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct StoredSegment {
+    object: String,
+    offset: u64,
+    length: u64,
+    received_at_ms: i64,
+}
+
+impl StoredSegment {
+    fn range(&self) -> Range<u64> {
+        self.offset..self.offset + self.length
+    }
+}
+
+impl From<&Location> for StoredSegment {
+    fn from(l: &Location) -> Self {
+        StoredSegment {
+            object: l.object.clone(),
+            offset: l.segment.offset,
+            length: l.segment.length,
+            received_at_ms: l.received_at_ms,
+        }
+    }
+}
+
+/// A segment's content: its events, `None` when deleted (blank) or its object is gone, or why it
+/// could not be read.
+type Content = Result<Option<Vec<Event>>, String>;
+
+/// Processes one round. `None` when `stop` was cancelled while ClickHouse was unavailable: the
+/// entries stay pending in the queue for the shard's next owner.
+pub async fn process(
+    stores: &Stores,
+    settings: &ConsumerSettings,
+    pending: &Pending,
+    id: RoundId,
+    entries: Vec<Entry>,
+    stop: &CancellationToken,
+) -> Option<Rebuilt> {
+    // What the entries announce.
+    let mut announced: BTreeMap<EntityRef, Vec<Location>> = BTreeMap::new();
+    // Traces with events in this round's objects, and when they were received.
+    let mut traces_present: HashMap<EntityRef, i64> = HashMap::new();
+    let mut entry_ids = Vec::new();
+    let mut undecodable = Vec::new();
+    for entry in entries {
+        match entry.message {
+            Ok(Message::Events(message)) => {
+                for segment in message.segments {
+                    let entity = EntityRef {
+                        project_id: message.project_id.clone(),
+                        kind: segment.kind,
+                        entity_id: segment.entity_id.clone(),
+                    };
+                    announced.entry(entity).or_default().push(Location {
+                        object: message.object.clone(),
+                        received_at_ms: message.received_at_ms,
+                        segment,
+                    });
+                }
+                for trace in message.traces {
+                    let trace = trace_ref(&message.project_id, &trace);
+                    let at = traces_present.entry(trace).or_insert(i64::MIN);
+                    *at = (*at).max(message.received_at_ms);
+                }
+                entry_ids.push(entry.id);
+            }
+            Ok(Message::Rebuild(message)) => {
+                for (kind, entity_id) in message.entities {
+                    announced
+                        .entry(EntityRef {
+                            project_id: message.project_id.clone(),
+                            kind,
+                            entity_id,
+                        })
+                        .or_default();
+                }
+                entry_ids.push(entry.id);
+            }
+            Err(raw) => undecodable.push((entry.id, raw)),
+        }
+    }
+    dead_letter_undecodable(stores, id.shard, undecodable).await;
+
+    pending.add(
+        id,
+        announced
+            .iter()
+            .flat_map(|(entity, locations)| locations.iter().map(move |l| (entity, l))),
+    );
+
+    // Look the entities up, with the traces their segments name (for wrappers and deletions).
+    let mut keys: BTreeSet<EntityRef> = announced.keys().cloned().collect();
+    for (entity, locations) in &announced {
+        for location in locations {
+            if let Some(trace) = &location.segment.trace_id {
+                keys.insert(trace_ref(&entity.project_id, trace));
+            }
+        }
+    }
+    let mut known = Known::default();
+    known.learn(stores, pending, keys, stop).await?;
+
+    // Read every segment of every announced entity, each once.
+    let mut segments_of: BTreeMap<EntityRef, BTreeSet<StoredSegment>> = BTreeMap::new();
+    for (entity, locations) in &announced {
+        let all = segments_of.entry(entity.clone()).or_default();
+        all.extend(locations.iter().map(StoredSegment::from));
+        all.extend(known.segments(entity));
+    }
+    let contents = read_segments(stores, settings, segments_of.values().flatten()).await;
+
+    // Merge, in two passes: observations and scores whose trace was not looked up yet (their
+    // segments did not name it) need one more lookup first.
+    let mut unknown_traces = BTreeSet::new();
+    for (entity, segments) in &segments_of {
+        if entity.kind == EntityKind::Trace {
+            continue;
+        }
+        let events = live_events(segments, &contents, i64::MIN);
+        if let Ok(events) = events {
+            if let Some(trace) = trace_of(entity, &events.kept) {
+                if !known.looked_up.contains(&trace) {
+                    unknown_traces.insert(trace);
+                }
+            }
+        }
+    }
+    if !unknown_traces.is_empty() {
+        known.learn(stores, pending, unknown_traces, stop).await?;
+    }
+
+    let mut rebuilt = Rebuilt {
+        round: id,
+        entry_ids,
+        rows: RowBatch::default(),
+        index: Vec::new(),
+        deletions: Vec::new(),
+    };
+    let mut wrappers = BTreeSet::new();
+    let mut letters = Vec::new();
+    let mut to_blank: BTreeMap<String, Vec<Range<u64>>> = BTreeMap::new();
+    for (entity, segments) in &segments_of {
+        let result = rebuild_entity(
+            entity,
+            segments,
+            &contents,
+            &known,
+            &traces_present,
+            &mut rebuilt.rows,
+            &mut wrappers,
+        );
+        let trace_id = match result {
+            Ok(entity_result) => {
+                if entity_result.deleted {
+                    rebuilt.deletions.push(entity.clone());
+                }
+                for segment in entity_result.to_blank {
+                    to_blank
+                        .entry(segment.object.clone())
+                        .or_default()
+                        .push(segment.range());
+                }
+                entity_result.trace_id
+            }
+            Err(error) => {
+                letters.push(letter(settings, id.shard, entity, &announced, error));
+                continue;
+            }
+        };
+        for location in announced.get(entity).into_iter().flatten() {
+            rebuilt
+                .index
+                .push(index_row(entity, location, trace_id.as_deref()));
+        }
+    }
+
+    for (object, ranges) in to_blank {
+        let path = Path::from(object.as_str());
+        let blanked = with_retries(settings, || {
+            raw_events::blank_segments(&stores.blob, &stores.redis, &path, &ranges)
+        })
+        .await;
+        if let Err(err) = blanked {
+            tracing::error!(%object, error = format!("{err:#}"), "cannot delete stored events");
+            // Retried from the dead letters; the rows are deleted meanwhile.
+            for entity in &rebuilt.deletions {
+                if announced
+                    .get(entity)
+                    .is_some_and(|l| l.iter().any(|l| l.object == object))
+                {
+                    letters.push(letter(
+                        settings,
+                        id.shard,
+                        entity,
+                        &announced,
+                        format!("{err:#}"),
+                    ));
+                }
+            }
+        }
+    }
+    if !letters.is_empty() {
+        for letter in &letters {
+            tracing::error!(?letter, "entity moved to the dead letters");
+        }
+        if let Err(err) = queue::dead_letter(&stores.redis, id.shard, &letters, &[]).await {
+            // The entries stay pending and are processed again by the shard's next owner.
+            tracing::error!(error = format!("{err:#}"), "cannot record dead letters");
+        }
+    }
+    Some(rebuilt)
+}
+
+/// What the index and the pending rounds say about the entities of a round.
+#[derive(Default)]
+struct Known {
+    looked_up: BTreeSet<EntityRef>,
+    recorded: BTreeMap<EntityRef, Recorded>,
+    pending: HashMap<EntityRef, Vec<Location>>,
+}
+
+impl Known {
+    /// Learns about `keys`: the pending snapshot first, then the index (see `pending`'s ordering
+    /// rule). Waits for ClickHouse as long as it is away; `None` only when stopped meanwhile.
+    async fn learn(
+        &mut self,
+        stores: &Stores,
+        pending: &Pending,
+        keys: BTreeSet<EntityRef>,
+        stop: &CancellationToken,
+    ) -> Option<()> {
+        self.pending.extend(pending.snapshot(&keys));
+        let keys: Vec<EntityRef> = keys.into_iter().collect();
+        let mut backoff = Duration::from_millis(100);
+        let recorded = loop {
+            match event_index::lookup(&stores.clickhouse, &keys).await {
+                Ok(recorded) => break recorded,
+                Err(err) => {
+                    tracing::warn!(
+                        error = format!("{err:#}"),
+                        "event index lookup failed; retrying"
+                    );
+                    tokio::select! {
+                        _ = stop.cancelled() => return None,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        };
+        self.recorded.extend(recorded);
+        self.looked_up.extend(keys);
+        Some(())
+    }
+
+    fn segments(&self, entity: &EntityRef) -> Vec<StoredSegment> {
+        let recorded = self.recorded.get(entity).into_iter().flat_map(|r| {
+            r.segments.iter().map(|s| StoredSegment {
+                object: s.object.clone(),
+                offset: s.offset,
+                length: s.length,
+                received_at_ms: s.received_at.timestamp_millis(),
+            })
+        });
+        let pending = self
+            .pending
+            .get(entity)
+            .into_iter()
+            .flatten()
+            .map(StoredSegment::from);
+        recorded.chain(pending).collect()
+    }
+
+    /// Events of `entity` received up to this instant (Unix ms) are deleted.
+    fn deleted_before(&self, entity: &EntityRef) -> i64 {
+        self.recorded
+            .get(entity)
+            .and_then(|r| r.deleted_at)
+            .map_or(i64::MIN, |at: DateTime<Utc>| at.timestamp_millis())
+    }
+}
+
+fn trace_ref(project_id: &str, trace_id: &str) -> EntityRef {
+    EntityRef {
+        project_id: project_id.to_string(),
+        kind: EntityKind::Trace,
+        entity_id: trace_id.to_string(),
+    }
+}
+
+/// Reads every distinct segment, grouped by object, retrying transient failures.
+async fn read_segments<'a>(
+    stores: &Stores,
+    settings: &ConsumerSettings,
+    segments: impl Iterator<Item = &'a StoredSegment>,
+) -> HashMap<StoredSegment, Content> {
+    let mut by_object: BTreeMap<String, BTreeSet<StoredSegment>> = BTreeMap::new();
+    for segment in segments {
+        by_object
+            .entry(segment.object.clone())
+            .or_default()
+            .insert(segment.clone());
+    }
+    let reads = by_object
+        .into_iter()
+        .map(|(object, segments)| read_object(stores, settings, object, segments));
+    futures::stream::iter(reads)
+        .buffer_unordered(READ_CONCURRENCY)
+        .flat_map(futures::stream::iter)
+        .collect()
+        .await
+}
+
+async fn read_object(
+    stores: &Stores,
+    settings: &ConsumerSettings,
+    object: String,
+    segments: BTreeSet<StoredSegment>,
+) -> Vec<(StoredSegment, Content)> {
+    let ranges: Vec<Range<u64>> = segments.iter().map(StoredSegment::range).collect();
+    let path = Path::from(object);
+    let read = with_retries(settings, || stores.blob.get_ranges(&path, &ranges)).await;
+    match read {
+        Ok(Some(parts)) => segments
+            .into_iter()
+            .zip(parts)
+            .map(|(s, bytes)| {
+                let content = decode(&bytes);
+                (s, content)
+            })
+            .collect(),
+        // Written by a request that then failed, and removed: no events.
+        Ok(None) => segments.into_iter().map(|s| (s, Ok(None))).collect(),
+        Err(err) => segments
+            .into_iter()
+            .map(|s| (s, Err(format!("{err:#}"))))
+            .collect(),
+    }
+}
+
+/// A segment's bytes to events. Stored envelopes passed validation when they were accepted; one
+/// that no longer parses (an older format) is skipped rather than blocking the entity forever.
+fn decode(bytes: &[u8]) -> Content {
+    let Some(line) = raw_events::decode_segment(bytes).map_err(|e| format!("{e:#}"))? else {
+        return Ok(None);
+    };
+    let mut events = Vec::with_capacity(line.events.len());
+    for envelope in &line.events {
+        match parse_envelope(envelope) {
+            Ok(Parsed::Event(event)) => events.push(*event),
+            Ok(Parsed::SdkLog { .. }) => {}
+            Err(err) => tracing::warn!(id = %line.id, error = %err.message, "stored event skipped"),
+        }
+    }
+    Ok(Some(events))
+}
+
+/// An entity's events split by a deletion instant.
+struct LiveEvents<'a> {
+    kept: Vec<&'a Event>,
+    /// Segments with events received up to the deletion: to be overwritten.
+    dropped: Vec<&'a StoredSegment>,
+    /// Whether any segment was already deleted (blank or gone).
+    any_gone: bool,
+}
+
+fn live_events<'a>(
+    segments: &'a BTreeSet<StoredSegment>,
+    contents: &'a HashMap<StoredSegment, Content>,
+    deleted_before: i64,
+) -> Result<LiveEvents<'a>, String> {
+    let mut live = LiveEvents {
+        kept: Vec::new(),
+        dropped: Vec::new(),
+        any_gone: false,
+    };
+    for segment in segments {
+        match contents.get(segment) {
+            Some(Ok(Some(events))) if segment.received_at_ms > deleted_before => {
+                live.kept.extend(events)
+            }
+            Some(Ok(Some(_))) => live.dropped.push(segment),
+            Some(Ok(None)) => live.any_gone = true,
+            Some(Err(error)) => return Err(error.clone()),
+            None => return Err("a segment was not read".to_string()),
+        }
+    }
+    Ok(live)
+}
+
+/// The trace an observation's or score's events belong to.
+fn trace_of(entity: &EntityRef, events: &[&Event]) -> Option<EntityRef> {
+    let id = &entity.entity_id;
+    let trace_id = match entity.kind {
+        EntityKind::Trace => None,
+        EntityKind::Observation => {
+            merge::merge_observation(&entity.project_id, id, events.iter().copied())
+                .map(|o| o.trace_id)
+        }
+        EntityKind::Score => merge::merge_score(&entity.project_id, id, events.iter().copied())
+            .and_then(|s| s.trace_id),
+    }?;
+    Some(trace_ref(&entity.project_id, &trace_id))
+}
+
+/// What rebuilding one entity came to.
+struct EntityResult<'a> {
+    trace_id: Option<String>,
+    deleted: bool,
+    to_blank: Vec<&'a StoredSegment>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn rebuild_entity<'a>(
+    entity: &EntityRef,
+    segments: &'a BTreeSet<StoredSegment>,
+    contents: &'a HashMap<StoredSegment, Content>,
+    known: &Known,
+    traces_present: &HashMap<EntityRef, i64>,
+    rows: &mut RowBatch,
+    wrappers: &mut BTreeSet<EntityRef>,
+) -> Result<EntityResult<'a>, String> {
+    let (project, id) = (entity.project_id.as_str(), entity.entity_id.as_str());
+    let everything = live_events(segments, contents, i64::MIN)?;
+    let trace = trace_of(entity, &everything.kept);
+    // A deletion of the entity itself, or of its trace.
+    let deleted_before = match &trace {
+        Some(trace) => known
+            .deleted_before(trace)
+            .max(known.deleted_before(entity)),
+        None => known.deleted_before(entity),
+    };
+    let live = live_events(segments, contents, deleted_before)?;
+    let mut result = EntityResult {
+        trace_id: trace.as_ref().map(|t| t.entity_id.clone()),
+        deleted: false,
+        to_blank: live.dropped.clone(),
+    };
+    let written = match entity.kind {
+        EntityKind::Trace => merge::merge_trace(project, id, live.kept.iter().copied())
+            .map(|t| rows.traces.push(TraceRow::from(&t)))
+            .is_some(),
+        EntityKind::Score => merge::merge_score(project, id, live.kept.iter().copied())
+            .map(|s| rows.scores.push(ScoreRow::from(&s)))
+            .is_some(),
+        EntityKind::Observation => {
+            match merge::merge_observation(project, id, live.kept.iter().copied()) {
+                Some(observation) => {
+                    let trace = trace_ref(project, &observation.trace_id);
+                    if !trace_has_live_events(&trace, known, traces_present)
+                        && wrappers.insert(trace)
+                    {
+                        rows.traces
+                            .push(TraceRow::from(&merge::wrapper_trace(project, &observation)));
+                    }
+                    rows.observations.push(ObservationRow::from(&observation));
+                    true
+                }
+                None => false,
+            }
+        }
+    };
+    result.deleted = !written && (!live.dropped.is_empty() || live.any_gone);
+    Ok(result)
+}
+
+/// Whether a trace has events of its own received after its latest deletion.
+fn trace_has_live_events(
+    trace: &EntityRef,
+    known: &Known,
+    traces_present: &HashMap<EntityRef, i64>,
+) -> bool {
+    let deleted_before = known.deleted_before(trace);
+    traces_present
+        .get(trace)
+        .is_some_and(|at| *at > deleted_before)
+        || known
+            .segments(trace)
+            .iter()
+            .any(|s| s.received_at_ms > deleted_before)
+}
+
+fn index_row(entity: &EntityRef, location: &Location, trace_id: Option<&str>) -> IndexRow {
+    IndexRow {
+        project_id: entity.project_id.clone(),
+        entity_kind: entity.kind.as_str().to_string(),
+        entity_id: entity.entity_id.clone(),
+        trace_id: trace_id
+            .or(location.segment.trace_id.as_deref())
+            .unwrap_or_default()
+            .to_string(),
+        object_key: location.object.clone(),
+        byte_offset: location.segment.offset,
+        byte_length: location.segment.length,
+        received_at: DateTime::from_timestamp_millis(location.received_at_ms).unwrap_or_default(),
+        is_tombstone: 0,
+    }
+}
+
+fn letter(
+    settings: &ConsumerSettings,
+    shard: u32,
+    entity: &EntityRef,
+    announced: &BTreeMap<EntityRef, Vec<Location>>,
+    error: String,
+) -> DeadLetter {
+    DeadLetter {
+        shard,
+        entity: Some(entity.clone()),
+        locations: announced.get(entity).cloned().unwrap_or_default(),
+        raw: None,
+        error,
+        attempts: settings.max_attempts,
+        failed_at: Utc::now(),
+    }
+}
+
+async fn dead_letter_undecodable(stores: &Stores, shard: u32, undecodable: Vec<(String, String)>) {
+    if undecodable.is_empty() {
+        return;
+    }
+    let (ids, letters): (Vec<String>, Vec<DeadLetter>) = undecodable
+        .into_iter()
+        .map(|(id, raw)| {
+            let letter = DeadLetter {
+                shard,
+                entity: None,
+                locations: Vec::new(),
+                raw: Some(raw),
+                error: "undecodable queue entry".into(),
+                attempts: 1,
+                failed_at: Utc::now(),
+            };
+            (id, letter)
+        })
+        .unzip();
+    if let Err(err) = queue::dead_letter(&stores.redis, shard, &letters, &ids).await {
+        tracing::error!(
+            error = format!("{err:#}"),
+            "cannot dead-letter undecodable entries"
+        );
+    }
+}
+
+/// Runs `attempt` up to `max_attempts` times with exponential backoff.
+async fn with_retries<T, F, Fut>(settings: &ConsumerSettings, mut attempt: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(err) if tries >= settings.max_attempts => return Err(err),
+            Err(err) => {
+                tracing::warn!(
+                    tries,
+                    error = format!("{err:#}"),
+                    "blob storage failed; retrying"
+                );
+                tokio::time::sleep(Duration::from_millis(100 * 2u64.pow(tries.min(6)))).await;
+                tries += 1;
+            }
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! The batched ClickHouse writer: rounds in, one insert per table per flush, acknowledgements out.
+//!
+//! A flush writes, in this order: the index rows (so that whatever is acknowledged can always be
+//! found again), the deletions, the records; then it settles the rounds' pending segments and
+//! acknowledges their entries. Deletions run before the records of the same flush, and a deletion
+//! drops the records of the same entity that rounds before it put in the batch, so the outcome is
+//! that of applying the rounds in order.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::pending::{Pending, RoundId};
+use super::round::Rebuilt;
+use super::ConsumerSettings;
+use crate::ingest::event::EntityKind;
+use crate::storage::clickhouse::event_index::{self, IndexRow};
+use crate::storage::clickhouse::rows::RowBatch;
+use crate::storage::queue::{self, EntityRef};
+use crate::storage::Stores;
+
+/// What one flush writes.
+#[derive(Default)]
+struct Batch {
+    index: Vec<IndexRow>,
+    rows: RowBatch,
+    deletions: BTreeSet<EntityRef>,
+    rounds: Vec<RoundId>,
+    acks: BTreeMap<u32, BTreeSet<String>>,
+}
+
+impl Batch {
+    fn add(&mut self, rebuilt: Rebuilt) {
+        // Records earlier rounds built for an entity this round deleted must not be inserted
+        // after the deletion runs. A record of this round or a later one is newer than the
+        // deletion, and is inserted after it.
+        for entity in &rebuilt.deletions {
+            self.drop_rows_of(entity);
+        }
+        self.deletions.extend(rebuilt.deletions);
+        self.index.extend(rebuilt.index);
+        self.rows.traces.extend(rebuilt.rows.traces);
+        self.rows.observations.extend(rebuilt.rows.observations);
+        self.rows.scores.extend(rebuilt.rows.scores);
+        self.rounds.push(rebuilt.round);
+        self.acks
+            .entry(rebuilt.round.shard)
+            .or_default()
+            .extend(rebuilt.entry_ids);
+    }
+
+    fn drop_rows_of(&mut self, e: &EntityRef) {
+        let same = |project: &str, id: &str| project == e.project_id && id == e.entity_id;
+        match e.kind {
+            EntityKind::Trace => self.rows.traces.retain(|t| !same(&t.project_id, &t.id)),
+            EntityKind::Observation => self
+                .rows
+                .observations
+                .retain(|o| !same(&o.project_id, &o.id)),
+            EntityKind::Score => self.rows.scores.retain(|s| !same(&s.project_id, &s.id)),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.rows.len() + self.index.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.rounds.is_empty() && self.len() == 0 && self.deletions.is_empty()
+    }
+}
+
+/// Batches rounds by size and interval; writes, then acknowledges.
+pub async fn run(
+    stores: Stores,
+    mut rx: mpsc::Receiver<Rebuilt>,
+    settings: ConsumerSettings,
+    pending: Arc<Pending>,
+    stop: CancellationToken,
+) {
+    let mut batch = Batch::default();
+    let mut deadline: Option<tokio::time::Instant> = None;
+    loop {
+        let flush_due = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            received = rx.recv() => match received {
+                Some(rebuilt) => {
+                    batch.add(rebuilt);
+                    deadline.get_or_insert(tokio::time::Instant::now() + settings.flush_interval);
+                    if batch.rows.len() >= settings.flush_rows {
+                        flush(&stores, &pending, std::mem::take(&mut batch), &stop).await;
+                        deadline = None;
+                    }
+                }
+                None => {
+                    flush(&stores, &pending, std::mem::take(&mut batch), &stop).await;
+                    return;
+                }
+            },
+            _ = flush_due => {
+                flush(&stores, &pending, std::mem::take(&mut batch), &stop).await;
+                deadline = None;
+            }
+        }
+    }
+}
+
+async fn flush(stores: &Stores, pending: &Pending, batch: Batch, stop: &CancellationToken) {
+    if batch.is_empty() {
+        return;
+    }
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match write(&stores.clickhouse, &batch).await {
+            Ok(()) => break,
+            Err(err) => {
+                tracing::warn!(
+                    rows = batch.len(),
+                    error = format!("{err:#}"),
+                    "ClickHouse write failed; retrying"
+                );
+                if stop.is_cancelled() {
+                    // Shutting down with ClickHouse away: leave the entries pending (handed back).
+                    for round in batch.rounds {
+                        pending.settle(round);
+                    }
+                    return;
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    for round in &batch.rounds {
+        pending.settle(*round);
+    }
+    for (shard, ids) in batch.acks {
+        // Rows are in ClickHouse; an ack that fails only means the entries are rebuilt again.
+        let ids: Vec<String> = ids.into_iter().collect();
+        if let Err(err) = queue::ack(&stores.redis, shard, &ids).await {
+            tracing::warn!(shard, error = format!("{err:#}"), "acknowledgement failed");
+        }
+    }
+}
+
+/// Every statement of one flush. A retry after a partial failure repeats inserts that
+/// ReplacingMergeTree folds into one, and deletions, which are idempotent.
+async fn write(ch: &clickhouse::Client, batch: &Batch) -> anyhow::Result<()> {
+    event_index::insert(ch, &batch.index).await?;
+    let mut deletions: BTreeMap<(&str, EntityKind), Vec<&str>> = BTreeMap::new();
+    for e in &batch.deletions {
+        deletions
+            .entry((&e.project_id, e.kind))
+            .or_default()
+            .push(&e.entity_id);
+    }
+    for ((project_id, kind), ids) in deletions {
+        let table = match kind {
+            EntityKind::Trace => "traces",
+            EntityKind::Observation => "observations",
+            EntityKind::Score => "scores",
+        };
+        ch.query(&format!(
+            "DELETE FROM {table} WHERE project_id = ? AND id IN ?"
+        ))
+        .bind(project_id)
+        .bind(&ids)
+        .execute()
+        .await?;
+    }
+    batch.rows.insert(ch).await
+}
