@@ -399,7 +399,9 @@ class Engine:
 
     The session itself is thread safe, but a request's database (`USE`) and settings (`SET`) are
     session state, so each request runs with the lock held: switch database, apply settings, run the
-    statement, restore the session's state.
+    statement, restore the settings. The current database is switched only when a request wants
+    another one than the session has (a `USE` costs as much as a small query, and most requests of
+    a client want the same database).
     """
 
     def __init__(self, data_dir: str, compatibility: str = ""):
@@ -411,6 +413,8 @@ class Engine:
         self.session = chdb_session.Session(data_dir)
         self.version = self._scalar("SELECT version()")
         self.default_database = self._scalar("SELECT currentDatabase()")
+        # The session's current database; None when a statement may have changed it.
+        self.current_database: str | None = self.default_database
         # chDB runs clickhouse-local, which accepts bare expressions as queries (`1 + 1` = `SELECT 1 + 1`);
         # a ClickHouse server does not.
         try:
@@ -449,54 +453,63 @@ class Engine:
                 self.session.close()
 
     def execute(self, st: Statement, database: str | None, settings: dict, params: dict, fmt: str):
-        """Runs one statement; returns (output bytes, summary dict)."""
+        """Runs one statement; returns (output bytes, summary dict). The summary's `held_ns` is how long
+        the statement held the session (waiting for the lock excluded), for the verbose log."""
         with self.lock:
-            if self.closed:
-                raise CHError(STD_EXCEPTION, "Server is shutting down")
-            changed: list[str] = []
-            use_reset = False
-            try:
-                if database:
-                    use_reset = True
-                    self.session.query("USE " + _quote_ident(database), "TabSeparated")
-                if settings:
-                    changed.extend(settings)
-                    self.session.query(
-                        "SET " + ", ".join(f"{k} = {_quote_string(v)}" for k, v in settings.items()),
-                        "TabSeparated",
-                    )
-                if st.insert_format is not None:
-                    inserter = self.session.send_insert(st.sql, st.insert_format)
-                    try:
-                        if st.data:
-                            inserter.append(st.data)
-                    except BaseException:
-                        try:
-                            inserter.cancel()
-                        except Exception:  # noqa: BLE001
-                            pass
-                        raise
-                    res = inserter.finish()
-                    return b"", {
-                        "read_rows": 0, "read_bytes": 0, "written_rows": res.rows_written,
-                        "written_bytes": res.bytes_written, "result_rows": 0, "result_bytes": 0,
-                        "elapsed_ns": int(res.elapsed * 1e9),
-                    }
-                if st.keyword == "SET":
-                    changed.extend(st.set_names)
-                elif st.keyword == "USE":
-                    use_reset = True
-                res = self.session.query(st.sql, fmt, params=params or None)
-                out = res.bytes()
-                return out, {
-                    "read_rows": res.rows_read(), "read_bytes": res.bytes_read(),
-                    "written_rows": res.rows_written(), "written_bytes": res.bytes_written(),
-                    "result_rows": 0, "result_bytes": len(out), "elapsed_ns": int(res.elapsed() * 1e9),
-                }
-            finally:
-                self._restore(changed, use_reset)
+            held_from = time.monotonic_ns()
+            out, summary = self._execute_locked(st, database, settings, params, fmt)
+            summary["held_ns"] = time.monotonic_ns() - held_from
+            return out, summary
 
-    def _restore(self, changed: list[str], use_reset: bool):
+    def _execute_locked(self, st: Statement, database: str | None, settings: dict, params: dict, fmt: str):
+        if self.closed:
+            raise CHError(STD_EXCEPTION, "Server is shutting down")
+        changed: list[str] = []
+        try:
+            wanted = database or self.default_database
+            if self.current_database != wanted:
+                self.current_database = None
+                self.session.query("USE " + _quote_ident(wanted), "TabSeparated")
+                self.current_database = wanted
+            if settings:
+                changed.extend(settings)
+                self.session.query(
+                    "SET " + ", ".join(f"{k} = {_quote_string(v)}" for k, v in settings.items()),
+                    "TabSeparated",
+                )
+            if st.insert_format is not None:
+                inserter = self.session.send_insert(st.sql, st.insert_format)
+                try:
+                    if st.data:
+                        inserter.append(st.data)
+                except BaseException:
+                    try:
+                        inserter.cancel()
+                    except Exception:  # noqa: BLE001
+                        pass
+                    raise
+                res = inserter.finish()
+                return b"", {
+                    "read_rows": 0, "read_bytes": 0, "written_rows": res.rows_written,
+                    "written_bytes": res.bytes_written, "result_rows": 0, "result_bytes": 0,
+                    "elapsed_ns": int(res.elapsed * 1e9),
+                }
+            if st.keyword == "SET":
+                changed.extend(st.set_names)
+            elif st.keyword == "USE":
+                # A USE lasts for its request only, as on a server: switch back next time.
+                self.current_database = None
+            res = self.session.query(st.sql, fmt, params=params or None)
+            out = res.bytes()
+            return out, {
+                "read_rows": res.rows_read(), "read_bytes": res.bytes_read(),
+                "written_rows": res.rows_written(), "written_bytes": res.bytes_written(),
+                "result_rows": 0, "result_bytes": len(out), "elapsed_ns": int(res.elapsed() * 1e9),
+            }
+        finally:
+            self._restore(changed)
+
+    def _restore(self, changed: list[str]):
         if changed:
             parts = []
             for name in dict.fromkeys(changed):
@@ -512,11 +525,6 @@ class Engine:
                         self.session.query("SET " + part, "TabSeparated")
                     except Exception:  # noqa: BLE001
                         pass
-        if use_reset:
-            try:
-                self.session.query("USE " + _quote_ident(self.default_database), "TabSeparated")
-            except Exception as exc:  # noqa: BLE001
-                print(f"chdb-http-server: cannot restore the current database: {exc}", file=sys.stderr)
 
     def error_of(self, exc: BaseException) -> tuple[int, str]:
         """Code and `Code: N. DB::Exception: ...` text of an exception."""
@@ -610,6 +618,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_OPTIONS(self):
         self._started = time.monotonic()
+        self._held_ms = 0.0
         self._sql_for_log = ""
         self._respond(204, b"", {"Allow": "GET, POST, HEAD, OPTIONS"})
 
@@ -684,8 +693,8 @@ class Handler(BaseHTTPRequestHandler):
             sql = " ".join(self._sql_for_log.split())
             if len(sql) > 200:
                 sql = sql[:200] + "..."
-            self.log_message('"%s %s" %d %dB %.1fms %s', self.command, self.path.split("?", 1)[0],
-                             status, len(body), took, sql)
+            self.log_message('"%s %s" %d %dB %.1fms (engine %.1fms) %s', self.command,
+                             self.path.split("?", 1)[0], status, len(body), took, self._held_ms, sql)
 
     def _error(self, code: int, text: str, query_id: str):
         name_status = _STATUS_BY_NAME.get(self.server.engine.error_names.get(code, ""), 500)
@@ -700,6 +709,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _handle(self):
         self._started = time.monotonic()
+        self._held_ms = 0.0
         self._sql_for_log = ""
         engine = self.server.engine
         split = urlsplit(self.path)
@@ -787,6 +797,7 @@ class Handler(BaseHTTPRequestHandler):
         if st.keyword == "SET" and "readonly" in (n.lower() for n in st.set_names):
             return b"", None, {}, False  # cannot be undone on the shared session; per request it is a no-op
         out, summary = engine.execute(st, database, settings, query_params, default_format)
+        self._held_ms = summary.pop("held_ns", 0) / 1e6
         fmt = st.output_format or (None if st.insert_format else default_format)
         return out, fmt, summary, st.insert_format is not None
 
