@@ -388,9 +388,9 @@ pub async fn read_new(
     count: u64,
 ) -> anyhow::Result<Vec<Entry>> {
     let key = stream_key(redis, shard);
-    let response: XReadResponse<String, String, String, String> = redis
+    let response: Value = redis
         .client
-        .xreadgroup_map(
+        .xreadgroup::<Value, _, _, _, _>(
             GROUP,
             consumer,
             Some(count),
@@ -400,6 +400,11 @@ pub async fn read_new(
             XID::NewInGroup,
         )
         .await?;
+    // Nothing new is a nil reply, which does not convert to a map.
+    if response.is_null() {
+        return Ok(Vec::new());
+    }
+    let response: XReadResponse<String, String, String, String> = response.into_xread_response()?;
     Ok(response
         .into_values()
         .flatten()

@@ -14,6 +14,7 @@
 //! - An entity that cannot be read `max_attempts` times goes to the dead letters.
 //! - If Redis loses the queue, `recovery` re-queues what blob storage received meanwhile.
 
+mod lookups;
 mod pending;
 mod recovery;
 mod round;
@@ -35,8 +36,9 @@ use round::Rebuilt;
 
 /// Entries read from a shard per round trip. An entry is one request's share of the shard.
 const READ_COUNT: u64 = 100;
-/// Rounds waiting for the ClickHouse writer: the bound on the worker's memory.
-const CHANNEL_CAPACITY: usize = 4;
+/// Rounds waiting for the ClickHouse writer: with the writer's own batch, the bound on the
+/// worker's memory (a round holds at most READ_COUNT requests' share of a shard).
+const CHANNEL_CAPACITY: usize = 16;
 
 /// Settings the consumer needs, copied out of [`Settings`].
 #[derive(Debug, Clone)]
@@ -102,6 +104,7 @@ pub async fn run(
         settings: settings.clone(),
         owner: owner.clone(),
         pending,
+        lookups: lookups::IndexLookups::start(stores.clickhouse.clone()),
         tx,
     };
     loop {
@@ -148,6 +151,7 @@ struct ReaderContext {
     settings: ConsumerSettings,
     owner: String,
     pending: Arc<Pending>,
+    lookups: lookups::IndexLookups,
     tx: mpsc::Sender<Rebuilt>,
 }
 
@@ -201,6 +205,7 @@ async fn read_shard(context: ReaderContext, shard: u32, stop: CancellationToken)
         settings,
         owner,
         pending,
+        lookups,
         tx,
     } = context;
     // Entries earlier owners left pending are taken over first, scanning the pending list once.
@@ -238,7 +243,8 @@ async fn read_shard(context: ReaderContext, shard: u32, stop: CancellationToken)
         idle = Duration::from_millis(10);
         round += 1;
         let id = RoundId { shard, round };
-        let Some(rebuilt) = round::process(&stores, &settings, &pending, id, entries, &stop).await
+        let Some(rebuilt) =
+            round::process(&stores, &settings, &pending, &lookups, id, entries, &stop).await
         else {
             // Stopped while ClickHouse was away: the entries stay pending for the next owner.
             pending.settle(id);

@@ -16,11 +16,12 @@ use futures::StreamExt;
 use object_store::path::Path;
 use tokio_util::sync::CancellationToken;
 
+use super::lookups::IndexLookups;
 use super::pending::{Pending, RoundId};
 use super::ConsumerSettings;
 use crate::ingest::event::{parse_envelope, EntityKind, Event, Parsed};
 use crate::ingest::merge;
-use crate::storage::clickhouse::event_index::{self, IndexRow, Recorded};
+use crate::storage::clickhouse::event_index::{IndexRow, Recorded};
 use crate::storage::clickhouse::rows::{ObservationRow, RowBatch, ScoreRow, TraceRow};
 use crate::storage::queue::{self, DeadLetter, EntityRef, Entry, Location, Message};
 use crate::storage::raw_events;
@@ -77,6 +78,7 @@ pub async fn process(
     stores: &Stores,
     settings: &ConsumerSettings,
     pending: &Pending,
+    lookups: &IndexLookups,
     id: RoundId,
     entries: Vec<Entry>,
     stop: &CancellationToken,
@@ -143,7 +145,7 @@ pub async fn process(
         }
     }
     let mut known = Known::default();
-    known.learn(stores, pending, keys, stop).await?;
+    known.learn(lookups, pending, keys, stop).await?;
 
     // Read every segment of every announced entity, each once.
     let mut segments_of: BTreeMap<EntityRef, BTreeSet<StoredSegment>> = BTreeMap::new();
@@ -171,7 +173,7 @@ pub async fn process(
         }
     }
     if !unknown_traces.is_empty() {
-        known.learn(stores, pending, unknown_traces, stop).await?;
+        known.learn(lookups, pending, unknown_traces, stop).await?;
     }
 
     let mut rebuilt = Rebuilt {
@@ -269,7 +271,7 @@ impl Known {
     /// rule). Waits for ClickHouse as long as it is away; `None` only when stopped meanwhile.
     async fn learn(
         &mut self,
-        stores: &Stores,
+        lookups: &IndexLookups,
         pending: &Pending,
         keys: BTreeSet<EntityRef>,
         stop: &CancellationToken,
@@ -277,14 +279,11 @@ impl Known {
         self.pending.extend(pending.snapshot(&keys));
         let keys: Vec<EntityRef> = keys.into_iter().collect();
         let mut backoff = Duration::from_millis(100);
-        let recorded = loop {
-            match event_index::lookup(&stores.clickhouse, &keys).await {
-                Ok(recorded) => break recorded,
+        let answer = loop {
+            match lookups.lookup(keys.clone()).await {
+                Ok(answer) => break answer,
                 Err(err) => {
-                    tracing::warn!(
-                        error = format!("{err:#}"),
-                        "event index lookup failed; retrying"
-                    );
+                    tracing::warn!(error = %err, "event index lookup failed; retrying");
                     tokio::select! {
                         _ = stop.cancelled() => return None,
                         _ = tokio::time::sleep(backoff) => {}
@@ -293,7 +292,11 @@ impl Known {
                 }
             }
         };
-        self.recorded.extend(recorded);
+        for key in &keys {
+            if let Some(recorded) = answer.get(key) {
+                self.recorded.insert(key.clone(), recorded.clone());
+            }
+        }
         self.looked_up.extend(keys);
         Some(())
     }

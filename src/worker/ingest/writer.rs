@@ -96,6 +96,7 @@ pub async fn run(
                     batch.add(rebuilt);
                     deadline.get_or_insert(tokio::time::Instant::now() + settings.flush_interval);
                     if batch.rows.len() >= settings.flush_rows {
+                        take_waiting(&mut rx, &mut batch, &settings);
                         flush(&stores, &pending, std::mem::take(&mut batch), &stop).await;
                         deadline = None;
                     }
@@ -106,9 +107,25 @@ pub async fn run(
                 }
             },
             _ = flush_due => {
+                take_waiting(&mut rx, &mut batch, &settings);
                 flush(&stores, &pending, std::mem::take(&mut batch), &stop).await;
                 deadline = None;
             }
+        }
+    }
+}
+
+/// Rows one flush takes at most, in multiples of `flush_rows`.
+const MAX_FLUSH_MULTIPLE: usize = 20;
+
+/// Adds the rounds already waiting to a batch about to be flushed (up to a bound): under load,
+/// flushes grow instead of queueing up, and ClickHouse gets fewer, larger inserts.
+fn take_waiting(rx: &mut mpsc::Receiver<Rebuilt>, batch: &mut Batch, settings: &ConsumerSettings) {
+    let bound = settings.flush_rows.saturating_mul(MAX_FLUSH_MULTIPLE);
+    while batch.rows.len() < bound {
+        match rx.try_recv() {
+            Ok(rebuilt) => batch.add(rebuilt),
+            Err(_) => break,
         }
     }
 }
