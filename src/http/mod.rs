@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod error;
 pub mod ingestion;
+pub mod otel;
 pub mod projects;
 pub mod traces;
 
@@ -71,6 +72,7 @@ fn build_server(
             .configure(crate::health::routes)
             .configure(projects::routes)
             .configure(ingestion::routes)
+            .configure(otel::routes)
             .configure(traces::routes)
             .configure(traces::delete_routes)
             .configure(traces::session_routes)
