@@ -6,6 +6,7 @@ pub mod error;
 pub mod ingestion;
 pub mod otel;
 pub mod projects;
+pub mod scores;
 pub mod traces;
 
 use std::net::TcpListener;
@@ -73,6 +74,7 @@ fn build_server(
             .configure(projects::routes)
             .configure(ingestion::routes)
             .configure(otel::routes)
+            .configure(scores::routes)
             .configure(traces::routes)
             .configure(traces::delete_routes)
             .configure(traces::session_routes)
