@@ -10,6 +10,7 @@ mod helpers;
 mod ingestion;
 mod migrations;
 mod otel;
+mod otel_sdk;
 mod read_api;
 mod redis;
 mod sdk;

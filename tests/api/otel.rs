@@ -244,7 +244,7 @@ async fn get_json(app: &TestApp, keys: (&str, &str), path: &str) -> (u16, Value)
 }
 
 /// Waits until the trace reads back with `observations` observations and returns it.
-pub async fn read_trace(
+pub(crate) async fn read_trace(
     app: &TestApp,
     keys: (&str, &str),
     trace_id: &str,
@@ -265,7 +265,7 @@ pub async fn read_trace(
     }
 }
 
-fn observation<'a>(trace: &'a Value, id: &str) -> &'a Value {
+pub(crate) fn observation<'a>(trace: &'a Value, id: &str) -> &'a Value {
     trace["observations"]
         .as_array()
         .unwrap()
