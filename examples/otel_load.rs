@@ -97,9 +97,7 @@ fn ids(seed: u64, worker: usize, n: u64, i: usize) -> (Vec<u8>, Vec<u8>) {
 }
 
 fn export(args: &Args, seed: u64, worker: usize, n: u64) -> (ExportTraceServiceRequest, String) {
-    let now = chrono::Utc::now()
-        .timestamp_nanos_opt()
-        .unwrap_or_default() as u64;
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64;
     let input = json!({"question": "q".repeat(args.io_bytes.saturating_sub(20))}).to_string();
     let output = json!({"answer": "a".repeat(args.io_bytes.saturating_sub(20))}).to_string();
     let (trace_id, root_id) = ids(seed, worker, n, 0);
@@ -126,7 +124,11 @@ fn export(args: &Args, seed: u64, worker: usize, n: u64) -> (ExportTraceServiceR
                 trace_id: trace_id.clone(),
                 span_id,
                 parent_span_id: if i == 0 { Vec::new() } else { root_id.clone() },
-                name: if i == 0 { "request".into() } else { format!("step-{i}") },
+                name: if i == 0 {
+                    "request".into()
+                } else {
+                    format!("step-{i}")
+                },
                 kind: 1,
                 start_time_unix_nano: now + i as u64 * 1_000,
                 end_time_unix_nano: now + i as u64 * 1_000 + 500,
@@ -245,12 +247,13 @@ async fn main() -> anyhow::Result<()> {
                         .send()
                         .await
                     {
-                        Ok(r) if r.status().as_u16() == 200 => r
-                            .json::<Value>()
-                            .await
-                            .ok()
-                            .and_then(|t| t["observations"].as_array().map(Vec::len))
-                            == Some(args.batch),
+                        Ok(r) if r.status().as_u16() == 200 => {
+                            r.json::<Value>()
+                                .await
+                                .ok()
+                                .and_then(|t| t["observations"].as_array().map(Vec::len))
+                                == Some(args.batch)
+                        }
                         _ => false,
                     };
                     if whole {
@@ -291,7 +294,8 @@ async fn main() -> anyhow::Result<()> {
                 let body = if args.no_gzip {
                     body
                 } else {
-                    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                    let mut gz =
+                        flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
                     gz.write_all(&body).unwrap();
                     gz.finish().unwrap()
                 };

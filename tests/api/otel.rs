@@ -601,7 +601,7 @@ async fn bad_requests_get_their_status_and_store_nothing() {
         (
             "application/json",
             None,
-            json_good[..json_good.len() / 2].as_bytes().to_vec(),
+            json_good.as_bytes()[..json_good.len() / 2].to_vec(),
             "JSON",
         ),
         ("application/json", None, b"[1, 2]".to_vec(), "object"),
