@@ -706,3 +706,32 @@ async fn a_ten_megabyte_export_is_accepted_and_stored() {
     assert_eq!(input.len(), 100_003);
     assert!(input.starts_with("099y"));
 }
+
+#[tokio::test]
+async fn a_queue_backlog_over_its_bound_is_answered_429_as_for_the_batch_api() {
+    let mut config = TestConfig::new().await;
+    config.set("LANGFUSE_RS__INGESTION__MAX_BACKLOG", "0");
+    // No worker: what is accepted stays in the queue.
+    let app = TestApp::spawn(config).await;
+    let (pk, sk) = create_project(&app.config, "otel-busy").await;
+    let keys = (pk.as_str(), sk.as_str());
+    let body = proto_export(
+        &resource(),
+        "s",
+        &chat_trace("7a2b3c4d5e6f70810000000000000001"),
+    )
+    .encode_to_vec();
+    let response = post(&app, keys, "application/x-protobuf", None, body.clone()).await;
+    assert_eq!(response.status(), 200);
+    let mut throttled = None;
+    for _ in 0..50 {
+        let response = post(&app, keys, "application/x-protobuf", None, body.clone()).await;
+        if response.status() == 429 {
+            throttled = Some(response);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let response = throttled.expect("never throttled");
+    assert_eq!(response.headers()["retry-after"], "2");
+}
