@@ -549,8 +549,10 @@ ensure_sdk_venvs() {
         "$LF_REPO_ROOT/tests/sdk/requirements-python-v2.txt") || return 1
     LANGFUSE_TEST_PYTHON_SDK_V5=$(_lf_requirements_venv "$LF_DEV_DIR/sdk-python-v5" \
         "$LF_REPO_ROOT/tests/sdk/requirements-python-v5.txt") || return 1
-    export LANGFUSE_TEST_PYTHON_SDK_V2 LANGFUSE_TEST_PYTHON_SDK_V5
-    _lf_say "sdk venvs: Python SDK 2.x and 5.x ready under $LF_DEV_DIR"
+    LANGFUSE_TEST_PYTHON_OTEL=$(_lf_requirements_venv "$LF_DEV_DIR/sdk-python-otel" \
+        "$LF_REPO_ROOT/tests/sdk/requirements-otel.txt") || return 1
+    export LANGFUSE_TEST_PYTHON_SDK_V2 LANGFUSE_TEST_PYTHON_SDK_V5 LANGFUSE_TEST_PYTHON_OTEL
+    _lf_say "sdk venvs: Python SDK 2.x and 5.x and a plain OpenTelemetry exporter ready under $LF_DEV_DIR"
 }
 
 # The official JS SDKs (tests/sdk/package.json), installed with npm into .dev/sdk-js.

@@ -93,6 +93,8 @@ pub struct WorkerSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct IngestionSettings {
     pub max_body_bytes: usize,
+    /// Largest body of `POST /api/public/otel/v1/traces`, as sent and after gzip.
+    pub otel_max_body_bytes: usize,
     pub max_backlog: u64,
     pub queue_shards: u32,
     pub max_concurrent_requests: usize,

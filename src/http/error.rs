@@ -17,6 +17,8 @@ pub enum ApiError {
     Unavailable(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// The backlog is over its bound: come back after the given seconds.
     #[error("{message}")]
     TooManyRequests {
@@ -36,6 +38,7 @@ impl ApiError {
             ApiError::BadRequest(_) => "InvalidRequestError",
             ApiError::Unavailable(_) => "ServiceUnavailableError",
             ApiError::PayloadTooLarge(_) => "PayloadTooLargeError",
+            ApiError::UnsupportedMediaType(_) => "UnsupportedMediaTypeError",
             ApiError::TooManyRequests { .. } => "TooManyRequestsError",
             ApiError::Internal(_) => "InternalServerError",
         }
@@ -50,6 +53,7 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -5,7 +5,9 @@ pub mod auth;
 pub mod error;
 pub mod ingestion;
 pub mod offload;
+pub mod otel;
 pub mod projects;
+pub mod scores;
 pub mod traces;
 
 use std::net::TcpListener;
@@ -76,6 +78,8 @@ fn build_server(
             .configure(crate::health::routes)
             .configure(projects::routes)
             .configure(ingestion::routes)
+            .configure(otel::routes)
+            .configure(scores::routes)
             .configure(traces::routes)
             .configure(traces::delete_routes)
             .configure(traces::session_routes)

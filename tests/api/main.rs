@@ -9,6 +9,8 @@ mod health;
 mod helpers;
 mod ingestion;
 mod migrations;
+mod otel;
+mod otel_sdk;
 mod read_api;
 mod redis;
 mod sdk;

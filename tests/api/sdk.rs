@@ -4,7 +4,7 @@
 use crate::helpers::{create_project, TestApp, TestConfig};
 
 /// The Python of a venv holding one SDK version; `scripts/test.sh` builds them.
-fn sdk_python(variable: &str, venv: &str) -> String {
+pub(crate) fn sdk_python(variable: &str, venv: &str) -> String {
     std::env::var(variable)
         .ok()
         .filter(|p| !p.is_empty())
@@ -83,14 +83,14 @@ async fn python_sdk_v5_checks_its_credentials() {
     sdk_accepts_good_keys_and_refuses_bad_ones(&python).await;
 }
 
-fn sdk_script(name: &str) -> std::path::PathBuf {
+pub(crate) fn sdk_script(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/sdk")
         .join(name)
 }
 
 /// Runs an SDK round-trip script against `app`; returns the JSON object it prints last.
-async fn run_roundtrip(
+pub(crate) async fn run_roundtrip(
     mut command: tokio::process::Command,
     app: &TestApp,
     (pk, sk): (&str, &str),
@@ -144,7 +144,7 @@ async fn python_sdk_v2_traces_are_stored_and_read_back_through_the_sdk() {
 }
 
 /// `node_modules` holding the pinned JS SDKs; `scripts/test.sh` installs them.
-fn node_modules() -> String {
+pub(crate) fn node_modules() -> String {
     std::env::var("LANGFUSE_TEST_NODE_MODULES")
         .ok()
         .filter(|p| !p.is_empty())

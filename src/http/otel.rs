@@ -1,0 +1,181 @@
+//! `POST /api/public/otel/v1/traces`: OTLP/HTTP trace export, for the current Langfuse SDKs and
+//! any OpenTelemetry exporter.
+//!
+//! Protobuf or JSON, gzip or not, Basic auth with the project's keys. Spans become batch-ingestion
+//! envelopes (`ingest::otel`) and go through [`accept_envelopes`], the one way into the durable
+//! pipeline, so they are answered only once durable and are merged and read like any other event.
+//! The answer is an `ExportTraceServiceResponse` in the request's encoding; spans that cannot be
+//! stored are counted in its `partial_success`, the rest are kept.
+//!
+//! Errors: 401 bad keys, 415 another content type or encoding, 413 a body over
+//! `ingestion.otel_max_body_bytes` (as sent or inflated), 400 a body that does not decode or a span
+//! without valid ids (then nothing is stored), 429 over the queue backlog, 503 a store away. Error
+//! bodies have this API's one JSON shape, as Langfuse's own OTel endpoint answers in JSON too.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures::StreamExt;
+
+use crate::config::IngestionSettings;
+use crate::http::auth::ProjectAuth;
+use crate::http::error::ApiError;
+use crate::http::ingestion::{accept_envelopes, Backlog, RequestGate};
+use crate::http::offload;
+use crate::ingest::otel::decode::{encode_response, gunzip};
+use crate::ingest::otel::{decode, map_export, DecodeError, Encoding, MappedExport};
+use crate::storage::Stores;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/public/otel/v1/traces", web::post().to(export_traces));
+}
+
+/// At most this many distinct reasons are quoted in `partial_success.error_message`.
+const MAX_REASONS: usize = 5;
+
+async fn export_traces(
+    auth: ProjectAuth,
+    req: HttpRequest,
+    payload: web::Payload,
+    stores: web::Data<Stores>,
+    settings: web::Data<IngestionSettings>,
+    backlog: web::Data<Backlog>,
+    gate: web::Data<RequestGate>,
+) -> Result<HttpResponse, ApiError> {
+    let content_type = header_text(&req, header::CONTENT_TYPE);
+    let encoding = Encoding::from_content_type(&content_type).ok_or_else(|| {
+        ApiError::UnsupportedMediaType(format!(
+            "Unsupported content type {content_type:?}: send application/x-protobuf or application/json"
+        ))
+    })?;
+    let gzip = match header_text(&req, header::CONTENT_ENCODING)
+        .trim()
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "" | "identity" => false,
+        "gzip" | "x-gzip" => true,
+        other => {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "Unsupported content encoding {other:?}: send gzip or uncompressed bodies"
+            )))
+        }
+    };
+    if backlog.get() > settings.max_backlog {
+        return Err(ApiError::TooManyRequests {
+            message: "Ingestion is over capacity; retry later".to_string(),
+            retry_after_secs: 2,
+        });
+    }
+    let _permit = gate.enter().await?;
+    let limit = settings.otel_max_body_bytes;
+    let body = read_limited(&req, payload, limit).await?;
+
+    // Inflating, decoding and mapping a large export takes CPU time that must not hold up the
+    // other requests served by this worker thread.
+    let mapped = offload::cpu(move || -> Result<MappedExport, DecodeError> {
+        let inflated;
+        let bytes: &[u8] = if gzip {
+            inflated = gunzip(&body, limit)?;
+            &inflated
+        } else {
+            &body
+        };
+        let export = decode(encoding, bytes)?;
+        Ok(map_export(&export, chrono::Utc::now()))
+    })
+    .await?
+    .map_err(|e| match e {
+        DecodeError::TooLarge(_) => ApiError::PayloadTooLarge(e.to_string()),
+        DecodeError::Malformed(_) | DecodeError::InvalidId(_) => {
+            ApiError::BadRequest(e.to_string())
+        }
+    })?;
+
+    let MappedExport {
+        envelopes,
+        span_of,
+        mut rejected,
+        span_count,
+    } = mapped;
+    let accepted_envelopes = envelopes.len();
+    if !envelopes.is_empty() {
+        let outcome = accept_envelopes(&stores, &settings, &auth.project_id, envelopes).await?;
+        // Envelopes were checked with the same parser while mapping, so refusals here are not
+        // expected; should the rules ever differ, they are still reported per span.
+        for failure in outcome.errors {
+            if let Some(span) = span_of.get(&failure.id) {
+                rejected.push((span.clone(), failure.message));
+            }
+        }
+    }
+    let mut rejected_spans: Vec<_> = rejected.iter().map(|(span, _)| span).collect();
+    rejected_spans.sort_by(|a, b| (&a.trace_id, &a.span_id).cmp(&(&b.trace_id, &b.span_id)));
+    rejected_spans.dedup();
+    let error_message = if rejected_spans.is_empty() {
+        String::new()
+    } else {
+        let mut reasons: Vec<&str> = Vec::new();
+        for (_, reason) in &rejected {
+            if !reasons.contains(&reason.as_str()) && reasons.len() < MAX_REASONS {
+                reasons.push(reason);
+            }
+        }
+        format!(
+            "{} of {span_count} spans rejected: {}",
+            rejected_spans.len(),
+            reasons.join("; ")
+        )
+    };
+    tracing::debug!(
+        project_id = %auth.project_id,
+        spans = span_count,
+        envelopes = accepted_envelopes,
+        rejected = rejected_spans.len(),
+        "otel export accepted"
+    );
+    Ok(HttpResponse::Ok()
+        .content_type(encoding.content_type())
+        .body(encode_response(
+            encoding,
+            rejected_spans.len() as i64,
+            &error_message,
+        )))
+}
+
+fn header_text(req: &HttpRequest, name: header::HeaderName) -> String {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Reads the body as sent, up to `limit` bytes; 413 beyond, refused from `Content-Length` alone
+/// when that already says so.
+async fn read_limited(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<bytes::Bytes, ApiError> {
+    let too_large = || {
+        ApiError::PayloadTooLarge(format!(
+            "Request body exceeds the limit of {limit} bytes; send smaller batches"
+        ))
+    };
+    let declared = header_text(req, header::CONTENT_LENGTH)
+        .parse::<usize>()
+        .ok();
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::BadRequest(format!("Invalid request body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
