@@ -6,6 +6,7 @@
 pub mod event_index;
 pub mod reads;
 pub mod rows;
+pub mod sql;
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
