@@ -4,7 +4,10 @@
 pub mod auth;
 pub mod error;
 pub mod ingestion;
+pub mod observation_filter;
+pub mod observations_v2;
 pub mod offload;
+pub mod params;
 pub mod projects;
 pub mod traces;
 
@@ -80,6 +83,7 @@ fn build_server(
             .configure(traces::delete_routes)
             .configure(traces::session_routes)
             .configure(traces::score_routes)
+            .configure(observations_v2::routes)
             .default_service(web::to(error::not_found))
     })
     .disable_signals()
