@@ -9,6 +9,7 @@ pub mod observations_v2;
 pub mod offload;
 pub mod params;
 pub mod projects;
+pub mod scores_v3;
 pub mod traces;
 
 use std::net::TcpListener;
@@ -84,6 +85,7 @@ fn build_server(
             .configure(traces::session_routes)
             .configure(traces::score_routes)
             .configure(observations_v2::routes)
+            .configure(scores_v3::routes)
             .default_service(web::to(error::not_found))
     })
     .disable_signals()

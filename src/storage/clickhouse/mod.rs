@@ -7,6 +7,7 @@ pub mod event_index;
 pub mod observations_v2;
 pub mod reads;
 pub mod rows;
+pub mod scores_v3;
 pub mod sql;
 
 use anyhow::Context;
