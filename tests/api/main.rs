@@ -10,6 +10,7 @@ mod helpers;
 mod ingestion;
 mod migrations;
 mod read_api;
+mod read_api_v2;
 mod redis;
 mod sdk;
 mod torture;
