@@ -4,10 +4,14 @@
 pub mod auth;
 pub mod error;
 pub mod ingestion;
+pub mod observation_filter;
+pub mod observations_v2;
 pub mod offload;
 pub mod otel;
+pub mod params;
 pub mod projects;
 pub mod scores;
+pub mod scores_v3;
 pub mod traces;
 
 use std::net::TcpListener;
@@ -84,6 +88,8 @@ fn build_server(
             .configure(traces::delete_routes)
             .configure(traces::session_routes)
             .configure(traces::score_routes)
+            .configure(observations_v2::routes)
+            .configure(scores_v3::routes)
             .default_service(web::to(error::not_found))
     })
     .disable_signals()

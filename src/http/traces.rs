@@ -29,19 +29,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
-fn iso(t: DateTime<Utc>) -> String {
+pub(crate) fn iso(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// Stored text back to JSON: what was JSON is returned as JSON, anything else as a string.
-fn json_text(text: &Option<String>) -> Value {
+pub(crate) fn json_text(text: &Option<String>) -> Value {
     match text {
         None => Value::Null,
         Some(t) => serde_json::from_str(t).unwrap_or_else(|_| Value::String(t.clone())),
     }
 }
 
-fn metadata(pairs: &[(String, String)]) -> Value {
+pub(crate) fn metadata(pairs: &[(String, String)]) -> Value {
     Value::Object(
         pairs
             .iter()
@@ -50,7 +50,7 @@ fn metadata(pairs: &[(String, String)]) -> Value {
     )
 }
 
-fn seconds_between(from: DateTime<Utc>, to: Option<DateTime<Utc>>) -> Value {
+pub(crate) fn seconds_between(from: DateTime<Utc>, to: Option<DateTime<Utc>>) -> Value {
     match to {
         Some(to) => json!((to - from).num_milliseconds() as f64 / 1000.0),
         None => Value::Null,
@@ -238,7 +238,7 @@ async fn get_observation(
 }
 
 /// Query parameters as pairs: repeated keys (`tags=a&tags=b`) are kept.
-fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
+pub(crate) fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
     serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
         .map_err(|e| ApiError::BadRequest(format!("Invalid query parameters: {e}")))
 }

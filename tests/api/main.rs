@@ -12,6 +12,7 @@ mod migrations;
 mod otel;
 mod otel_sdk;
 mod read_api;
+mod read_api_v2;
 mod redis;
 mod sdk;
 mod torture;

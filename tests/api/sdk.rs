@@ -185,3 +185,61 @@ async fn js_legacy_sdk_traces_are_stored_and_read_back_through_the_sdk() {
         })
     );
 }
+
+#[tokio::test]
+async fn python_sdk_v5_pages_the_v2_observation_and_v3_score_lists() {
+    let python = sdk_python("LANGFUSE_TEST_PYTHON_SDK_V5", "sdk-python-v5");
+    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
+    let (pk, sk) = create_project(&app.config, "sdk-v5-lists").await;
+    let event = |id: &str, kind: &str, at: &str, body: serde_json::Value| serde_json::json!({"id": id, "type": kind, "timestamp": at, "body": body});
+    // Sent through the batch ingestion API: the SDK's own tracing speaks OpenTelemetry.
+    let batch = serde_json::json!({"batch": [
+        event("1", "trace-create", "2024-05-01T10:00:00.000Z", serde_json::json!({"id": "lt", "name": "lists", "userId": "u-1"})),
+        event("2", "span-create", "2024-05-01T10:00:00.000Z", serde_json::json!({"id": "lt-span", "traceId": "lt",
+            "name": "retrieve", "startTime": "2024-05-01T10:00:00.000Z", "endTime": "2024-05-01T10:00:02.000Z"})),
+        event("3", "generation-create", "2024-05-01T10:00:01.000Z", serde_json::json!({"id": "lt-gen", "traceId": "lt",
+            "parentObservationId": "lt-span", "name": "llm", "model": "gpt-4o", "startTime": "2024-05-01T10:00:01.000Z",
+            "endTime": "2024-05-01T10:00:01.500Z", "usage": {"input": 3, "output": 4}})),
+        event("4", "event-create", "2024-05-01T10:00:03.000Z", serde_json::json!({"id": "lt-event", "traceId": "lt",
+            "name": "done", "startTime": "2024-05-01T10:00:03.000Z"})),
+        event("5", "score-create", "2024-05-01T10:00:04.000Z", serde_json::json!({"id": "ls-num", "traceId": "lt",
+            "name": "quality", "value": 0.9})),
+        event("6", "score-create", "2024-05-01T10:00:05.000Z", serde_json::json!({"id": "ls-bool", "traceId": "lt",
+            "observationId": "lt-gen", "name": "helpful", "value": 1, "dataType": "BOOLEAN"})),
+        event("7", "score-create", "2024-05-01T10:00:06.000Z", serde_json::json!({"id": "ls-cat", "sessionId": "sess",
+            "name": "verdict", "value": "good"})),
+    ]});
+    let response = app
+        .post_as("/api/public/ingestion", (&pk, &sk), &batch)
+        .await;
+    assert_eq!(response.status(), 207);
+    assert!(app.wait_for_rows("observations", "sdk-v5-lists", 3).await);
+    assert!(app.wait_for_rows("scores", "sdk-v5-lists", 3).await);
+
+    let mut command = tokio::process::Command::new(python);
+    command.arg(sdk_script("python_v5_read_lists.py"));
+    let result = run_roundtrip(command, &app, (&pk, &sk), "lt").await;
+    assert_eq!(
+        result,
+        serde_json::json!({
+            "observations": ["lt-event", "lt-gen", "lt-span"],
+            "observation_pages": 3,
+            "generation": {
+                "parent": "lt-span",
+                "user": "u-1",
+                "usage": {"input": 3, "output": 4, "total": 7},
+                "model": "gpt-4o",
+                "latency": 0.5,
+            },
+            "roots": ["lt-event", "lt-span"],
+            "filtered": ["lt-gen"],
+            "scores": [
+                ["ls-cat", "CATEGORICAL", "good", "session"],
+                ["ls-bool", "BOOLEAN", true, "observation"],
+                ["ls-num", "NUMERIC", 0.9, "trace"],
+            ],
+            "score_pages": 2,
+            "numeric": ["ls-num"],
+        })
+    );
+}

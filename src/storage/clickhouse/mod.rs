@@ -4,8 +4,11 @@
 //! field order matches the table definitions in `sql/clickhouse/`.
 
 pub mod event_index;
+pub mod observations_v2;
 pub mod reads;
 pub mod rows;
+pub mod scores_v3;
+pub mod sql;
 
 use anyhow::Context;
 use secrecy::ExposeSecret;

@@ -123,7 +123,7 @@ where
 
 /// The newest live version of each row of `table` in the project matching `where_clause`
 /// (placeholders bound by the caller, after the project id).
-fn latest_versions(table: &str, columns: &str, where_clause: &str) -> String {
+pub(crate) fn latest_versions(table: &str, columns: &str, where_clause: &str) -> String {
     format!(
         "SELECT {columns} FROM (\
             SELECT * FROM {table} WHERE project_id = ? {where_clause} \

@@ -1,0 +1,571 @@
+//! `GET /api/public/v2/observations`: observations in cursor-paged lists, with the fields of the
+//! requested field groups only, filtered by query parameters or by the structured `filter`.
+//!
+//! Shapes follow Langfuse's implementation, not only its spec: `model` (not `providedModelName`)
+//! carries the provided model name, `latency`, `timeToFirstToken`, `modelId` and the three prices
+//! are on every item, input and output are the stored strings, and the usage group also carries
+//! Langfuse's derived `inputUsage`/`outputUsage`/`totalUsage` and `inputCost`/`outputCost`.
+//! Where a value needs data this server does not keep (matched models and their prices, pricing
+//! tiers), it is null.
+
+use std::collections::{BTreeMap, HashSet};
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Map, Value};
+
+use crate::http::auth::ProjectAuth;
+use crate::http::error::ApiError;
+use crate::http::observation_filter;
+use crate::http::params::{self, bad, Params};
+use crate::http::traces::{iso, json_text, metadata, query_pairs, seconds_between};
+use crate::ingest::event::parse_time;
+use crate::storage::clickhouse::observations_v2::{
+    self as store, Column, Compare, Condition, Cursor, ObservationV2Row, Selection, TextOp,
+    TraceContext,
+};
+use crate::storage::Stores;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/public/v2/observations", web::get().to(list));
+}
+
+const DEFAULT_LIMIT: u64 = 50;
+const MAX_LIMIT: u64 = 1000;
+
+const TYPES: &[&str] = &[
+    "GENERATION",
+    "SPAN",
+    "EVENT",
+    "AGENT",
+    "TOOL",
+    "CHAIN",
+    "RETRIEVER",
+    "EVALUATOR",
+    "EMBEDDING",
+    "GUARDRAIL",
+];
+const LEVELS: &[&str] = &["DEBUG", "DEFAULT", "WARNING", "ERROR"];
+
+/// The optional field groups (`core` is always there).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Groups {
+    pub basic: bool,
+    pub time: bool,
+    pub io: bool,
+    pub metadata: bool,
+    pub model: bool,
+    pub usage: bool,
+    pub prompt: bool,
+    pub metrics: bool,
+    pub trace_context: bool,
+}
+
+impl Groups {
+    fn set(&mut self, name: &str) -> bool {
+        let slot = match name {
+            "core" => return true,
+            "basic" => &mut self.basic,
+            "time" => &mut self.time,
+            "io" => &mut self.io,
+            "metadata" => &mut self.metadata,
+            "model" => &mut self.model,
+            "usage" => &mut self.usage,
+            "prompt" => &mut self.prompt,
+            "metrics" => &mut self.metrics,
+            "trace_context" => &mut self.trace_context,
+            _ => return false,
+        };
+        *slot = true;
+        true
+    }
+
+    /// Langfuse's reading of `fields`: absent or empty means `core,basic`; in one
+    /// comma-separated value unknown names are dropped (so only unknown names leave `core`);
+    /// a repeated parameter must name groups exactly.
+    fn parse(values: &[&str]) -> Result<Groups, ApiError> {
+        let mut groups = Groups::default();
+        match values {
+            [] | [""] => groups.basic = true,
+            [one] => {
+                for name in one.split(',').map(str::trim) {
+                    groups.set(name);
+                }
+            }
+            many => {
+                for name in many {
+                    if !groups.set(name) {
+                        return Err(bad(format!("fields: {name:?} is not a field group")));
+                    }
+                }
+            }
+        }
+        Ok(groups)
+    }
+}
+
+/// A request, checked.
+#[derive(Debug, Clone)]
+pub struct ListRequest {
+    pub groups: Groups,
+    pub expand_metadata: Vec<String>,
+    pub limit: u64,
+    pub cursor: Option<Cursor>,
+    pub conditions: Vec<Condition>,
+}
+
+fn one_of(key: &str, value: &str, allowed: &[&str]) -> Result<String, ApiError> {
+    if allowed.contains(&value) {
+        Ok(value.to_string())
+    } else {
+        Err(bad(format!(
+            "{key} {value:?} is not one of {}",
+            allowed.join(", ")
+        )))
+    }
+}
+
+fn flag(key: &str, value: &str) -> Result<bool, ApiError> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(bad(format!("{key} must be true or false"))),
+    }
+}
+
+fn parse_cursor(text: &str) -> Result<Cursor, ApiError> {
+    let cursor = params::decode_cursor(text)?;
+    Ok(Cursor {
+        start_time: params::cursor_time(&cursor, "lastStartTimeTo")?,
+        trace_id: params::cursor_text(&cursor, "lastTraceId")?,
+        id: params::cursor_text(&cursor, "lastId")?,
+    })
+}
+
+fn encode_cursor(row: &ObservationV2Row) -> String {
+    let cursor = json!({
+        "lastStartTimeTo": iso(row.start_time),
+        "lastTraceId": row.trace_id,
+        "lastId": row.id,
+    });
+    params::base64_standard(cursor.to_string().as_bytes())
+}
+
+/// Reads and checks every parameter. Query-parameter filters become conditions too, unless the
+/// `filter` parameter has a condition on the same column: there, as in Langfuse, it wins.
+pub fn parse_request(pairs: &[(String, String)]) -> Result<ListRequest, ApiError> {
+    let params = Params(pairs);
+    let groups = Groups::parse(&params.all("fields"))?;
+    let expand_metadata = params.list("expandMetadata")?.unwrap_or_default();
+    let limit = match params.single("limit")? {
+        None => DEFAULT_LIMIT,
+        Some(v) => params::js_number(v)
+            .filter(|n| n.fract() == 0.0 && (0.0..=MAX_LIMIT as f64).contains(n))
+            .map(|n| n as u64)
+            .ok_or_else(|| bad(format!("limit must be an integer from 0 to {MAX_LIMIT}")))?,
+    };
+    let cursor = params.single("cursor")?.map(parse_cursor).transpose()?;
+    match params.single("parseIoAsJson")? {
+        None | Some("false") => {}
+        Some("true") => {
+            return Err(ApiError::BadRequest(
+                "parseIoAsJson=true is no longer supported on the v2 observations endpoint. \
+                 Input/output fields are always returned as raw strings. Remove the \
+                 parseIoAsJson parameter or set it to false."
+                    .to_string(),
+            ))
+        }
+        Some(_) => return Err(bad("parseIoAsJson must be true or false")),
+    }
+
+    let mut simple = Vec::new();
+    let mut equals = |column: Column, value: String| {
+        simple.push(Condition::Text {
+            column,
+            op: TextOp::Equals,
+            value,
+        })
+    };
+    if let Some(v) = params.single("type")? {
+        equals(Column::Type, one_of("type", v, TYPES)?);
+    }
+    for (key, column) in [
+        ("name", Column::Name),
+        ("userId", Column::UserId),
+        ("sessionId", Column::SessionId),
+        ("traceId", Column::TraceId),
+        ("version", Column::Version),
+        // An empty value matches observations without a parent.
+        ("parentObservationId", Column::ParentObservationId),
+    ] {
+        if let Some(v) = params.single(key)? {
+            equals(column, v.to_string());
+        }
+    }
+    if let Some(v) = params.single("level")? {
+        equals(Column::Level, one_of("level", v, LEVELS)?);
+    }
+    if let Some(v) = params.single("isRootObservation")? {
+        simple.push(Condition::Flag {
+            column: Column::IsRootObservation,
+            equals: true,
+            value: flag("isRootObservation", v)?,
+        });
+    }
+    // One value is a comma-separated list; a repeated parameter lists one value each.
+    let environments: Vec<String> = match params.all("environment").as_slice() {
+        [] => Vec::new(),
+        [one] => one.split(',').map(str::to_string).collect(),
+        many => many.iter().map(|s| s.to_string()).collect(),
+    };
+    if !environments.is_empty() {
+        simple.push(Condition::OneOf {
+            column: Column::Environment,
+            negated: false,
+            values: environments,
+        });
+    }
+    for (key, compare) in [
+        ("fromStartTime", Compare::Gte),
+        ("toStartTime", Compare::Lt),
+    ] {
+        if let Some(v) = params.single(key)? {
+            let at = parse_time(v)
+                .ok_or_else(|| bad(format!("{key} {v:?} is not an ISO 8601 date-time")))?;
+            simple.push(Condition::Time {
+                column: Column::StartTime,
+                compare,
+                at,
+            });
+        }
+    }
+    let advanced = match params.single("filter")? {
+        None => Vec::new(),
+        Some(text) => observation_filter::parse(text).map_err(ApiError::BadRequest)?,
+    };
+    let overridden: HashSet<Column> = advanced.iter().map(Condition::column).collect();
+    let mut conditions = advanced;
+    conditions.extend(
+        simple
+            .into_iter()
+            .filter(|c| !overridden.contains(&c.column())),
+    );
+    Ok(ListRequest {
+        groups,
+        expand_metadata,
+        limit,
+        cursor,
+        conditions,
+    })
+}
+
+async fn list(
+    auth: ProjectAuth,
+    req: HttpRequest,
+    stores: web::Data<Stores>,
+) -> Result<HttpResponse, ApiError> {
+    let request = parse_request(&query_pairs(&req)?)?;
+    let groups = request.groups;
+    let selection = Selection {
+        io: groups.io,
+        metadata: groups.metadata.then(|| request.expand_metadata.clone()),
+    };
+    let ch = &stores.clickhouse;
+    let mut rows = store::page(
+        ch,
+        &auth.project_id,
+        &request.conditions,
+        request.cursor.as_ref(),
+        request.limit + 1,
+        &selection,
+    )
+    .await?;
+    let has_more = rows.len() as u64 > request.limit;
+    rows.truncate(request.limit as usize);
+    let traces = if groups.basic || groups.trace_context {
+        let mut ids: Vec<String> = rows.iter().map(|r| r.trace_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        store::trace_contexts(ch, &auth.project_id, &ids).await?
+    } else {
+        Vec::new()
+    };
+    let data: Vec<Value> = rows
+        .iter()
+        .map(|row| {
+            let trace = traces.iter().find(|t| t.id == row.trace_id);
+            Value::Object(observation_json(row, trace, &auth.project_id, groups))
+        })
+        .collect();
+    let meta = match rows.last() {
+        Some(last) if has_more => json!({ "cursor": encode_cursor(last) }),
+        _ => json!({}),
+    };
+    Ok(HttpResponse::Ok().json(json!({ "data": data, "meta": meta })))
+}
+
+/// Sum of the entries whose key contains `part`, as Langfuse reduces usage and cost details;
+/// `None` when no key does.
+fn reduce<T: Copy + std::iter::Sum<T>>(details: &[(String, T)], part: &str) -> Option<T> {
+    let matching: Vec<T> = details
+        .iter()
+        .filter(|(k, _)| k.contains(part))
+        .map(|(_, v)| *v)
+        .collect();
+    (!matching.is_empty()).then(|| matching.into_iter().sum())
+}
+
+fn total<T: Copy>(details: &[(String, T)]) -> Option<T> {
+    details.iter().find(|(k, _)| k == "total").map(|(_, v)| *v)
+}
+
+fn non_empty(text: &Option<String>) -> Option<&str> {
+    text.as_deref().filter(|s| !s.is_empty())
+}
+
+/// One item with the fields of the requested groups.
+pub fn observation_json(
+    o: &ObservationV2Row,
+    trace: Option<&TraceContext>,
+    project_id: &str,
+    groups: Groups,
+) -> Map<String, Value> {
+    let is_root = non_empty(&o.parent_observation_id).is_none();
+    let mut item = Map::new();
+    let mut put = |key: &str, value: Value| {
+        item.insert(key.to_string(), value);
+    };
+    put("id", json!(o.id));
+    put("traceId", json!(o.trace_id));
+    put("startTime", json!(iso(o.start_time)));
+    put("endTime", json!(o.end_time.map(iso)));
+    put("projectId", json!(project_id));
+    put(
+        "parentObservationId",
+        json!(non_empty(&o.parent_observation_id)),
+    );
+    put("type", json!(o.observation_type));
+    // Langfuse computes these two from the core times on every item; the time to first token
+    // needs the completion start, which only the time and metrics groups read.
+    put("latency", seconds_between(o.start_time, o.end_time));
+    let completion = if groups.time || groups.metrics {
+        o.completion_start_time
+    } else {
+        None
+    };
+    put(
+        "timeToFirstToken",
+        seconds_between(o.start_time, completion),
+    );
+    // The matched model and its prices: no model table here, so always null.
+    for key in ["modelId", "inputPrice", "outputPrice", "totalPrice"] {
+        put(key, Value::Null);
+    }
+    if groups.basic {
+        put("name", json!(o.name));
+        put("level", json!(o.level));
+        put("statusMessage", json!(o.status_message));
+        put("version", json!(o.version));
+        put("environment", json!(o.environment));
+        put("bookmarked", json!(trace.is_some_and(|t| t.bookmarked)));
+        put("public", json!(trace.is_some_and(|t| t.public)));
+        put("userId", json!(trace.and_then(|t| t.user_id.clone())));
+        put("sessionId", json!(trace.and_then(|t| t.session_id.clone())));
+        put("isRootObservation", json!(is_root));
+    }
+    if groups.time {
+        put(
+            "completionStartTime",
+            json!(o.completion_start_time.map(iso)),
+        );
+        put("createdAt", json!(iso(o.created_at)));
+        put("updatedAt", json!(iso(o.updated_at)));
+    }
+    if groups.io {
+        put("input", json!(non_empty(&o.input)));
+        put("output", json!(non_empty(&o.output)));
+    }
+    if groups.metadata {
+        put("metadata", metadata(&o.metadata));
+    }
+    if groups.model {
+        put("model", json!(o.model));
+        put("internalModelId", json!(o.internal_model_id));
+        put(
+            "modelParameters",
+            match non_empty(&o.model_parameters) {
+                Some(text) => json_text(&Some(text.to_string())),
+                None => Value::Null,
+            },
+        );
+    }
+    if groups.usage {
+        let usage: BTreeMap<&str, u64> = o
+            .usage_details
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        let costs: BTreeMap<&str, f64> = o
+            .cost_details
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        put("usageDetails", json!(usage));
+        put(
+            "inputUsage",
+            json!(reduce(&o.usage_details, "input").unwrap_or(0)),
+        );
+        put(
+            "outputUsage",
+            json!(reduce(&o.usage_details, "output").unwrap_or(0)),
+        );
+        put("totalUsage", json!(total(&o.usage_details).unwrap_or(0)));
+        put("costDetails", json!(costs));
+        put("inputCost", json!(reduce(&o.cost_details, "input")));
+        put("outputCost", json!(reduce(&o.cost_details, "output")));
+        put("totalCost", json!(total(&o.cost_details).unwrap_or(0.0)));
+        put("usagePricingTierId", Value::Null);
+        put("usagePricingTierName", Value::Null);
+    }
+    if groups.prompt {
+        put("promptId", json!(o.prompt_id));
+        put("promptName", json!(o.prompt_name));
+        put("promptVersion", json!(o.prompt_version.filter(|v| *v > 0)));
+    }
+    if groups.trace_context {
+        put(
+            "tags",
+            json!(trace.map(|t| t.tags.clone()).unwrap_or_default()),
+        );
+        put("release", json!(trace.and_then(|t| t.release.clone())));
+        // The trace's name; a root observation of an unnamed trace names it, as in Langfuse.
+        let trace_name = trace
+            .map(|t| t.name.clone())
+            .filter(|n| !n.is_empty())
+            .or_else(|| (is_root && !o.name.is_empty()).then(|| o.name.clone()));
+        put("traceName", json!(trace_name));
+    }
+    item
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(query: &str) -> Vec<(String, String)> {
+        serde_urlencoded::from_str(query).unwrap()
+    }
+
+    fn parsed(query: &str) -> ListRequest {
+        parse_request(&pairs(query)).unwrap()
+    }
+
+    fn refused(query: &str) -> String {
+        parse_request(&pairs(query)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn field_groups_default_to_basic_and_drop_unknown_names() {
+        let basic = Groups {
+            basic: true,
+            ..Groups::default()
+        };
+        assert_eq!(parsed("").groups, basic);
+        assert_eq!(parsed("fields=").groups, basic);
+        assert_eq!(parsed("fields=core").groups, Groups::default());
+        assert_eq!(parsed("fields=nonsense").groups, Groups::default());
+        let g = parsed("fields=io,%20usage,bogus").groups;
+        assert!(g.io && g.usage && !g.basic && !g.metrics);
+        let g = parsed("fields=io&fields=time").groups;
+        assert!(g.io && g.time);
+        assert!(refused("fields=io&fields=bogus").contains("not a field group"));
+    }
+
+    #[test]
+    fn limits_and_cursors() {
+        assert_eq!(parsed("").limit, 50);
+        assert_eq!(parsed("limit=0").limit, 0);
+        assert_eq!(parsed("limit=1000").limit, 1000);
+        for bad in [
+            "limit=1001",
+            "limit=-1",
+            "limit=2.5",
+            "limit=abc",
+            "limit=1&limit=2",
+        ] {
+            assert!(refused(bad).contains("Invalid query parameters"), "{bad}");
+        }
+        assert_eq!(
+            refused("cursor=invalid-base64-string"),
+            "Invalid cursor format"
+        );
+        let cursor = params::base64_standard(
+            br#"{"lastStartTimeTo":"2024-05-01T10:00:00.000Z","lastTraceId":"t","lastId":"o"}"#,
+        );
+        let request = parsed(&format!("cursor={cursor}"));
+        assert_eq!(request.cursor.unwrap().id, "o");
+        let partial = params::base64_standard(br#"{"lastStartTimeTo":"2024-05-01T10:00:00Z"}"#);
+        assert!(refused(&format!("cursor={partial}")).contains("lastTraceId"));
+    }
+
+    #[test]
+    fn query_filters_become_conditions_unless_the_filter_names_their_column() {
+        let request = parsed(
+            "name=a&userId=u&sessionId=s&type=SPAN&traceId=t&level=ERROR&version=v\
+             &parentObservationId=&isRootObservation=false&environment=x,y\
+             &fromStartTime=2024-05-01T00:00:00Z&toStartTime=2024-05-02T00:00:00Z",
+        );
+        let columns: Vec<Column> = request.conditions.iter().map(Condition::column).collect();
+        assert_eq!(columns.len(), 12);
+        assert!(request.conditions.contains(&Condition::OneOf {
+            column: Column::Environment,
+            negated: false,
+            values: vec!["x".into(), "y".into()],
+        }));
+        let repeated = parsed("environment=x,y&environment=z");
+        assert!(repeated.conditions.contains(&Condition::OneOf {
+            column: Column::Environment,
+            negated: false,
+            values: vec!["x,y".into(), "z".into()],
+        }));
+
+        let filter = serde_json::json!([
+            {"type": "string", "column": "name", "operator": "=", "value": "b"},
+            {"type": "datetime", "column": "startTime", "operator": ">", "value": "2024-01-01T00:00:00Z"},
+        ]);
+        let query = serde_urlencoded::to_string([
+            ("name", "a"),
+            ("level", "ERROR"),
+            ("fromStartTime", "2024-05-01T00:00:00Z"),
+            ("toStartTime", "2024-05-02T00:00:00Z"),
+            ("filter", &filter.to_string()),
+        ])
+        .unwrap();
+        let request = parsed(&query);
+        assert_eq!(request.conditions.len(), 3, "{:?}", request.conditions);
+        assert!(request.conditions.contains(&Condition::Text {
+            column: Column::Name,
+            op: TextOp::Equals,
+            value: "b".into(),
+        }));
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        for query in [
+            "type=FOO",
+            "level=LOUD",
+            "isRootObservation=yes",
+            "fromStartTime=yesterday",
+            "toStartTime=",
+            "parseIoAsJson=maybe",
+            "name=a&name=b",
+        ] {
+            assert!(
+                refused(query).starts_with("Invalid query parameters"),
+                "{query}"
+            );
+        }
+        assert!(refused("parseIoAsJson=true").contains("parseIoAsJson=true is no longer supported"));
+        assert_eq!(refused("filter=%5B"), "Invalid JSON in filter parameter");
+    }
+}
