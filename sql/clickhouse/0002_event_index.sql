@@ -6,10 +6,8 @@
 -- inserts these rows before the records built from them and before it acknowledges the queue
 -- entries, so whatever the queue no longer holds is listed here.
 --
--- A row with is_tombstone = 1 records a deletion: every event of the entity (and, for a trace, of
--- its observations and scores) received up to received_at is deleted, however late it reaches a
--- worker. trace_id is the trace of an observation or score ('' for traces), for finding the
--- children of a deleted trace.
+-- trace_id is the trace of an observation or score ('' for traces), for finding the children of a
+-- deleted trace.
 --
 -- The worker looks entities up by key, thousands at a time, scattered over the whole table: small
 -- granules (256 rows instead of 8192) make each key cost a few hundred rows read, whatever the
@@ -25,9 +23,19 @@ CREATE TABLE IF NOT EXISTS event_index (
     byte_offset UInt64,
     byte_length UInt64,
     received_at DateTime64(3),
-    is_tombstone UInt8,
     INDEX idx_trace_id trace_id TYPE bloom_filter(0.001) GRANULARITY 1
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(received_at)
 ORDER BY (project_id, entity_kind, entity_id, received_at, object_key, byte_offset)
 SETTINGS index_granularity = 256;
+
+-- Deletions of traces: every event of the trace, its observations and its scores received up to
+-- deleted_at is deleted, however late it reaches a worker (it may still be in the queue when the
+-- trace is deleted). The worker checks the traces of every entity it rebuilds against this table,
+-- which stays small: a row per deleted trace.
+CREATE TABLE IF NOT EXISTS trace_deletions (
+    project_id String,
+    trace_id String,
+    deleted_at DateTime64(3)
+) ENGINE = ReplacingMergeTree
+ORDER BY (project_id, trace_id, deleted_at);

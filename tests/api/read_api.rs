@@ -250,6 +250,156 @@ async fn deleted_traces_are_gone_with_their_observations_scores_and_raw_events()
     );
 }
 
+/// Everything stored for one project: rows (merged or not) and raw events of the given entities.
+async fn remains(
+    app: &TestApp,
+    project: &str,
+    entities: &[(langfuse_rs::ingest::event::EntityKind, &str)],
+) -> (u64, usize) {
+    let mut rows = 0;
+    for table in ["traces", "observations", "scores"] {
+        rows += app
+            .stores
+            .clickhouse
+            .query(&format!("SELECT count() FROM {table} WHERE project_id = ?"))
+            .bind(project)
+            .fetch_one::<u64>()
+            .await
+            .unwrap();
+    }
+    let mut events = 0;
+    for (kind, id) in entities {
+        events +=
+            langfuse_rs::storage::raw_events::scan_entity(&app.stores.blob, project, *kind, id)
+                .await
+                .unwrap()
+                .len();
+    }
+    (rows, events)
+}
+
+#[tokio::test]
+async fn a_child_still_queued_when_its_trace_is_deleted_does_not_bring_it_back() {
+    use langfuse_rs::ingest::event::EntityKind;
+    use langfuse_rs::worker::ingest::ConsumerSettings;
+
+    let app = TestApp::spawn(TestConfig::new().await).await;
+    let keys = create_project(&app.config, "racer").await;
+    let settings = ConsumerSettings {
+        shards: 8,
+        flush_rows: 1000,
+        flush_interval: std::time::Duration::from_millis(100),
+        max_attempts: 3,
+        lease_ttl: std::time::Duration::from_secs(3),
+        recovery_window: std::time::Duration::from_secs(3600),
+    };
+    let start_worker = || {
+        let stores = app.stores.clone();
+        let settings = settings.clone();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let handle = tokio::spawn(langfuse_rs::worker::ingest::run(
+            stores,
+            settings,
+            stop.clone(),
+        ));
+        (stop, handle)
+    };
+    let post = |batch: Value| {
+        let request = app
+            .http
+            .post(app.url("/api/public/ingestion"))
+            .basic_auth(&keys.0, Some(&keys.1))
+            .json(&json!({ "batch": batch }));
+        async move { assert_eq!(request.send().await.unwrap().status(), 207) }
+    };
+
+    // The trace and a first child land.
+    let (stop, worker) = start_worker();
+    post(json!([
+        envelope(
+            "e1",
+            "trace-create",
+            "2024-05-01T10:00:00Z",
+            json!({"id": "t", "name": "doomed"})
+        ),
+        envelope(
+            "e2",
+            "span-create",
+            "2024-05-01T10:00:01Z",
+            json!({"id": "landed", "traceId": "t"})
+        ),
+    ]))
+    .await;
+    assert!(app.wait_for_rows("observations", "racer", 1).await);
+    stop.cancel();
+    worker.await.unwrap().unwrap();
+
+    // A second child is accepted while no worker runs: it is in the queue only, unknown to the
+    // index and to ClickHouse's tables when the trace is deleted.
+    post(json!([envelope(
+        "e3",
+        "generation-create",
+        "2024-05-01T10:00:02Z",
+        json!({"id": "queued", "traceId": "t", "model": "m"})
+    )]))
+    .await;
+    post(json!([envelope(
+        "e4",
+        "score-create",
+        "2024-05-01T10:00:03Z",
+        json!({"id": "sc", "traceId": "t", "name": "q", "value": 1})
+    )]))
+    .await;
+    let response = app
+        .http
+        .delete(app.url("/api/public/traces/t"))
+        .basic_auth(&keys.0, Some(&keys.1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    // The worker comes back and processes the queued children after the deletion: neither they
+    // nor a wrapper trace for them may appear, and every raw event is gone.
+    let (stop, worker) = start_worker();
+    let entities = [
+        (EntityKind::Trace, "t"),
+        (EntityKind::Observation, "landed"),
+        (EntityKind::Observation, "queued"),
+        (EntityKind::Score, "sc"),
+    ];
+    let drained = crate::helpers::eventually(std::time::Duration::from_secs(20), || async {
+        langfuse_rs::storage::queue::backlog(&app.stores.redis, 8)
+            .await
+            .unwrap()
+            == 0
+            && remains(&app, "racer", &entities).await == (0, 0)
+    })
+    .await;
+    assert!(
+        drained,
+        "rows and raw events left: {:?}",
+        remains(&app, "racer", &entities).await
+    );
+    assert_eq!(get(&app, &keys, "/api/public/traces/t").await.0, 404);
+
+    // Events sent after the deletion make a new trace, as in Langfuse.
+    post(json!([envelope(
+        "e5",
+        "trace-create",
+        "2024-05-01T11:00:00Z",
+        json!({"id": "t", "name": "reborn"})
+    )]))
+    .await;
+    let reborn = crate::helpers::eventually(std::time::Duration::from_secs(20), || async {
+        get(&app, &keys, "/api/public/traces/t").await.1["name"] == "reborn"
+    })
+    .await;
+    assert!(reborn);
+    stop.cancel();
+    worker.await.unwrap().unwrap();
+}
+
 #[tokio::test]
 async fn sessions_group_traces_by_session_id() {
     let (app, keys) = seeded_app().await;

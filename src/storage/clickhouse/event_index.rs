@@ -1,5 +1,5 @@
-//! The `event_index` table (`sql/clickhouse/0002_event_index.sql`): for each entity, where its
-//! events are stored, and the tombstones of deletions.
+//! The `event_index` and `trace_deletions` tables (`sql/clickhouse/0002_event_index.sql`): for
+//! each entity, where its events are stored; for each deleted trace, when it was deleted.
 //!
 //! The worker writes a row per segment it processes, before the records built from them; it looks
 //! up every entity of a round in one query, so that a record is always rebuilt from all of the
@@ -26,7 +26,6 @@ pub struct IndexRow {
     pub byte_length: u64,
     #[serde(with = "millis")]
     pub received_at: DateTime<Utc>,
-    pub is_tombstone: u8,
 }
 
 /// Entities per lookup query, and the `max_query_size` their keys need (the default is 256 KiB).
@@ -38,8 +37,6 @@ const LOOKUP_MAX_QUERY_SIZE: &str = "16777216";
 pub struct Recorded {
     /// Stored events: (object, byte range, received at).
     pub segments: Vec<RecordedSegment>,
-    /// The latest deletion of the entity, if any.
-    pub deleted_at: Option<DateTime<Utc>>,
     /// The trace of an observation or score, as recorded with its segments.
     pub trace_id: Option<String>,
 }
@@ -86,10 +83,6 @@ pub async fn lookup(
                 entity_id: row.entity_id,
             };
             let recorded = out.entry(entity).or_default();
-            if row.is_tombstone == 1 {
-                recorded.deleted_at = recorded.deleted_at.max(Some(row.received_at));
-                continue;
-            }
             if !row.trace_id.is_empty() {
                 recorded.trace_id = Some(row.trace_id);
             }
@@ -125,21 +118,80 @@ pub async fn record_trace_deletions(
     trace_ids: &[String],
     at: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    let rows: Vec<IndexRow> = trace_ids
-        .iter()
-        .map(|id| IndexRow {
-            project_id: project_id.to_string(),
-            entity_kind: EntityKind::Trace.as_str().to_string(),
-            entity_id: id.clone(),
-            trace_id: String::new(),
-            object_key: String::new(),
-            byte_offset: 0,
-            byte_length: 0,
-            received_at: at,
-            is_tombstone: 1,
-        })
-        .collect();
-    insert(ch, &rows).await
+    #[derive(Serialize, clickhouse::Row)]
+    struct Deletion<'a> {
+        project_id: &'a str,
+        trace_id: &'a str,
+        #[serde(with = "millis")]
+        deleted_at: DateTime<Utc>,
+    }
+    let mut insert = ch.insert("trace_deletions")?;
+    for trace_id in trace_ids {
+        insert
+            .write(&Deletion {
+                project_id,
+                trace_id,
+                deleted_at: at,
+            })
+            .await?;
+    }
+    insert.end().await?;
+    Ok(())
+}
+
+/// The latest deletion of each of these traces that was deleted at or after `since`.
+pub async fn trace_deletions(
+    ch: &clickhouse::Client,
+    traces: &[EntityRef],
+    since: DateTime<Utc>,
+) -> anyhow::Result<BTreeMap<EntityRef, DateTime<Utc>>> {
+    #[derive(Deserialize, clickhouse::Row)]
+    struct Deleted {
+        project_id: String,
+        trace_id: String,
+        #[serde(with = "millis")]
+        latest: DateTime<Utc>,
+    }
+    let mut out = BTreeMap::new();
+    for chunk in traces.chunks(LOOKUP_CHUNK) {
+        let keys = json_lines(
+            chunk
+                .iter()
+                .map(|t| serde_json::json!({"p": t.project_id, "t": t.entity_id})),
+        );
+        let rows: Vec<Deleted> = ch
+            .query(
+                "SELECT project_id, trace_id, max(deleted_at) AS latest FROM trace_deletions \
+                 WHERE (project_id, trace_id) IN \
+                 (SELECT p, t FROM format(JSONEachRow, 'p String, t String', ?)) \
+                 AND deleted_at >= fromUnixTimestamp64Milli(?) GROUP BY project_id, trace_id",
+            )
+            .bind(keys)
+            .bind(since.timestamp_millis())
+            .with_option("max_query_size", LOOKUP_MAX_QUERY_SIZE)
+            .fetch_all()
+            .await?;
+        for row in rows {
+            let trace = EntityRef {
+                project_id: row.project_id,
+                kind: EntityKind::Trace,
+                entity_id: row.trace_id,
+            };
+            out.insert(trace, row.latest);
+        }
+    }
+    Ok(out)
+}
+
+/// Keys as one string of JSON lines, which ClickHouse reads as a table with `format()`: spelling
+/// thousands of tuples out in SQL costs far more to parse than the lookup itself.
+fn json_lines(values: impl Iterator<Item = serde_json::Value>) -> String {
+    let mut out = String::new();
+    for value in values {
+        out.push_str(&value.to_string());
+        out.push('\n');
+    }
+    out
 }
 
 /// The observations and scores recorded as belonging to these traces.
@@ -156,7 +208,7 @@ pub async fn children_of_traces(
     let children: Vec<Child> = ch
         .query(
             "SELECT DISTINCT entity_kind, entity_id FROM event_index \
-             WHERE project_id = ? AND trace_id IN ? AND is_tombstone = 0",
+             WHERE project_id = ? AND trace_id IN ?",
         )
         .bind(project_id)
         .bind(trace_ids)

@@ -1,20 +1,37 @@
-//! Coalesces the `event_index` lookups of every shard reader of this process into as few queries
-//! as possible: while one query runs, the requests that arrive meanwhile wait and go out together
-//! as the next one. Under load, a worker thus asks ClickHouse one question at a time however many
+//! Coalesces the ClickHouse lookups of every shard reader of this process into as few queries as
+//! possible: while one batch runs, the requests that arrive meanwhile wait and go out together as
+//! the next one. Under load, a worker thus asks ClickHouse one question at a time however many
 //! shards it reads, instead of one per round per shard; when idle, a request goes out at once.
+//!
+//! A request asks two things: where the events of some entities are (`event_index`), and whether
+//! some traces were deleted (`trace_deletions`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::storage::clickhouse::event_index::{self, Recorded};
 use crate::storage::queue::EntityRef;
 
-/// The answer to one batch of lookups, shared by everyone who asked.
-pub type Answer = Arc<BTreeMap<EntityRef, Recorded>>;
+/// The answer to one batch of requests, shared by everyone who asked.
+#[derive(Debug, Default)]
+pub struct Answer {
+    pub recorded: BTreeMap<EntityRef, Recorded>,
+    pub deleted_at: BTreeMap<EntityRef, DateTime<Utc>>,
+}
 
-type Request = (Vec<EntityRef>, oneshot::Sender<Result<Answer, String>>);
+/// What one request asks.
+#[derive(Debug, Default)]
+pub struct Question {
+    /// Entities whose recorded segments are wanted.
+    pub entities: Vec<EntityRef>,
+    /// Traces whose deletions are wanted.
+    pub traces: Vec<EntityRef>,
+}
+
+type Request = (Question, oneshot::Sender<Result<Arc<Answer>, String>>);
 
 #[derive(Clone)]
 pub struct IndexLookups {
@@ -29,12 +46,12 @@ impl IndexLookups {
         IndexLookups { requests: tx }
     }
 
-    /// What the index records about `keys` (and possibly about other entities asked for at the
-    /// same time). An error is ClickHouse's, as text; the caller retries.
-    pub async fn lookup(&self, keys: Vec<EntityRef>) -> Result<Answer, String> {
+    /// The answer to `question` (and possibly to questions asked at the same time). An error is
+    /// ClickHouse's, as text; the caller retries.
+    pub async fn ask(&self, question: Question) -> Result<Arc<Answer>, String> {
         let (reply, answer) = oneshot::channel();
         self.requests
-            .send((keys, reply))
+            .send((question, reply))
             .await
             .map_err(|_| "the lookup task has stopped".to_string())?;
         answer
@@ -49,9 +66,13 @@ async fn serve(clickhouse: clickhouse::Client, mut requests: mpsc::Receiver<Requ
         while let Ok(more) = requests.try_recv() {
             batch.push(more);
         }
-        let keys: BTreeSet<EntityRef> = batch.iter().flat_map(|(k, _)| k.iter().cloned()).collect();
-        let keys: Vec<EntityRef> = keys.into_iter().collect();
-        let answer = event_index::lookup(&clickhouse, &keys)
+        let mut entities = BTreeSet::new();
+        let mut traces = BTreeSet::new();
+        for (question, _) in &batch {
+            entities.extend(question.entities.iter().cloned());
+            traces.extend(question.traces.iter().cloned());
+        }
+        let answer = answer(&clickhouse, entities, traces)
             .await
             .map(Arc::new)
             .map_err(|e| format!("{e:#}"));
@@ -59,4 +80,27 @@ async fn serve(clickhouse: clickhouse::Client, mut requests: mpsc::Receiver<Requ
             let _ = reply.send(answer.clone());
         }
     }
+}
+
+async fn answer(
+    clickhouse: &clickhouse::Client,
+    entities: BTreeSet<EntityRef>,
+    traces: BTreeSet<EntityRef>,
+) -> anyhow::Result<Answer> {
+    let entities: Vec<EntityRef> = entities.into_iter().collect();
+    let traces: Vec<EntityRef> = traces.into_iter().collect();
+    let recorded = if entities.is_empty() {
+        BTreeMap::new()
+    } else {
+        event_index::lookup(clickhouse, &entities).await?
+    };
+    let deleted_at = if traces.is_empty() {
+        BTreeMap::new()
+    } else {
+        event_index::trace_deletions(clickhouse, &traces, DateTime::<Utc>::UNIX_EPOCH).await?
+    };
+    Ok(Answer {
+        recorded,
+        deleted_at,
+    })
 }

@@ -16,7 +16,7 @@ use futures::StreamExt;
 use object_store::path::Path;
 use tokio_util::sync::CancellationToken;
 
-use super::lookups::IndexLookups;
+use super::lookups::{IndexLookups, Question};
 use super::pending::{Pending, RoundId};
 use super::ConsumerSettings;
 use crate::ingest::event::{parse_envelope, EntityKind, Event, Parsed};
@@ -33,6 +33,9 @@ const READ_CONCURRENCY: usize = 16;
 /// What a round hands the writer.
 pub struct Rebuilt {
     pub round: RoundId,
+    /// When the round asked for the deletions of its traces: a deletion recorded after this may
+    /// have missed the round's rows (see `writer`).
+    pub deletions_checked_at: DateTime<Utc>,
     /// The entries this round settles, acknowledged once the rest is written.
     pub entry_ids: Vec<String>,
     pub rows: RowBatch,
@@ -135,17 +138,27 @@ pub async fn process(
             .flat_map(|(entity, locations)| locations.iter().map(move |l| (entity, l))),
     );
 
-    // Look the entities up, with the traces their segments name (for wrappers and deletions).
-    let mut keys: BTreeSet<EntityRef> = announced.keys().cloned().collect();
+    // Look the entities up, with the traces their segments name: their deletions, and whether
+    // they exist (for wrapper traces) when the same objects do not say so already.
+    let mut question = Keys::default();
     for (entity, locations) in &announced {
+        question.entities.insert(entity.clone());
+        if entity.kind == EntityKind::Trace {
+            question.traces.insert(entity.clone());
+        }
         for location in locations {
             if let Some(trace) = &location.segment.trace_id {
-                keys.insert(trace_ref(&entity.project_id, trace));
+                let trace = trace_ref(&entity.project_id, trace);
+                if !traces_present.contains_key(&trace) {
+                    question.entities.insert(trace.clone());
+                }
+                question.traces.insert(trace);
             }
         }
     }
+    let deletions_checked_at = Utc::now();
     let mut known = Known::default();
-    known.learn(lookups, pending, keys, stop).await?;
+    known.learn(lookups, pending, question, stop).await?;
 
     // Read every segment of every announced entity, each once.
     let mut segments_of: BTreeMap<EntityRef, BTreeSet<StoredSegment>> = BTreeMap::new();
@@ -156,28 +169,36 @@ pub async fn process(
     }
     let contents = read_segments(stores, settings, segments_of.values().flatten()).await;
 
-    // Merge, in two passes: observations and scores whose trace was not looked up yet (their
-    // segments did not name it) need one more lookup first.
-    let mut unknown_traces = BTreeSet::new();
+    // Merge, in two passes: observations and scores whose trace their segments did not name
+    // need one more question first.
+    let mut question = Keys::default();
     for (entity, segments) in &segments_of {
         if entity.kind == EntityKind::Trace {
             continue;
         }
-        let events = live_events(segments, &contents, i64::MIN);
-        if let Ok(events) = events {
-            if let Some(trace) = trace_of(entity, &events.kept) {
-                if !known.looked_up.contains(&trace) {
-                    unknown_traces.insert(trace);
-                }
-            }
+        let Ok(events) = live_events(segments, &contents, i64::MIN) else {
+            continue;
+        };
+        let Some(trace) = trace_of(entity, &events.kept) else {
+            continue;
+        };
+        if !known.deletions_asked.contains(&trace) {
+            question.traces.insert(trace.clone());
+        }
+        if entity.kind == EntityKind::Observation
+            && !traces_present.contains_key(&trace)
+            && !known.looked_up.contains(&trace)
+        {
+            question.entities.insert(trace);
         }
     }
-    if !unknown_traces.is_empty() {
-        known.learn(lookups, pending, unknown_traces, stop).await?;
+    if !question.is_empty() {
+        known.learn(lookups, pending, question, stop).await?;
     }
 
     let mut rebuilt = Rebuilt {
         round: id,
+        deletions_checked_at,
         entry_ids,
         rows: RowBatch::default(),
         index: Vec::new(),
@@ -258,11 +279,26 @@ pub async fn process(
     Some(rebuilt)
 }
 
-/// What the index and the pending rounds say about the entities of a round.
+/// What a round asks ClickHouse.
+#[derive(Default)]
+struct Keys {
+    entities: BTreeSet<EntityRef>,
+    traces: BTreeSet<EntityRef>,
+}
+
+impl Keys {
+    fn is_empty(&self) -> bool {
+        self.entities.is_empty() && self.traces.is_empty()
+    }
+}
+
+/// What the index, the deletions and the pending rounds say about the entities of a round.
 #[derive(Default)]
 struct Known {
     looked_up: BTreeSet<EntityRef>,
+    deletions_asked: BTreeSet<EntityRef>,
     recorded: BTreeMap<EntityRef, Recorded>,
+    deleted_at: BTreeMap<EntityRef, DateTime<Utc>>,
     pending: HashMap<EntityRef, Vec<Location>>,
 }
 
@@ -273,14 +309,17 @@ impl Known {
         &mut self,
         lookups: &IndexLookups,
         pending: &Pending,
-        keys: BTreeSet<EntityRef>,
+        keys: Keys,
         stop: &CancellationToken,
     ) -> Option<()> {
-        self.pending.extend(pending.snapshot(&keys));
-        let keys: Vec<EntityRef> = keys.into_iter().collect();
+        self.pending.extend(pending.snapshot(&keys.entities));
+        let question = || Question {
+            entities: keys.entities.iter().cloned().collect(),
+            traces: keys.traces.iter().cloned().collect(),
+        };
         let mut backoff = Duration::from_millis(100);
         let answer = loop {
-            match lookups.lookup(keys.clone()).await {
+            match lookups.ask(question()).await {
                 Ok(answer) => break answer,
                 Err(err) => {
                     tracing::warn!(error = %err, "event index lookup failed; retrying");
@@ -292,12 +331,18 @@ impl Known {
                 }
             }
         };
-        for key in &keys {
-            if let Some(recorded) = answer.get(key) {
+        for key in &keys.entities {
+            if let Some(recorded) = answer.recorded.get(key) {
                 self.recorded.insert(key.clone(), recorded.clone());
             }
         }
-        self.looked_up.extend(keys);
+        for trace in &keys.traces {
+            if let Some(at) = answer.deleted_at.get(trace) {
+                self.deleted_at.insert(trace.clone(), *at);
+            }
+        }
+        self.looked_up.extend(keys.entities);
+        self.deletions_asked.extend(keys.traces);
         Some(())
     }
 
@@ -319,12 +364,11 @@ impl Known {
         recorded.chain(pending).collect()
     }
 
-    /// Events of `entity` received up to this instant (Unix ms) are deleted.
-    fn deleted_before(&self, entity: &EntityRef) -> i64 {
-        self.recorded
-            .get(entity)
-            .and_then(|r| r.deleted_at)
-            .map_or(i64::MIN, |at: DateTime<Utc>| at.timestamp_millis())
+    /// Events of `trace` and its children received up to this instant (Unix ms) are deleted.
+    fn deleted_before(&self, trace: &EntityRef) -> i64 {
+        self.deleted_at
+            .get(trace)
+            .map_or(i64::MIN, DateTime::timestamp_millis)
     }
 }
 
@@ -541,7 +585,6 @@ fn index_row(entity: &EntityRef, location: &Location, trace_id: Option<&str>) ->
         byte_offset: location.segment.offset,
         byte_length: location.segment.length,
         received_at: DateTime::from_timestamp_millis(location.received_at_ms).unwrap_or_default(),
-        is_tombstone: 0,
     }
 }
 

@@ -5,11 +5,17 @@
 //! acknowledges their entries. Deletions run before the records of the same flush, and a deletion
 //! drops the records of the same entity that rounds before it put in the batch, so the outcome is
 //! that of applying the rounds in order.
+//!
+//! After the records are in, the writer asks once more whether any of their traces was deleted
+//! since the rounds checked. A trace deleted while its child was between that check and the
+//! insert would otherwise keep the child: the deleting request looked for children before the
+//! child's index row existed. Such entities are queued for a rebuild, which deletes them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -25,6 +31,8 @@ use crate::storage::Stores;
 /// What one flush writes.
 #[derive(Default)]
 struct Batch {
+    /// The earliest moment a round of this batch asked for deletions.
+    deletions_checked_at: Option<DateTime<Utc>>,
     index: Vec<IndexRow>,
     rows: RowBatch,
     deletions: BTreeSet<EntityRef>,
@@ -41,6 +49,10 @@ impl Batch {
             self.drop_rows_of(entity);
         }
         self.deletions.extend(rebuilt.deletions);
+        self.deletions_checked_at = Some(match self.deletions_checked_at {
+            Some(at) => at.min(rebuilt.deletions_checked_at),
+            None => rebuilt.deletions_checked_at,
+        });
         self.index.extend(rebuilt.index);
         self.rows.traces.extend(rebuilt.rows.traces);
         self.rows.observations.extend(rebuilt.rows.observations);
@@ -97,18 +109,18 @@ pub async fn run(
                     deadline.get_or_insert(tokio::time::Instant::now() + settings.flush_interval);
                     if batch.rows.len() >= settings.flush_rows {
                         take_waiting(&mut rx, &mut batch, &settings);
-                        flush(&stores, &pending, std::mem::take(&mut batch), &stop).await;
+                        flush(&stores, &settings, &pending, std::mem::take(&mut batch), &stop).await;
                         deadline = None;
                     }
                 }
                 None => {
-                    flush(&stores, &pending, std::mem::take(&mut batch), &stop).await;
+                    flush(&stores, &settings, &pending, std::mem::take(&mut batch), &stop).await;
                     return;
                 }
             },
             _ = flush_due => {
                 take_waiting(&mut rx, &mut batch, &settings);
-                flush(&stores, &pending, std::mem::take(&mut batch), &stop).await;
+                flush(&stores, &settings, &pending, std::mem::take(&mut batch), &stop).await;
                 deadline = None;
             }
         }
@@ -130,7 +142,13 @@ fn take_waiting(rx: &mut mpsc::Receiver<Rebuilt>, batch: &mut Batch, settings: &
     }
 }
 
-async fn flush(stores: &Stores, pending: &Pending, batch: Batch, stop: &CancellationToken) {
+async fn flush(
+    stores: &Stores,
+    settings: &ConsumerSettings,
+    pending: &Pending,
+    batch: Batch,
+    stop: &CancellationToken,
+) {
     if batch.is_empty() {
         return;
     }
@@ -159,6 +177,7 @@ async fn flush(stores: &Stores, pending: &Pending, batch: Batch, stop: &Cancella
             }
         }
     }
+    recheck_deletions(stores, settings, &batch).await;
     for round in &batch.rounds {
         pending.settle(*round);
     }
@@ -197,4 +216,76 @@ async fn write(ch: &clickhouse::Client, batch: &Batch) -> anyhow::Result<()> {
         .await?;
     }
     batch.rows.insert(ch).await
+}
+
+/// How far before a round's deletion check a deletion still counts as possibly missed: the web
+/// role and the worker timestamp with different clocks.
+const DELETION_CLOCK_MARGIN: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
+
+/// Queues a rebuild of every entity just written whose trace was deleted after its round checked.
+async fn recheck_deletions(stores: &Stores, settings: &ConsumerSettings, batch: &Batch) {
+    let Some(checked_at) = batch.deletions_checked_at else {
+        return;
+    };
+    let trace = |project_id: &str, trace_id: &str| EntityRef {
+        project_id: project_id.to_string(),
+        kind: EntityKind::Trace,
+        entity_id: trace_id.to_string(),
+    };
+    let mut written: BTreeMap<EntityRef, Vec<EntityRef>> = BTreeMap::new();
+    for t in &batch.rows.traces {
+        written.entry(trace(&t.project_id, &t.id)).or_default();
+    }
+    for o in &batch.rows.observations {
+        written
+            .entry(trace(&o.project_id, &o.trace_id))
+            .or_default()
+            .push(EntityRef {
+                project_id: o.project_id.clone(),
+                kind: EntityKind::Observation,
+                entity_id: o.id.clone(),
+            });
+    }
+    for s in &batch.rows.scores {
+        if let Some(trace_id) = &s.trace_id {
+            written
+                .entry(trace(&s.project_id, trace_id))
+                .or_default()
+                .push(EntityRef {
+                    project_id: s.project_id.clone(),
+                    kind: EntityKind::Score,
+                    entity_id: s.id.clone(),
+                });
+        }
+    }
+    if written.is_empty() {
+        return;
+    }
+    let traces: Vec<EntityRef> = written.keys().cloned().collect();
+    let since = checked_at - DELETION_CLOCK_MARGIN;
+    let deleted = match event_index::trace_deletions(&stores.clickhouse, &traces, since).await {
+        Ok(deleted) => deleted,
+        Err(err) => {
+            tracing::warn!(
+                error = format!("{err:#}"),
+                "cannot recheck deletions after a flush"
+            );
+            return;
+        }
+    };
+    if deleted.is_empty() {
+        return;
+    }
+    let mut entities = Vec::new();
+    for trace in deleted.into_keys() {
+        entities.extend(written.remove(&trace).unwrap_or_default());
+        entities.push(trace);
+    }
+    let messages = queue::rebuild_messages(&entities, settings.shards);
+    if let Err(err) = queue::enqueue(&stores.redis, &messages).await {
+        tracing::warn!(
+            error = format!("{err:#}"),
+            "cannot queue the rebuild of deleted entities"
+        );
+    }
 }
