@@ -49,32 +49,73 @@ pub struct RecordedSegment {
     pub received_at: DateTime<Utc>,
 }
 
-/// Everything recorded about `entities`, in one query per chunk of them.
+/// What a worker needs before it rebuilds entities: where their events are, and which traces were
+/// deleted since a moment.
+#[derive(Debug, Default)]
+pub struct Lookup {
+    pub recorded: BTreeMap<EntityRef, Recorded>,
+    /// The latest deletion of each trace deleted at or after the moment asked for.
+    pub deleted_at: BTreeMap<EntityRef, DateTime<Utc>>,
+}
+
+/// Everything recorded about `entities`, and the traces deleted since `deletions_since`, in one
+/// query per chunk of entities. Deletions are few (a row per deleted trace) and recent ones are
+/// what matters, so they are fetched by time rather than by key.
 pub async fn lookup(
     ch: &clickhouse::Client,
     entities: &[EntityRef],
-) -> anyhow::Result<BTreeMap<EntityRef, Recorded>> {
-    let mut out: BTreeMap<EntityRef, Recorded> = BTreeMap::new();
-    for chunk in entities.chunks(LOOKUP_CHUNK) {
-        // The keys travel as one string of JSON lines that ClickHouse parses as a table: spelling
-        // thousands of tuples out in SQL costs far more to parse than the lookup itself.
-        let mut keys = String::with_capacity(chunk.len() * 64);
-        for e in chunk {
-            let line =
-                serde_json::json!({"p": e.project_id, "k": e.kind.as_str(), "i": e.entity_id});
-            keys.push_str(&line.to_string());
-            keys.push('\n');
-        }
-        let query = ch
-            .query(
-                "SELECT ?fields FROM event_index WHERE (project_id, entity_kind, entity_id) IN \
-                 (SELECT p, k, i FROM format(JSONEachRow, 'p String, k String, i String', ?))",
-            )
-            .bind(keys)
+    deletions_since: Option<DateTime<Utc>>,
+) -> anyhow::Result<Lookup> {
+    #[derive(Deserialize, clickhouse::Row)]
+    struct Found {
+        /// 0: an event_index row; 1: a trace_deletions row.
+        source: u8,
+        project_id: String,
+        kind: String,
+        entity_id: String,
+        trace_id: String,
+        object_key: String,
+        byte_offset: u64,
+        byte_length: u64,
+        #[serde(with = "millis")]
+        received_at: DateTime<Utc>,
+    }
+    const SEGMENTS: &str =
+        "SELECT toUInt8(0) AS source, project_id, toString(entity_kind) AS kind, \
+        entity_id, trace_id, object_key, byte_offset, byte_length, received_at FROM event_index \
+        WHERE (project_id, entity_kind, entity_id) IN \
+        (SELECT p, k, i FROM format(JSONEachRow, 'p String, k String, i String', ?))";
+    const DELETIONS: &str = "SELECT toUInt8(1), project_id, 'trace', trace_id, '', '', \
+        toUInt64(0), toUInt64(0), deleted_at FROM trace_deletions \
+        WHERE deleted_at >= fromUnixTimestamp64Milli(?)";
+
+    let mut out = Lookup::default();
+    let mut chunks: Vec<&[EntityRef]> = entities.chunks(LOOKUP_CHUNK).collect();
+    if chunks.is_empty() {
+        chunks.push(&[]);
+    }
+    for (n, chunk) in chunks.into_iter().enumerate() {
+        let with_deletions = deletions_since.filter(|_| n == 0);
+        let sql = match (chunk.is_empty(), with_deletions.is_some()) {
+            (false, true) => format!("{SEGMENTS} UNION ALL {DELETIONS}"),
+            (false, false) => SEGMENTS.to_string(),
+            (true, true) => DELETIONS.to_string(),
+            (true, false) => continue,
+        };
+        let mut query = ch
+            .query(&sql)
             .with_option("max_query_size", LOOKUP_MAX_QUERY_SIZE);
-        let rows: Vec<IndexRow> = query.fetch_all().await?;
+        if !chunk.is_empty() {
+            query = query.bind(json_lines(chunk.iter().map(
+                |e| serde_json::json!({"p": e.project_id, "k": e.kind.as_str(), "i": e.entity_id}),
+            )));
+        }
+        if let Some(since) = with_deletions {
+            query = query.bind(since.timestamp_millis());
+        }
+        let rows: Vec<Found> = query.fetch_all().await?;
         for row in rows {
-            let Ok(kind) = row.entity_kind.parse::<EntityKind>() else {
+            let Ok(kind) = row.kind.parse::<EntityKind>() else {
                 continue;
             };
             let entity = EntityRef {
@@ -82,7 +123,12 @@ pub async fn lookup(
                 kind,
                 entity_id: row.entity_id,
             };
-            let recorded = out.entry(entity).or_default();
+            if row.source == 1 {
+                let latest = out.deleted_at.entry(entity).or_insert(row.received_at);
+                *latest = (*latest).max(row.received_at);
+                continue;
+            }
+            let recorded = out.recorded.entry(entity).or_default();
             if !row.trace_id.is_empty() {
                 recorded.trace_id = Some(row.trace_id);
             }
@@ -137,50 +183,6 @@ pub async fn record_trace_deletions(
     }
     insert.end().await?;
     Ok(())
-}
-
-/// The latest deletion of each of these traces that was deleted at or after `since`.
-pub async fn trace_deletions(
-    ch: &clickhouse::Client,
-    traces: &[EntityRef],
-    since: DateTime<Utc>,
-) -> anyhow::Result<BTreeMap<EntityRef, DateTime<Utc>>> {
-    #[derive(Deserialize, clickhouse::Row)]
-    struct Deleted {
-        project_id: String,
-        trace_id: String,
-        #[serde(with = "millis")]
-        latest: DateTime<Utc>,
-    }
-    let mut out = BTreeMap::new();
-    for chunk in traces.chunks(LOOKUP_CHUNK) {
-        let keys = json_lines(
-            chunk
-                .iter()
-                .map(|t| serde_json::json!({"p": t.project_id, "t": t.entity_id})),
-        );
-        let rows: Vec<Deleted> = ch
-            .query(
-                "SELECT project_id, trace_id, max(deleted_at) AS latest FROM trace_deletions \
-                 WHERE (project_id, trace_id) IN \
-                 (SELECT p, t FROM format(JSONEachRow, 'p String, t String', ?)) \
-                 AND deleted_at >= fromUnixTimestamp64Milli(?) GROUP BY project_id, trace_id",
-            )
-            .bind(keys)
-            .bind(since.timestamp_millis())
-            .with_option("max_query_size", LOOKUP_MAX_QUERY_SIZE)
-            .fetch_all()
-            .await?;
-        for row in rows {
-            let trace = EntityRef {
-                project_id: row.project_id,
-                kind: EntityKind::Trace,
-                entity_id: row.trace_id,
-            };
-            out.insert(trace, row.latest);
-        }
-    }
-    Ok(out)
 }
 
 /// Keys as one string of JSON lines, which ClickHouse reads as a table with `format()`: spelling

@@ -3,32 +3,29 @@
 //! the next one. Under load, a worker thus asks ClickHouse one question at a time however many
 //! shards it reads, instead of one per round per shard; when idle, a request goes out at once.
 //!
-//! A request asks two things: where the events of some entities are (`event_index`), and whether
-//! some traces were deleted (`trace_deletions`).
+//! A request asks two things: where the events of some entities are (`event_index`), and which
+//! traces were deleted since a moment (`trace_deletions`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::storage::clickhouse::event_index::{self, Recorded};
+use crate::storage::clickhouse::event_index::{self, Lookup};
 use crate::storage::queue::EntityRef;
 
-/// The answer to one batch of requests, shared by everyone who asked.
-#[derive(Debug, Default)]
-pub struct Answer {
-    pub recorded: BTreeMap<EntityRef, Recorded>,
-    pub deleted_at: BTreeMap<EntityRef, DateTime<Utc>>,
-}
+/// The answer to one batch of requests, shared by everyone who asked. It may say more than a
+/// request asked: deletions since an earlier moment, segments of other entities.
+pub type Answer = Lookup;
 
 /// What one request asks.
 #[derive(Debug, Default)]
 pub struct Question {
     /// Entities whose recorded segments are wanted.
     pub entities: Vec<EntityRef>,
-    /// Traces whose deletions are wanted.
-    pub traces: Vec<EntityRef>,
+    /// Deletions of traces at or after this moment are wanted.
+    pub deletions_since: Option<DateTime<Utc>>,
 }
 
 type Request = (Question, oneshot::Sender<Result<Arc<Answer>, String>>);
@@ -67,12 +64,15 @@ async fn serve(clickhouse: clickhouse::Client, mut requests: mpsc::Receiver<Requ
             batch.push(more);
         }
         let mut entities = BTreeSet::new();
-        let mut traces = BTreeSet::new();
+        let mut deletions_since: Option<DateTime<Utc>> = None;
         for (question, _) in &batch {
             entities.extend(question.entities.iter().cloned());
-            traces.extend(question.traces.iter().cloned());
+            if let Some(since) = question.deletions_since {
+                deletions_since = Some(deletions_since.map_or(since, |s| s.min(since)));
+            }
         }
-        let answer = answer(&clickhouse, entities, traces)
+        let entities: Vec<EntityRef> = entities.into_iter().collect();
+        let answer = event_index::lookup(&clickhouse, &entities, deletions_since)
             .await
             .map(Arc::new)
             .map_err(|e| format!("{e:#}"));
@@ -80,27 +80,4 @@ async fn serve(clickhouse: clickhouse::Client, mut requests: mpsc::Receiver<Requ
             let _ = reply.send(answer.clone());
         }
     }
-}
-
-async fn answer(
-    clickhouse: &clickhouse::Client,
-    entities: BTreeSet<EntityRef>,
-    traces: BTreeSet<EntityRef>,
-) -> anyhow::Result<Answer> {
-    let entities: Vec<EntityRef> = entities.into_iter().collect();
-    let traces: Vec<EntityRef> = traces.into_iter().collect();
-    let recorded = if entities.is_empty() {
-        BTreeMap::new()
-    } else {
-        event_index::lookup(clickhouse, &entities).await?
-    };
-    let deleted_at = if traces.is_empty() {
-        BTreeMap::new()
-    } else {
-        event_index::trace_deletions(clickhouse, &traces, DateTime::<Utc>::UNIX_EPOCH).await?
-    };
-    Ok(Answer {
-        recorded,
-        deleted_at,
-    })
 }

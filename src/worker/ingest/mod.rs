@@ -76,6 +76,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let owner = format!("worker-{}", uuid::Uuid::new_v4().simple());
     let pending = Arc::new(Pending::default());
+    let lookups = lookups::IndexLookups::start(stores.clickhouse.clone());
     let (tx, rx) = mpsc::channel::<Rebuilt>(CHANNEL_CAPACITY);
     // The writer keeps retrying during shutdown until this deadline, then hands back.
     let writer_stop = CancellationToken::new();
@@ -84,6 +85,7 @@ pub async fn run(
         rx,
         settings.clone(),
         pending.clone(),
+        lookups.clone(),
         writer_stop.clone(),
     ));
 
@@ -104,7 +106,7 @@ pub async fn run(
         settings: settings.clone(),
         owner: owner.clone(),
         pending,
-        lookups: lookups::IndexLookups::start(stores.clickhouse.clone()),
+        lookups,
         tx,
     };
     loop {

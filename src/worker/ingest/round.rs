@@ -143,16 +143,17 @@ pub async fn process(
     let mut question = Keys::default();
     for (entity, locations) in &announced {
         question.entities.insert(entity.clone());
-        if entity.kind == EntityKind::Trace {
-            question.traces.insert(entity.clone());
-        }
         for location in locations {
+            question.deletions_since = Some(
+                question
+                    .deletions_since
+                    .map_or(location.received_at_ms, |s| s.min(location.received_at_ms)),
+            );
             if let Some(trace) = &location.segment.trace_id {
                 let trace = trace_ref(&entity.project_id, trace);
                 if !traces_present.contains_key(&trace) {
-                    question.entities.insert(trace.clone());
+                    question.entities.insert(trace);
                 }
-                question.traces.insert(trace);
             }
         }
     }
@@ -169,9 +170,23 @@ pub async fn process(
     }
     let contents = read_segments(stores, settings, segments_of.values().flatten()).await;
 
-    // Merge, in two passes: observations and scores whose trace their segments did not name
-    // need one more question first.
+    // Merge, in two passes: observations whose trace their segments did not name, and entities
+    // with segments older than the deletions known, need one more question first.
     let mut question = Keys::default();
+    // Deletions since the oldest segment of any entity of the round, not only the announced ones.
+    let oldest = segments_of
+        .values()
+        .flatten()
+        .map(|s| s.received_at_ms)
+        .min();
+    if let Some(oldest) = oldest {
+        if known
+            .deletions_since
+            .is_none_or(|known_since| oldest < known_since)
+        {
+            question.deletions_since = Some(oldest);
+        }
+    }
     for (entity, segments) in &segments_of {
         if entity.kind == EntityKind::Trace {
             continue;
@@ -182,9 +197,6 @@ pub async fn process(
         let Some(trace) = trace_of(entity, &events.kept) else {
             continue;
         };
-        if !known.deletions_asked.contains(&trace) {
-            question.traces.insert(trace.clone());
-        }
         if entity.kind == EntityKind::Observation
             && !traces_present.contains_key(&trace)
             && !known.looked_up.contains(&trace)
@@ -283,12 +295,13 @@ pub async fn process(
 #[derive(Default)]
 struct Keys {
     entities: BTreeSet<EntityRef>,
-    traces: BTreeSet<EntityRef>,
+    /// Deletions at or after this moment (Unix ms) are wanted.
+    deletions_since: Option<i64>,
 }
 
 impl Keys {
     fn is_empty(&self) -> bool {
-        self.entities.is_empty() && self.traces.is_empty()
+        self.entities.is_empty() && self.deletions_since.is_none()
     }
 }
 
@@ -296,7 +309,8 @@ impl Keys {
 #[derive(Default)]
 struct Known {
     looked_up: BTreeSet<EntityRef>,
-    deletions_asked: BTreeSet<EntityRef>,
+    /// Deletions at or after this moment (Unix ms) are known.
+    deletions_since: Option<i64>,
     recorded: BTreeMap<EntityRef, Recorded>,
     deleted_at: BTreeMap<EntityRef, DateTime<Utc>>,
     pending: HashMap<EntityRef, Vec<Location>>,
@@ -315,7 +329,9 @@ impl Known {
         self.pending.extend(pending.snapshot(&keys.entities));
         let question = || Question {
             entities: keys.entities.iter().cloned().collect(),
-            traces: keys.traces.iter().cloned().collect(),
+            deletions_since: keys
+                .deletions_since
+                .and_then(DateTime::from_timestamp_millis),
         };
         let mut backoff = Duration::from_millis(100);
         let answer = loop {
@@ -336,13 +352,14 @@ impl Known {
                 self.recorded.insert(key.clone(), recorded.clone());
             }
         }
-        for trace in &keys.traces {
-            if let Some(at) = answer.deleted_at.get(trace) {
-                self.deleted_at.insert(trace.clone(), *at);
+        if let Some(since) = keys.deletions_since {
+            for (trace, at) in &answer.deleted_at {
+                let latest = self.deleted_at.entry(trace.clone()).or_insert(*at);
+                *latest = (*latest).max(*at);
             }
+            self.deletions_since = Some(self.deletions_since.map_or(since, |s| s.min(since)));
         }
         self.looked_up.extend(keys.entities);
-        self.deletions_asked.extend(keys.traces);
         Some(())
     }
 

@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::lookups::{IndexLookups, Question};
 use super::pending::{Pending, RoundId};
 use super::round::Rebuilt;
 use super::ConsumerSettings;
@@ -91,6 +92,7 @@ pub async fn run(
     mut rx: mpsc::Receiver<Rebuilt>,
     settings: ConsumerSettings,
     pending: Arc<Pending>,
+    lookups: IndexLookups,
     stop: CancellationToken,
 ) {
     let mut batch = Batch::default();
@@ -109,18 +111,18 @@ pub async fn run(
                     deadline.get_or_insert(tokio::time::Instant::now() + settings.flush_interval);
                     if batch.rows.len() >= settings.flush_rows {
                         take_waiting(&mut rx, &mut batch, &settings);
-                        flush(&stores, &settings, &pending, std::mem::take(&mut batch), &stop).await;
+                        flush(&stores, &settings, &pending, &lookups, std::mem::take(&mut batch), &stop).await;
                         deadline = None;
                     }
                 }
                 None => {
-                    flush(&stores, &settings, &pending, std::mem::take(&mut batch), &stop).await;
+                    flush(&stores, &settings, &pending, &lookups, std::mem::take(&mut batch), &stop).await;
                     return;
                 }
             },
             _ = flush_due => {
                 take_waiting(&mut rx, &mut batch, &settings);
-                flush(&stores, &settings, &pending, std::mem::take(&mut batch), &stop).await;
+                flush(&stores, &settings, &pending, &lookups, std::mem::take(&mut batch), &stop).await;
                 deadline = None;
             }
         }
@@ -146,6 +148,7 @@ async fn flush(
     stores: &Stores,
     settings: &ConsumerSettings,
     pending: &Pending,
+    lookups: &IndexLookups,
     batch: Batch,
     stop: &CancellationToken,
 ) {
@@ -177,7 +180,7 @@ async fn flush(
             }
         }
     }
-    recheck_deletions(stores, settings, &batch).await;
+    recheck_deletions(stores, settings, lookups, &batch).await;
     for round in &batch.rounds {
         pending.settle(*round);
     }
@@ -223,7 +226,12 @@ async fn write(ch: &clickhouse::Client, batch: &Batch) -> anyhow::Result<()> {
 const DELETION_CLOCK_MARGIN: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
 
 /// Queues a rebuild of every entity just written whose trace was deleted after its round checked.
-async fn recheck_deletions(stores: &Stores, settings: &ConsumerSettings, batch: &Batch) {
+async fn recheck_deletions(
+    stores: &Stores,
+    settings: &ConsumerSettings,
+    lookups: &IndexLookups,
+    batch: &Batch,
+) {
     let Some(checked_at) = batch.deletions_checked_at else {
         return;
     };
@@ -261,25 +269,30 @@ async fn recheck_deletions(stores: &Stores, settings: &ConsumerSettings, batch: 
     if written.is_empty() {
         return;
     }
-    let traces: Vec<EntityRef> = written.keys().cloned().collect();
     let since = checked_at - DELETION_CLOCK_MARGIN;
-    let deleted = match event_index::trace_deletions(&stores.clickhouse, &traces, since).await {
-        Ok(deleted) => deleted,
+    let question = Question {
+        entities: Vec::new(),
+        deletions_since: Some(since),
+    };
+    let answer = match lookups.ask(question).await {
+        Ok(answer) => answer,
         Err(err) => {
-            tracing::warn!(
-                error = format!("{err:#}"),
-                "cannot recheck deletions after a flush"
-            );
+            tracing::warn!(error = %err, "cannot recheck deletions after a flush");
             return;
         }
     };
-    if deleted.is_empty() {
-        return;
-    }
     let mut entities = Vec::new();
-    for trace in deleted.into_keys() {
-        entities.extend(written.remove(&trace).unwrap_or_default());
-        entities.push(trace);
+    for (trace, deleted_at) in &answer.deleted_at {
+        if *deleted_at < since {
+            continue;
+        }
+        if let Some(children) = written.remove(trace) {
+            entities.extend(children);
+            entities.push(trace.clone());
+        }
+    }
+    if entities.is_empty() {
+        return;
     }
     let messages = queue::rebuild_messages(&entities, settings.shards);
     if let Err(err) = queue::enqueue(&stores.redis, &messages).await {
