@@ -66,7 +66,7 @@ pub fn clickhouse_migrations() -> Vec<Migration> {
         "clickhouse",
         [
             "0001_traces_observations_scores.sql",
-            "0002_event_index.sql"
+            "0002_entity_events.sql"
         ]
     )
 }

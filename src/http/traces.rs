@@ -10,7 +10,7 @@ use crate::config::IngestionSettings;
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
 use crate::ingest::event::{parse_time, EntityKind};
-use crate::storage::clickhouse::event_index;
+use crate::storage::clickhouse::entity_events;
 use crate::storage::clickhouse::reads::{
     self, ObservationFilter, ObservationView, ScoreView, TraceFilter, TraceOrder, TraceView,
 };
@@ -438,7 +438,7 @@ async fn delete_many(
 
 /// Deletes traces with their observations and scores: rows and raw events.
 ///
-/// A tombstone in `event_index` comes first: from then on, every worker that rebuilds the trace
+/// A deletion record (`trace_deletions`) comes first: from then on, every worker that rebuilds the trace
 /// or one of its children leaves out (and overwrites in blob storage) the events received up to
 /// it, however late they reach it; so a child still in the queue cannot bring rows back. The
 /// known entities are then queued for that rebuild, and the rows are deleted at once so that the
@@ -450,8 +450,18 @@ async fn delete(
     trace_ids: &[String],
 ) -> Result<(), ApiError> {
     let ch = &stores.clickhouse;
-    event_index::record_trace_deletions(ch, project_id, trace_ids, chrono::Utc::now()).await?;
-    let mut entities = event_index::children_of_traces(ch, project_id, trace_ids).await?;
+    entity_events::record_trace_deletions(ch, project_id, trace_ids, chrono::Utc::now()).await?;
+    let (observations, scores) = reads::children_of_traces(ch, project_id, trace_ids).await?;
+    let child = |kind, entity_id| EntityRef {
+        project_id: project_id.to_string(),
+        kind,
+        entity_id,
+    };
+    let mut entities: Vec<EntityRef> = observations
+        .into_iter()
+        .map(|id| child(EntityKind::Observation, id))
+        .chain(scores.into_iter().map(|id| child(EntityKind::Score, id)))
+        .collect();
     entities.extend(trace_ids.iter().map(|id| EntityRef {
         project_id: project_id.to_string(),
         kind: EntityKind::Trace,

@@ -267,7 +267,7 @@ impl BlobStore {
 /// received. A rewrite (deleting events) changes an object's modification time, never its key. The
 /// time comes first so that the objects written since a moment can be listed hour by hour: that is
 /// how the worker re-queues what Redis lost. Which objects hold the events of one entity is
-/// recorded in ClickHouse's `event_index`, not in the key. Project ids are percent-encoded by
+/// recorded in ClickHouse's `entity_events`, not in the key. Project ids are percent-encoded by
 /// `object_store::path` where they contain `/` or other reserved characters.
 pub mod event_keys {
     use chrono::{DateTime, Utc};

@@ -8,7 +8,7 @@
 //! ```
 //!
 //! A [`Segment`] is the byte range of one line, without its newline. Queue messages and the
-//! ClickHouse `event_index` table point at segments, so the worker reads exactly the bytes of the
+//! ClickHouse `entity_events` table point at segments, so the worker reads exactly the bytes of the
 //! entities it rebuilds. One object per request (instead of one per entity) is what makes the
 //! write path cost one write and one sync, and one S3 PUT, per request.
 //!
@@ -231,7 +231,7 @@ pub fn project_of(blob: &BlobStore, object: &Path) -> Option<String> {
 
 /// Every live stored envelope of one entity, found by reading every object of its project.
 /// Costly (it reads everything): for inspection and tests, never on the ingestion path, which
-/// finds an entity's events through `event_index`.
+/// finds an entity's events through `entity_events`.
 pub async fn scan_entity(
     blob: &BlobStore,
     project_id: &str,

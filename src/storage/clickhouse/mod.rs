@@ -3,7 +3,7 @@
 //! Table row structs live in one module per table beside this one as the tables get used; their
 //! field order matches the table definitions in `sql/clickhouse/`.
 
-pub mod event_index;
+pub mod entity_events;
 pub mod observations_v2;
 pub mod reads;
 pub mod rows;

@@ -3,7 +3,7 @@
 //! the next one. Under load, a worker thus asks ClickHouse one question at a time however many
 //! shards it reads, instead of one per round per shard; when idle, a request goes out at once.
 //!
-//! A request asks two things: where the events of some entities are (`event_index`), and which
+//! A request asks two things: where the events of some entities are (`entity_events`), and which
 //! traces were deleted since a moment (`trace_deletions`).
 
 use std::collections::BTreeSet;
@@ -12,7 +12,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::storage::clickhouse::event_index::{self, Lookup};
+use crate::storage::clickhouse::entity_events::{self, Lookup};
 use crate::storage::queue::EntityRef;
 
 /// The answer to one batch of requests, shared by everyone who asked. It may say more than a
@@ -72,7 +72,7 @@ async fn serve(clickhouse: clickhouse::Client, mut requests: mpsc::Receiver<Requ
             }
         }
         let entities: Vec<EntityRef> = entities.into_iter().collect();
-        let answer = event_index::lookup(&clickhouse, &entities, deletions_since)
+        let answer = entity_events::lookup(&clickhouse, &entities, deletions_since)
             .await
             .map(Arc::new)
             .map_err(|e| format!("{e:#}"));

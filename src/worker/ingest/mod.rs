@@ -5,9 +5,9 @@
 //!   only those, so one entity is never merged by two workers at once.
 //! - Records are rebuilt from *all* events ever stored for the entity (`round`): the segments the
 //!   entries announce, those of earlier rounds not yet flushed (`pending`), and those recorded in
-//!   ClickHouse's `event_index`. Order of arrival, duplicates and batch boundaries cannot change
+//!   ClickHouse's `entity_events`. Order of arrival, duplicates and batch boundaries cannot change
 //!   them.
-//! - The writer (`writer`) inserts index rows, then deletions, then records, and only then
+//! - The writer (`writer`) writes segment lists, then deletions, then records, and only then
 //!   acknowledges the entries. Inserts are retried with backoff for as long as ClickHouse is down;
 //!   nothing is dropped. While they wait, the bounded channel stops the shard readers, so memory
 //!   stays flat and the backlog (which the web role throttles on) grows instead.

@@ -1,4 +1,4 @@
-//! Segments this process has read from the queue but not yet written to `event_index`.
+//! Segments this process has read from the queue but not yet written to `entity_events`.
 //!
 //! A record is rebuilt from every segment of its entity: those in the index, and those read in
 //! earlier rounds whose flush has not happened yet. Without this, a round could rebuild an

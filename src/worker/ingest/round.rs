@@ -1,8 +1,8 @@
 //! One round of a shard reader: the queue entries it read → every stored event of the entities
-//! they name → merged records, index rows and deletions for the writer.
+//! they name → merged records, segment lists and deletions for the writer.
 //!
 //! For each entity the round gathers the segments the entries announce, those of earlier rounds
-//! not yet flushed ([`Pending`]) and those recorded in `event_index`, reads each segment once,
+//! not yet flushed ([`Pending`]) and those recorded in `entity_events`, reads each segment once,
 //! and merges *all* of the entity's events. Deletions are applied here too: events received up to
 //! a tombstone of the entity (or of its trace) are overwritten in blob storage and left out, and
 //! an entity left without events has its rows deleted.
@@ -21,7 +21,7 @@ use super::pending::{Pending, RoundId};
 use super::ConsumerSettings;
 use crate::ingest::event::{parse_envelope, EntityKind, Event, Parsed};
 use crate::ingest::merge;
-use crate::storage::clickhouse::event_index::{IndexRow, Recorded};
+use crate::storage::clickhouse::entity_events::{self, EntityEventsRow, Recorded};
 use crate::storage::clickhouse::rows::{ObservationRow, RowBatch, ScoreRow, TraceRow};
 use crate::storage::queue::{self, DeadLetter, EntityRef, Entry, Location, Message};
 use crate::storage::raw_events;
@@ -39,8 +39,8 @@ pub struct Rebuilt {
     /// The entries this round settles, acknowledged once the rest is written.
     pub entry_ids: Vec<String>,
     pub rows: RowBatch,
-    /// One row per segment the entries announced.
-    pub index: Vec<IndexRow>,
+    /// The complete segment list of every entity whose list changed.
+    pub lists: Vec<EntityEventsRow>,
     /// Entities whose events were all deleted: their rows go.
     pub deletions: Vec<EntityRef>,
 }
@@ -213,7 +213,7 @@ pub async fn process(
         deletions_checked_at,
         entry_ids,
         rows: RowBatch::default(),
-        index: Vec::new(),
+        lists: Vec::new(),
         deletions: Vec::new(),
     };
     let mut wrappers = BTreeSet::new();
@@ -229,28 +229,40 @@ pub async fn process(
             &mut rebuilt.rows,
             &mut wrappers,
         );
-        let trace_id = match result {
-            Ok(entity_result) => {
-                if entity_result.deleted {
-                    rebuilt.deletions.push(entity.clone());
-                }
-                for segment in entity_result.to_blank {
-                    to_blank
-                        .entry(segment.object.clone())
-                        .or_default()
-                        .push(segment.range());
-                }
-                entity_result.trace_id
-            }
+        let entity_result = match result {
+            Ok(entity_result) => entity_result,
             Err(error) => {
                 letters.push(letter(settings, id.shard, entity, &announced, error));
                 continue;
             }
         };
-        for location in announced.get(entity).into_iter().flatten() {
-            rebuilt
-                .index
-                .push(index_row(entity, location, trace_id.as_deref()));
+        if entity_result.deleted {
+            rebuilt.deletions.push(entity.clone());
+        }
+        for segment in &entity_result.to_blank {
+            to_blank
+                .entry(segment.object.clone())
+                .or_default()
+                .push(segment.range());
+        }
+        // The entity's list changes when segments were announced, deleted or found gone.
+        let announced_any = announced.get(entity).is_some_and(|l| !l.is_empty());
+        if announced_any || !entity_result.to_blank.is_empty() || !entity_result.gone.is_empty() {
+            let dropped: BTreeSet<&StoredSegment> = entity_result
+                .to_blank
+                .iter()
+                .chain(&entity_result.gone)
+                .copied()
+                .collect();
+            rebuilt.lists.push(EntityEventsRow {
+                key: entity_events::key_of(entity),
+                trace_id: entity_result.trace_id.clone().unwrap_or_default(),
+                segments: segments
+                    .iter()
+                    .filter(|s| !dropped.contains(s))
+                    .map(|s| (s.object.clone(), s.offset, s.length, s.received_at_ms))
+                    .collect(),
+            });
         }
     }
 
@@ -469,8 +481,8 @@ struct LiveEvents<'a> {
     kept: Vec<&'a Event>,
     /// Segments with events received up to the deletion: to be overwritten.
     dropped: Vec<&'a StoredSegment>,
-    /// Whether any segment was already deleted (blank or gone).
-    any_gone: bool,
+    /// Segments already deleted (blank) or whose object is gone.
+    gone: Vec<&'a StoredSegment>,
 }
 
 fn live_events<'a>(
@@ -481,7 +493,7 @@ fn live_events<'a>(
     let mut live = LiveEvents {
         kept: Vec::new(),
         dropped: Vec::new(),
-        any_gone: false,
+        gone: Vec::new(),
     };
     for segment in segments {
         match contents.get(segment) {
@@ -489,7 +501,7 @@ fn live_events<'a>(
                 live.kept.extend(events)
             }
             Some(Ok(Some(_))) => live.dropped.push(segment),
-            Some(Ok(None)) => live.any_gone = true,
+            Some(Ok(None)) => live.gone.push(segment),
             Some(Err(error)) => return Err(error.clone()),
             None => return Err("a segment was not read".to_string()),
         }
@@ -517,6 +529,7 @@ struct EntityResult<'a> {
     trace_id: Option<String>,
     deleted: bool,
     to_blank: Vec<&'a StoredSegment>,
+    gone: Vec<&'a StoredSegment>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -544,6 +557,7 @@ fn rebuild_entity<'a>(
         trace_id: trace.as_ref().map(|t| t.entity_id.clone()),
         deleted: false,
         to_blank: live.dropped.clone(),
+        gone: live.gone.clone(),
     };
     let written = match entity.kind {
         EntityKind::Trace => merge::merge_trace(project, id, live.kept.iter().copied())
@@ -569,7 +583,7 @@ fn rebuild_entity<'a>(
             }
         }
     };
-    result.deleted = !written && (!live.dropped.is_empty() || live.any_gone);
+    result.deleted = !written && (!live.dropped.is_empty() || !live.gone.is_empty());
     Ok(result)
 }
 
@@ -587,22 +601,6 @@ fn trace_has_live_events(
             .segments(trace)
             .iter()
             .any(|s| s.received_at_ms > deleted_before)
-}
-
-fn index_row(entity: &EntityRef, location: &Location, trace_id: Option<&str>) -> IndexRow {
-    IndexRow {
-        project_id: entity.project_id.clone(),
-        entity_kind: entity.kind.as_str().to_string(),
-        entity_id: entity.entity_id.clone(),
-        trace_id: trace_id
-            .or(location.segment.trace_id.as_deref())
-            .unwrap_or_default()
-            .to_string(),
-        object_key: location.object.clone(),
-        byte_offset: location.segment.offset,
-        byte_length: location.segment.length,
-        received_at: DateTime::from_timestamp_millis(location.received_at_ms).unwrap_or_default(),
-    }
 }
 
 fn letter(

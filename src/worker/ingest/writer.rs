@@ -1,7 +1,7 @@
 //! The batched ClickHouse writer: rounds in, one insert per table per flush, acknowledgements out.
 //!
-//! A flush writes, in this order: the index rows (so that whatever is acknowledged can always be
-//! found again), the deletions, the records; then it settles the rounds' pending segments and
+//! A flush writes, in this order: the entities' segment lists (so that whatever is acknowledged can
+//! always be found again), the deletions, the records; then it settles the rounds' pending segments and
 //! acknowledges their entries. Deletions run before the records of the same flush, and a deletion
 //! drops the records of the same entity that rounds before it put in the batch, so the outcome is
 //! that of applying the rounds in order.
@@ -9,7 +9,7 @@
 //! After the records are in, the writer asks once more whether any of their traces was deleted
 //! since the rounds checked. A trace deleted while its child was between that check and the
 //! insert would otherwise keep the child: the deleting request looked for children before the
-//! child's index row existed. Such entities are queued for a rebuild, which deletes them.
+//! child's row existed. Such entities are queued for a rebuild, which deletes them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -24,7 +24,7 @@ use super::pending::{Pending, RoundId};
 use super::round::Rebuilt;
 use super::ConsumerSettings;
 use crate::ingest::event::EntityKind;
-use crate::storage::clickhouse::event_index::{self, IndexRow};
+use crate::storage::clickhouse::entity_events::{self, EntityEventsRow};
 use crate::storage::clickhouse::rows::RowBatch;
 use crate::storage::queue::{self, EntityRef};
 use crate::storage::Stores;
@@ -34,7 +34,8 @@ use crate::storage::Stores;
 struct Batch {
     /// The earliest moment a round of this batch asked for deletions.
     deletions_checked_at: Option<DateTime<Utc>>,
-    index: Vec<IndexRow>,
+    /// Complete segment lists by entity key; a later round's list replaces an earlier one's.
+    lists: BTreeMap<String, EntityEventsRow>,
     rows: RowBatch,
     deletions: BTreeSet<EntityRef>,
     rounds: Vec<RoundId>,
@@ -54,7 +55,8 @@ impl Batch {
             Some(at) => at.min(rebuilt.deletions_checked_at),
             None => rebuilt.deletions_checked_at,
         });
-        self.index.extend(rebuilt.index);
+        self.lists
+            .extend(rebuilt.lists.into_iter().map(|row| (row.key.clone(), row)));
         self.rows.traces.extend(rebuilt.rows.traces);
         self.rows.observations.extend(rebuilt.rows.observations);
         self.rows.scores.extend(rebuilt.rows.scores);
@@ -78,7 +80,7 @@ impl Batch {
     }
 
     fn len(&self) -> usize {
-        self.rows.len() + self.index.len()
+        self.rows.len() + self.lists.len()
     }
 
     fn is_empty(&self) -> bool {
@@ -196,7 +198,8 @@ async fn flush(
 /// Every statement of one flush. A retry after a partial failure repeats inserts that
 /// ReplacingMergeTree folds into one, and deletions, which are idempotent.
 async fn write(ch: &clickhouse::Client, batch: &Batch) -> anyhow::Result<()> {
-    event_index::insert(ch, &batch.index).await?;
+    let lists: Vec<EntityEventsRow> = batch.lists.values().cloned().collect();
+    entity_events::upsert(ch, &lists).await?;
     let mut deletions: BTreeMap<(&str, EntityKind), Vec<&str>> = BTreeMap::new();
     for e in &batch.deletions {
         deletions

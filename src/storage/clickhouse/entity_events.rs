@@ -1,0 +1,222 @@
+//! The `entity_events` and `trace_deletions` tables (`sql/clickhouse/0002_entity_events.sql`):
+//! for each entity, where its events are stored; for each deleted trace, when it was deleted.
+//!
+//! The worker looks up every entity of a round (coalesced over all its rounds) in one query, and
+//! writes each entity's complete list back before the records built from it, so that a record is
+//! always rebuilt from all of the entity's events, whichever request and whichever worker brought
+//! them.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use clickhouse::serde::chrono::datetime64::millis;
+use serde::{Deserialize, Serialize};
+
+use crate::ingest::event::EntityKind;
+use crate::storage::queue::EntityRef;
+
+/// One stored segment as the table holds it: object key, byte offset, byte length, received at
+/// (Unix milliseconds).
+pub type SegmentTuple = (String, u64, u64, i64);
+
+/// One row; field order matches the table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, clickhouse::Row)]
+pub struct EntityEventsRow {
+    pub key: String,
+    pub trace_id: String,
+    pub segments: Vec<SegmentTuple>,
+}
+
+/// Entities per lookup query, and the `max_query_size` their keys need (the default is 256 KiB).
+const LOOKUP_CHUNK: usize = 10_000;
+const LOOKUP_MAX_QUERY_SIZE: &str = "16777216";
+
+/// What the table holds about one entity.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Recorded {
+    /// Stored events: (object, byte range, received at).
+    pub segments: Vec<RecordedSegment>,
+    /// The trace of an observation or score, as recorded with its segments.
+    pub trace_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordedSegment {
+    pub object: String,
+    pub offset: u64,
+    pub length: u64,
+    pub received_at: DateTime<Utc>,
+}
+
+/// The table's key of an entity: `[project id, kind, entity id]` as JSON, unambiguous whatever the
+/// ids contain.
+pub fn key_of(entity: &EntityRef) -> String {
+    serde_json::json!([entity.project_id, entity.kind.as_str(), entity.entity_id]).to_string()
+}
+
+fn entity_of(key: &str) -> Option<EntityRef> {
+    let (project_id, kind, entity_id): (String, String, String) = serde_json::from_str(key).ok()?;
+    Some(EntityRef {
+        project_id,
+        kind: kind.parse().ok()?,
+        entity_id,
+    })
+}
+
+/// What a worker needs before it rebuilds entities: where their events are, and which traces were
+/// deleted since a moment.
+#[derive(Debug, Default)]
+pub struct Lookup {
+    pub recorded: BTreeMap<EntityRef, Recorded>,
+    /// The latest deletion of each trace deleted at or after the moment asked for.
+    pub deleted_at: BTreeMap<EntityRef, DateTime<Utc>>,
+}
+
+/// Everything recorded about `entities`, and the traces deleted since `deletions_since`. The keys
+/// travel as one string of JSON lines, which ClickHouse reads as a table with `format()`: spelling
+/// thousands of keys out in SQL costs more to parse than the lookup itself.
+pub async fn lookup(
+    ch: &clickhouse::Client,
+    entities: &[EntityRef],
+    deletions_since: Option<DateTime<Utc>>,
+) -> anyhow::Result<Lookup> {
+    let mut out = Lookup::default();
+    for chunk in entities.chunks(LOOKUP_CHUNK) {
+        let keys = json_lines(chunk.iter().map(|e| serde_json::json!({ "k": key_of(e) })));
+        let rows: Vec<EntityEventsRow> = ch
+            .query(
+                "SELECT ?fields FROM entity_events WHERE key IN \
+                 (SELECT k FROM format(JSONEachRow, 'k String', ?))",
+            )
+            .bind(keys)
+            .with_option("max_query_size", LOOKUP_MAX_QUERY_SIZE)
+            .fetch_all()
+            .await?;
+        for row in rows {
+            let Some(entity) = entity_of(&row.key) else {
+                continue;
+            };
+            let recorded = Recorded {
+                segments: row
+                    .segments
+                    .into_iter()
+                    .map(|(object, offset, length, received_at_ms)| RecordedSegment {
+                        object,
+                        offset,
+                        length,
+                        received_at: DateTime::from_timestamp_millis(received_at_ms)
+                            .unwrap_or_default(),
+                    })
+                    .collect(),
+                trace_id: (!row.trace_id.is_empty()).then_some(row.trace_id),
+            };
+            out.recorded.insert(entity, recorded);
+        }
+    }
+    if let Some(since) = deletions_since {
+        out.deleted_at = deletions(ch, since).await?;
+    }
+    Ok(out)
+}
+
+/// The latest deletion of every trace deleted at or after `since`. Deletions are few, and those
+/// that matter are recent, so they are fetched by time rather than by key.
+async fn deletions(
+    ch: &clickhouse::Client,
+    since: DateTime<Utc>,
+) -> anyhow::Result<BTreeMap<EntityRef, DateTime<Utc>>> {
+    #[derive(Deserialize, clickhouse::Row)]
+    struct Deleted {
+        project_id: String,
+        trace_id: String,
+        #[serde(with = "millis")]
+        latest: DateTime<Utc>,
+    }
+    let rows: Vec<Deleted> = ch
+        .query(
+            "SELECT project_id, trace_id, max(deleted_at) AS latest FROM trace_deletions \
+             WHERE deleted_at >= fromUnixTimestamp64Milli(?) GROUP BY project_id, trace_id",
+        )
+        .bind(since.timestamp_millis())
+        .fetch_all()
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let trace = EntityRef {
+                project_id: row.project_id,
+                kind: EntityKind::Trace,
+                entity_id: row.trace_id,
+            };
+            (trace, row.latest)
+        })
+        .collect())
+}
+
+/// Writes entities' complete lists, replacing what the table held for them, in one statement.
+pub async fn upsert(ch: &clickhouse::Client, rows: &[EntityEventsRow]) -> anyhow::Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut insert = ch.insert("entity_events")?;
+    for row in rows {
+        insert.write(row).await?;
+    }
+    insert.end().await?;
+    Ok(())
+}
+
+/// Records the deletion of traces at `at`: their events, and those of their observations and
+/// scores, received up to then are deleted by the worker that next rebuilds them.
+pub async fn record_trace_deletions(
+    ch: &clickhouse::Client,
+    project_id: &str,
+    trace_ids: &[String],
+    at: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    #[derive(Serialize, clickhouse::Row)]
+    struct Deletion<'a> {
+        project_id: &'a str,
+        trace_id: &'a str,
+        #[serde(with = "millis")]
+        deleted_at: DateTime<Utc>,
+    }
+    let mut insert = ch.insert("trace_deletions")?;
+    for trace_id in trace_ids {
+        insert
+            .write(&Deletion {
+                project_id,
+                trace_id,
+                deleted_at: at,
+            })
+            .await?;
+    }
+    insert.end().await?;
+    Ok(())
+}
+
+fn json_lines(values: impl Iterator<Item = serde_json::Value>) -> String {
+    let mut out = String::new();
+    for value in values {
+        out.push_str(&value.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_whatever_the_ids_contain() {
+        let entity = EntityRef {
+            project_id: "p\"1".into(),
+            kind: EntityKind::Observation,
+            entity_id: "a,b]\n\\c".into(),
+        };
+        let key = key_of(&entity);
+        assert!(key.starts_with("[\"p\\\"1\""));
+        assert_eq!(entity_of(&key), Some(entity));
+    }
+}
