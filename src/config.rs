@@ -54,6 +54,11 @@ const LANGFUSE_ENV_NAMES: &[(&str, &str)] = &[
     ("LANGFUSE_INIT_PROJECT_NAME", "init.project_name"),
     ("LANGFUSE_INIT_PROJECT_PUBLIC_KEY", "init.public_key"),
     ("LANGFUSE_INIT_PROJECT_SECRET_KEY", "init.secret_key"),
+    ("LANGFUSE_CACHE_PROMPT_ENABLED", "prompts.cache_enabled"),
+    (
+        "LANGFUSE_CACHE_PROMPT_TTL_SECONDS",
+        "prompts.redis_ttl_secs",
+    ),
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -67,6 +72,7 @@ pub struct Settings {
     pub blob: BlobSettings,
     pub auth: AuthSettings,
     pub ingestion: IngestionSettings,
+    pub prompts: PromptSettings,
     pub log: LogSettings,
     pub init: InitSettings,
 }
@@ -95,6 +101,14 @@ pub struct IngestionSettings {
     pub max_body_bytes: usize,
     pub max_backlog: u64,
     pub queue_shards: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PromptSettings {
+    pub cache_enabled: bool,
+    pub redis_ttl_secs: u64,
+    pub memory_max_entries: usize,
+    pub invalidation_poll_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -280,6 +294,12 @@ impl Settings {
             return Err(ConfigError::key(
                 "worker.lease_ttl_secs",
                 "must be at least 3",
+            ));
+        }
+        if self.prompts.invalidation_poll_ms == 0 {
+            return Err(ConfigError::key(
+                "prompts.invalidation_poll_ms",
+                "must be at least 1",
             ));
         }
         if self.database.max_connections == 0 {
