@@ -5,6 +5,7 @@ pub mod auth;
 pub mod error;
 pub mod ingestion;
 pub mod projects;
+pub mod prompts;
 pub mod traces;
 
 use std::net::TcpListener;
@@ -32,7 +33,9 @@ pub async fn run(
         Duration::from_millis(500),
         shutdown.clone(),
     );
-    let server = build_server(listener, stores, backlog, settings)?;
+    let prompt_cache = crate::prompt_cache::PromptCache::new(&stores, &settings.prompts);
+    prompt_cache.start(shutdown.clone());
+    let server = build_server(listener, stores, backlog, prompt_cache, settings)?;
     let handle = server.handle();
     tokio::spawn(async move {
         shutdown.cancelled().await;
@@ -49,6 +52,7 @@ fn build_server(
     listener: TcpListener,
     stores: Stores,
     backlog: std::sync::Arc<ingestion::Backlog>,
+    prompt_cache: std::sync::Arc<crate::prompt_cache::PromptCache>,
     settings: &Settings,
 ) -> std::io::Result<actix_web::dev::Server> {
     let verifier = web::Data::new(auth::ApiKeyVerifier::new(
@@ -59,12 +63,14 @@ fn build_server(
     let stores = web::Data::new(stores);
     let backlog = web::Data::from(backlog);
     let ingestion_settings = web::Data::new(settings.ingestion.clone());
+    let prompt_cache = web::Data::from(prompt_cache);
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(stores.clone())
             .app_data(verifier.clone())
             .app_data(backlog.clone())
             .app_data(ingestion_settings.clone())
+            .app_data(prompt_cache.clone())
             .app_data(error::json_config())
             .app_data(error::query_config())
             .wrap(actix_web::middleware::from_fn(trace_request))
@@ -75,6 +81,7 @@ fn build_server(
             .configure(traces::delete_routes)
             .configure(traces::session_routes)
             .configure(traces::score_routes)
+            .configure(prompts::routes)
             .default_service(web::to(error::not_found))
     })
     .disable_signals()

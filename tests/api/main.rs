@@ -9,6 +9,7 @@ mod health;
 mod helpers;
 mod ingestion;
 mod migrations;
+mod prompts;
 mod read_api;
 mod redis;
 mod sdk;
