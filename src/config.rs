@@ -109,6 +109,7 @@ pub struct PromptSettings {
     pub redis_ttl_secs: u64,
     pub memory_max_entries: usize,
     pub invalidation_poll_ms: u64,
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -294,6 +295,12 @@ impl Settings {
             return Err(ConfigError::key(
                 "worker.lease_ttl_secs",
                 "must be at least 3",
+            ));
+        }
+        if self.prompts.max_connections == 0 {
+            return Err(ConfigError::key(
+                "prompts.max_connections",
+                "must be at least 1",
             ));
         }
         if self.prompts.invalidation_poll_ms == 0 {

@@ -16,18 +16,27 @@
 //!
 //! Resolved prompts include other prompts of the project, so the epoch is per project, not per
 //! prompt: any write in a project drops all of that project's answers.
+//!
+//! Everything else prompts do (misses, writes, lists, the subscription and the poll) runs on a
+//! runtime of its own, one thread, with its own PostgreSQL pool and Redis connection. The HTTP
+//! workers it would otherwise share parse ingestion batches, and the shared Redis connection
+//! pipelines ingestion's enqueues; a prompt miss must wait for neither. The HTTP worker that took
+//! the request waits for the result once, instead of being needed again at every step.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use anyhow::Context;
 use bytes::Bytes;
 use fred::prelude::*;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::PromptSettings;
+use crate::config::{DatabaseSettings, Settings};
 use crate::domain::prompt::Selector;
+use crate::storage::prompts::PromptError;
 use crate::storage::redis::RedisStore;
 use crate::storage::Stores;
 
@@ -121,9 +130,32 @@ impl Memory {
     }
 }
 
+/// The runtime prompt work runs on; stopped without waiting when the cache is dropped (which may
+/// happen inside another runtime, where waiting is not allowed).
+struct PromptRuntime(Option<tokio::runtime::Runtime>);
+
+impl PromptRuntime {
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.0
+            .as_ref()
+            .expect("runtime present until drop")
+            .handle()
+    }
+}
+
+impl Drop for PromptRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 pub struct PromptCache {
     enabled: bool,
     memory: RwLock<Memory>,
+    runtime: PromptRuntime,
+    /// A client of its own (not the process's shared one), connected on the prompt runtime.
     redis: RedisStore,
     pool: deadpool_postgres::Pool,
     redis_ttl: Duration,
@@ -137,12 +169,28 @@ pub struct PromptCache {
 }
 
 impl PromptCache {
-    pub fn new(stores: &Stores, settings: &PromptSettings) -> Arc<PromptCache> {
-        Arc::new(PromptCache {
+    /// Builds the cache, its runtime, pool and Redis client; [`PromptCache::start`] connects.
+    pub fn new(stores: &Stores, all: &Settings) -> anyhow::Result<Arc<PromptCache>> {
+        let settings = &all.prompts;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("prompts")
+            .enable_all()
+            .build()
+            .context("starting the prompt runtime")?;
+        let pool = crate::storage::postgres::connect(&DatabaseSettings {
+            max_connections: settings.max_connections,
+            ..all.database.clone()
+        })?;
+        Ok(Arc::new(PromptCache {
             enabled: settings.cache_enabled,
             memory: RwLock::new(Memory::default()),
-            redis: stores.redis.clone(),
-            pool: stores.postgres.clone(),
+            runtime: PromptRuntime(Some(runtime)),
+            redis: RedisStore {
+                client: stores.redis.client.clone_new(),
+                keyspace: stores.redis.keyspace.clone(),
+            },
+            pool,
             redis_ttl: Duration::from_secs(settings.redis_ttl_secs.max(1)),
             max_entries: settings.memory_max_entries.max(1),
             poll_interval: Duration::from_millis(settings.invalidation_poll_ms),
@@ -151,7 +199,24 @@ impl PromptCache {
                 .keyspace
                 .key("prompt-invalidations", "all", None),
             poll_now: Notify::new(),
-        })
+        }))
+    }
+
+    /// The PostgreSQL pool of prompt work; use it from [`PromptCache::run`] only.
+    pub fn pool(&self) -> &deadpool_postgres::Pool {
+        &self.pool
+    }
+
+    /// Runs `task` on the prompt runtime and waits for its result.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        task: impl Future<Output = T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        self.runtime
+            .handle()
+            .spawn(task)
+            .await
+            .context("a prompt task failed")
     }
 
     /// The answer held in memory for the current epoch, if any. Never waits.
@@ -170,19 +235,37 @@ impl PromptCache {
     }
 
     /// The answer from memory, Redis or `load` (PostgreSQL), in that order, keeping it in the
-    /// caches in front of where it was found.
-    pub async fn get_or_load<E>(
+    /// caches in front of where it was found. Everything after the memory lookup runs on the prompt
+    /// runtime.
+    pub async fn get_or_load(
+        self: &Arc<Self>,
+        project_id: &str,
+        name: &str,
+        selector: &Selector,
+        load: impl Future<Output = Result<Cached, PromptError>> + Send + 'static,
+    ) -> Result<(Cached, Source), PromptError> {
+        if let Some(hit) = self.get(project_id, name, selector) {
+            return Ok((hit, Source::Memory));
+        }
+        let (this, project_id, name, selector) = (
+            self.clone(),
+            project_id.to_string(),
+            name.to_string(),
+            selector.clone(),
+        );
+        self.run(async move { this.miss(&project_id, &name, &selector, load).await })
+            .await?
+    }
+
+    async fn miss(
         &self,
         project_id: &str,
         name: &str,
         selector: &Selector,
-        load: impl std::future::Future<Output = Result<Cached, E>>,
-    ) -> Result<(Cached, Source), E> {
+        load: impl Future<Output = Result<Cached, PromptError>>,
+    ) -> Result<(Cached, Source), PromptError> {
         if !self.enabled {
             return Ok((load.await?, Source::Database));
-        }
-        if let Some(hit) = self.get(project_id, name, selector) {
-            return Ok((hit, Source::Memory));
         }
         // The epoch is taken before reading, so an answer read across a write is filed under the
         // old epoch and never served after the write is known.
@@ -229,7 +312,7 @@ impl PromptCache {
             self.channel.clone(),
             format!("{epoch} {project_id}"),
         );
-        tokio::spawn(async move {
+        self.runtime.handle().spawn(async move {
             let publish = redis.client.publish::<i64, _, _>(channel, message);
             match tokio::time::timeout(Duration::from_secs(2), publish).await {
                 Ok(Ok(_)) => {}
@@ -338,12 +421,33 @@ impl PromptCache {
 
     /// Starts the two ways this process learns of other processes' writes: the pub/sub
     /// subscription and the PostgreSQL poll. Both stop with `shutdown`.
+    /// Connects the cache's Redis client and, with the cache on, starts the two ways this process
+    /// learns of other processes' writes: the pub/sub subscription and the PostgreSQL poll. All
+    /// stop with `shutdown`.
     pub fn start(self: &Arc<Self>, shutdown: CancellationToken) {
-        if !self.enabled {
-            return;
+        let handle = self.runtime.handle();
+        handle.spawn(self.clone().connect(shutdown.clone()));
+        if self.enabled {
+            handle.spawn(self.clone().subscribe(shutdown.clone()));
+            handle.spawn(self.clone().poll(shutdown));
         }
-        tokio::spawn(self.clone().subscribe(shutdown.clone()));
-        tokio::spawn(self.clone().poll(shutdown));
+    }
+
+    async fn connect(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            match self.redis.client.init().await {
+                Ok(_connection) => break,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot connect the prompt cache to Redis; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+        shutdown.cancelled().await;
+        self.redis.quit().await;
     }
 
     async fn subscribe(self: Arc<Self>, shutdown: CancellationToken) {

@@ -33,7 +33,7 @@ pub async fn run(
         Duration::from_millis(500),
         shutdown.clone(),
     );
-    let prompt_cache = crate::prompt_cache::PromptCache::new(&stores, &settings.prompts);
+    let prompt_cache = crate::prompt_cache::PromptCache::new(&stores, settings)?;
     prompt_cache.start(shutdown.clone());
     let server = build_server(listener, stores, backlog, prompt_cache, settings)?;
     let handle = server.handle();

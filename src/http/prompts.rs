@@ -23,7 +23,6 @@ use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
 use crate::prompt_cache::{Cached, PromptCache, Source};
 use crate::storage::prompts::{self as store, Deletion, ListFilter, PromptError, PromptRecord};
-use crate::storage::Stores;
 
 const DEFAULT_LIST_LIMIT: i64 = 10;
 const MAX_LIST_LIMIT: i64 = 100;
@@ -177,7 +176,6 @@ fn answer(cached: Cached, name: &str, selector: &Selector, source: Source) -> Ht
 async fn get_prompt(
     auth: ProjectAuth,
     req: HttpRequest,
-    stores: web::Data<Stores>,
     cache: web::Data<PromptCache>,
 ) -> Result<HttpResponse, ApiError> {
     let name = path_name(&req)?;
@@ -194,8 +192,18 @@ async fn get_prompt(
     };
     if !resolve {
         // The raw stored version, for debugging composed prompts: not cached.
-        let client = stores.postgres.get().await.map_err(PromptError::from)?;
-        let found = store::find(&client, &auth.project_id, &name, &selector).await?;
+        let (pool, project_id, wanted, which) = (
+            cache.pool().clone(),
+            auth.project_id.clone(),
+            name.clone(),
+            selector.clone(),
+        );
+        let found = cache
+            .run(async move {
+                let client = pool.get().await.map_err(PromptError::from)?;
+                store::find(&client, &project_id, &wanted, &which).await
+            })
+            .await??;
         let cached = match found {
             Some(record) => Cached::Found(body_bytes(&prompt_json(&record, Some(None)))),
             None => Cached::Missing,
@@ -206,17 +214,25 @@ async fn get_prompt(
     if let Some(hit) = cache.get(&auth.project_id, &name, &selector) {
         return Ok(answer(hit, &name, &selector, Source::Memory));
     }
-    let load = async {
-        let found =
-            store::find_resolved(&stores.postgres, &auth.project_id, &name, &selector).await?;
-        Ok::<_, ApiError>(match found {
-            Some((record, resolved)) => {
-                Cached::Found(body_bytes(&prompt_json(&record, Some(Some(&resolved)))))
-            }
-            None => Cached::Missing,
-        })
+    let load = {
+        let (pool, project_id, name, selector) = (
+            cache.pool().clone(),
+            auth.project_id.clone(),
+            name.clone(),
+            selector.clone(),
+        );
+        async move {
+            let found = store::find_resolved(&pool, &project_id, &name, &selector).await?;
+            Ok(match found {
+                Some((record, resolved)) => {
+                    Cached::Found(body_bytes(&prompt_json(&record, Some(Some(&resolved)))))
+                }
+                None => Cached::Missing,
+            })
+        }
     };
     let (cached, source) = cache
+        .into_inner()
         .get_or_load(&auth.project_id, &name, &selector, load)
         .await?;
     Ok(answer(cached, &name, &selector, source))
@@ -229,13 +245,14 @@ fn body_bytes(body: &Value) -> bytes::Bytes {
 async fn create_prompt(
     auth: ProjectAuth,
     body: web::Json<Value>,
-    stores: web::Data<Stores>,
     cache: web::Data<PromptCache>,
 ) -> Result<HttpResponse, ApiError> {
     let new = prompt::parse_new_prompt(&body)
         .map_err(|e| ApiError::BadRequest(format!("Invalid request data: {e}")))?;
-    let (created, epoch) =
-        store::create(&stores.postgres, &auth.project_id, &new, CREATED_BY_API).await?;
+    let (pool, project_id) = (cache.pool().clone(), auth.project_id.clone());
+    let (created, epoch) = cache
+        .run(async move { store::create(&pool, &project_id, &new, CREATED_BY_API).await })
+        .await??;
     cache.written(&auth.project_id, epoch);
     Ok(HttpResponse::Created().json(prompt_json(&created, None)))
 }
@@ -244,7 +261,6 @@ async fn update_prompt_labels(
     auth: ProjectAuth,
     req: HttpRequest,
     body: web::Json<Value>,
-    stores: web::Data<Stores>,
     cache: web::Data<PromptCache>,
 ) -> Result<HttpResponse, ApiError> {
     let name = path_name(&req)?;
@@ -258,8 +274,10 @@ async fn update_prompt_labels(
         })?;
     let labels = prompt::parse_new_labels(&body)
         .map_err(|e| ApiError::BadRequest(format!("Invalid request data: {e}")))?;
-    let (updated, epoch) =
-        store::update_labels(&stores.postgres, &auth.project_id, &name, version, &labels).await?;
+    let (pool, project_id) = (cache.pool().clone(), auth.project_id.clone());
+    let (updated, epoch) = cache
+        .run(async move { store::update_labels(&pool, &project_id, &name, version, &labels).await })
+        .await??;
     cache.written(&auth.project_id, epoch);
     Ok(HttpResponse::Ok().json(prompt_json(&updated, None)))
 }
@@ -267,7 +285,6 @@ async fn update_prompt_labels(
 async fn delete_prompt(
     auth: ProjectAuth,
     req: HttpRequest,
-    stores: web::Data<Stores>,
     cache: web::Data<PromptCache>,
 ) -> Result<HttpResponse, ApiError> {
     let name = path_name(&req)?;
@@ -283,7 +300,10 @@ async fn delete_prompt(
         (None, Some(l)) => Deletion::Label(l.to_string()),
         (None, None) => Deletion::All,
     };
-    let epoch = store::delete(&stores.postgres, &auth.project_id, &name, &which).await?;
+    let (pool, project_id) = (cache.pool().clone(), auth.project_id.clone());
+    let epoch = cache
+        .run(async move { store::delete(&pool, &project_id, &name, &which).await })
+        .await??;
     cache.written(&auth.project_id, epoch);
     Ok(HttpResponse::build(StatusCode::NO_CONTENT).finish())
 }
@@ -306,7 +326,7 @@ fn time_param(pairs: &[(String, String)], key: &str) -> Result<Option<DateTime<U
 async fn list_prompts(
     auth: ProjectAuth,
     req: HttpRequest,
-    stores: web::Data<Stores>,
+    cache: web::Data<PromptCache>,
 ) -> Result<HttpResponse, ApiError> {
     let pairs = query_pairs(&req)?;
     let page = positive_int(param(&pairs, "page"), "page")?.map_or(1, i64::from);
@@ -325,8 +345,10 @@ async fn list_prompts(
         from_updated_at: time_param(&pairs, "fromUpdatedAt")?,
         to_updated_at: time_param(&pairs, "toUpdatedAt")?,
     };
-    let (metas, total) =
-        store::list(&stores.postgres, &auth.project_id, &filter, page, limit).await?;
+    let (pool, project_id) = (cache.pool().clone(), auth.project_id.clone());
+    let (metas, total) = cache
+        .run(async move { store::list(&pool, &project_id, &filter, page, limit).await })
+        .await??;
     let data: Vec<Value> = metas
         .iter()
         .map(|m| {
