@@ -605,6 +605,29 @@ mod tests {
     }
 
     #[test]
+    fn the_prompt_cache_follows_langfuse_names() {
+        let s = Settings::load(None, &env(&[])).unwrap();
+        assert!(s.prompts.cache_enabled);
+        assert_eq!(s.prompts.redis_ttl_secs, 3600);
+        let s = Settings::load(
+            None,
+            &env(&[
+                ("LANGFUSE_CACHE_PROMPT_ENABLED", "false"),
+                ("LANGFUSE_CACHE_PROMPT_TTL_SECONDS", "60"),
+            ]),
+        )
+        .unwrap();
+        assert!(!s.prompts.cache_enabled);
+        assert_eq!(s.prompts.redis_ttl_secs, 60);
+        let err = Settings::load(
+            None,
+            &env(&[("LANGFUSE_RS__PROMPTS__MAX_CONNECTIONS", "0")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("prompts.max_connections"), "{err}");
+    }
+
+    #[test]
     fn connection_string_beats_redis_host() {
         let s = Settings::load(
             None,
