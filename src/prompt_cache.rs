@@ -236,16 +236,16 @@ impl PromptCache {
 
     /// The answer from memory, Redis or `load` (PostgreSQL), in that order, keeping it in the
     /// caches in front of where it was found. Everything after the memory lookup runs on the prompt
-    /// runtime.
+    /// runtime; the duration is the time it took there (zero for a hit).
     pub async fn get_or_load(
         self: &Arc<Self>,
         project_id: &str,
         name: &str,
         selector: &Selector,
         load: impl Future<Output = Result<Cached, PromptError>> + Send + 'static,
-    ) -> Result<(Cached, Source), PromptError> {
+    ) -> Result<(Cached, Source, Duration), PromptError> {
         if let Some(hit) = self.get(project_id, name, selector) {
-            return Ok((hit, Source::Memory));
+            return Ok((hit, Source::Memory, Duration::ZERO));
         }
         let (this, project_id, name, selector) = (
             self.clone(),
@@ -253,8 +253,12 @@ impl PromptCache {
             name.to_string(),
             selector.clone(),
         );
-        self.run(async move { this.miss(&project_id, &name, &selector, load).await })
-            .await?
+        self.run(async move {
+            let started = std::time::Instant::now();
+            let (cached, source) = this.miss(&project_id, &name, &selector, load).await?;
+            Ok((cached, source, started.elapsed()))
+        })
+        .await?
     }
 
     async fn miss(

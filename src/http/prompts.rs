@@ -5,7 +5,8 @@
 //!
 //! Reads of one prompt are answered from the process's [`PromptCache`]; a hit is served without
 //! waiting on any store. Every answer carries `Server-Timing: app;dur=<ms>` (time in this process,
-//! from routing to the finished response) and, for reads of one prompt, `cache;desc=<source>`.
+//! from routing to the finished response); reads of one prompt add `cache;desc=<source>` and, on a
+//! miss, `miss;dur=<ms>`.
 
 use std::time::Instant;
 
@@ -45,8 +46,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// Time a cache miss spent on the prompt runtime, within the request's `app` time.
+#[derive(Debug, Clone, Copy)]
+struct MissWork(std::time::Duration);
+
 /// Adds `Server-Timing`, so load generators can tell time spent in this process from time spent
-/// queued in front of it.
+/// queued in front of it: `app` (routing to finished response), `miss` (the part a cache miss spent
+/// on the prompt runtime) and `cache` (where the answer came from).
 async fn server_timing(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -54,11 +60,15 @@ async fn server_timing(
     let started = Instant::now();
     let mut response = next.call(req).await?;
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let source = response.response().extensions().get::<Source>().copied();
-    let value = match source {
-        Some(source) => format!("app;dur={elapsed_ms:.3}, cache;desc={}", source.as_str()),
-        None => format!("app;dur={elapsed_ms:.3}"),
-    };
+    let extensions = response.response().extensions();
+    let mut value = format!("app;dur={elapsed_ms:.3}");
+    if let Some(MissWork(work)) = extensions.get::<MissWork>().copied() {
+        value.push_str(&format!(", miss;dur={:.3}", work.as_secs_f64() * 1000.0));
+    }
+    if let Some(source) = extensions.get::<Source>().copied() {
+        value.push_str(&format!(", cache;desc={}", source.as_str()));
+    }
+    drop(extensions);
     if let Ok(value) = HeaderValue::from_str(&value) {
         response
             .headers_mut()
@@ -231,11 +241,13 @@ async fn get_prompt(
             })
         }
     };
-    let (cached, source) = cache
+    let (cached, source, work) = cache
         .into_inner()
         .get_or_load(&auth.project_id, &name, &selector, load)
         .await?;
-    Ok(answer(cached, &name, &selector, source))
+    let mut response = answer(cached, &name, &selector, source);
+    response.extensions_mut().insert(MissWork(work));
+    Ok(response)
 }
 
 fn body_bytes(body: &Value) -> bytes::Bytes {

@@ -32,6 +32,8 @@ struct Answer {
     /// The `cache;desc=` part of `Server-Timing`, if any.
     source: Option<String>,
     server_ms: Option<f64>,
+    /// The whole `Server-Timing` header.
+    timing: String,
 }
 
 impl Api {
@@ -79,6 +81,7 @@ impl Api {
             body,
             source,
             server_ms,
+            timing,
         }
     }
 
@@ -697,8 +700,10 @@ async fn the_writing_process_serves_the_new_state_at_once() {
     let first = api.get("c", "").await;
     assert_eq!(first.source.as_deref(), Some("database"));
     assert!(first.server_ms.is_some());
+    assert!(first.timing.contains("miss;dur="), "{}", first.timing);
     let second = api.get("c", "").await;
     assert_eq!(second.source.as_deref(), Some("memory"));
+    assert!(!second.timing.contains("miss;dur="), "{}", second.timing);
     assert_eq!(second.body, first.body);
     // Unknown prompts are remembered too, and forgotten when created.
     assert_eq!(api.get("later", "").await.status, 404);
