@@ -55,6 +55,8 @@ struct Samples {
     statuses: BTreeMap<String, u64>,
     sources: BTreeMap<String, u64>,
     transport_errors: u64,
+    /// The first few transport errors, to tell a refused connection from a timeout.
+    error_samples: Vec<String>,
     missing_server_timing: u64,
 }
 
@@ -114,6 +116,9 @@ async fn main() -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .pool_max_idle_per_host(256)
+        // Below the server's keep-alive (5 s), so a connection is never reused just as the server
+        // closes it: that race would count as an error of the server.
+        .pool_idle_timeout(Duration::from_secs(2))
         .build()?;
     let name =
         percent_encoding::utf8_percent_encode(&args.name, percent_encoding::NON_ALPHANUMERIC);
@@ -151,9 +156,13 @@ async fn main() -> anyhow::Result<()> {
                         .and_then(|v| v.to_str().ok())
                         .map(server_timing);
                     let body = response.bytes().await;
-                    Some((status, timing, body.is_ok()))
+                    (
+                        status,
+                        timing,
+                        body.map(|_| ()).map_err(|e| format!("{e:?}")),
+                    )
                 }
-                Err(_) => None,
+                Err(err) => (0, None, Err(format!("{err:?}"))),
             };
             let client_ms = sent_at.elapsed().as_secs_f64() * 1000.0;
             if !counted {
@@ -161,7 +170,7 @@ async fn main() -> anyhow::Result<()> {
             }
             let mut samples = samples.lock().unwrap();
             match outcome {
-                Some((status, timing, true)) => {
+                (status, timing, Ok(())) => {
                     *samples.statuses.entry(status.to_string()).or_default() += 1;
                     samples.client_ms.push(client_ms);
                     match timing {
@@ -178,7 +187,12 @@ async fn main() -> anyhow::Result<()> {
                         _ => samples.missing_server_timing += 1,
                     }
                 }
-                _ => samples.transport_errors += 1,
+                (_, _, Err(error)) => {
+                    samples.transport_errors += 1;
+                    if samples.error_samples.len() < 5 {
+                        samples.error_samples.push(error);
+                    }
+                }
             }
         });
         // Reap finished requests so the set does not grow for the whole run.
@@ -204,6 +218,7 @@ async fn main() -> anyhow::Result<()> {
         "errors": errors,
         "statuses": samples.statuses,
         "transport_errors": samples.transport_errors,
+        "transport_error_samples": samples.error_samples,
         "cache": samples.sources,
         "missing_server_timing": samples.missing_server_timing,
         "server_ms": summary(samples.server_ms),
