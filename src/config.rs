@@ -54,6 +54,11 @@ const LANGFUSE_ENV_NAMES: &[(&str, &str)] = &[
     ("LANGFUSE_INIT_PROJECT_NAME", "init.project_name"),
     ("LANGFUSE_INIT_PROJECT_PUBLIC_KEY", "init.public_key"),
     ("LANGFUSE_INIT_PROJECT_SECRET_KEY", "init.secret_key"),
+    ("LANGFUSE_CACHE_PROMPT_ENABLED", "prompts.cache_enabled"),
+    (
+        "LANGFUSE_CACHE_PROMPT_TTL_SECONDS",
+        "prompts.redis_ttl_secs",
+    ),
 ];
 
 #[derive(Debug, Clone, Deserialize)]
@@ -67,6 +72,7 @@ pub struct Settings {
     pub blob: BlobSettings,
     pub auth: AuthSettings,
     pub ingestion: IngestionSettings,
+    pub prompts: PromptSettings,
     pub log: LogSettings,
     pub init: InitSettings,
 }
@@ -98,6 +104,15 @@ pub struct IngestionSettings {
     pub max_backlog: u64,
     pub queue_shards: u32,
     pub max_concurrent_requests: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PromptSettings {
+    pub cache_enabled: bool,
+    pub redis_ttl_secs: u64,
+    pub memory_max_entries: usize,
+    pub invalidation_poll_ms: u64,
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -289,6 +304,18 @@ impl Settings {
             return Err(ConfigError::key(
                 "worker.lease_ttl_secs",
                 "must be at least 3",
+            ));
+        }
+        if self.prompts.max_connections == 0 {
+            return Err(ConfigError::key(
+                "prompts.max_connections",
+                "must be at least 1",
+            ));
+        }
+        if self.prompts.invalidation_poll_ms == 0 {
+            return Err(ConfigError::key(
+                "prompts.invalidation_poll_ms",
+                "must be at least 1",
             ));
         }
         if self.database.max_connections == 0 {
@@ -584,6 +611,29 @@ mod tests {
         assert_eq!(s.auth.salt.expose_secret(), "pepper");
         assert_eq!(s.server.hostname, "127.0.0.1");
         assert_eq!(s.log.format, LogFormat::Json);
+    }
+
+    #[test]
+    fn the_prompt_cache_follows_langfuse_names() {
+        let s = Settings::load(None, &env(&[])).unwrap();
+        assert!(s.prompts.cache_enabled);
+        assert_eq!(s.prompts.redis_ttl_secs, 3600);
+        let s = Settings::load(
+            None,
+            &env(&[
+                ("LANGFUSE_CACHE_PROMPT_ENABLED", "false"),
+                ("LANGFUSE_CACHE_PROMPT_TTL_SECONDS", "60"),
+            ]),
+        )
+        .unwrap();
+        assert!(!s.prompts.cache_enabled);
+        assert_eq!(s.prompts.redis_ttl_secs, 60);
+        let err = Settings::load(
+            None,
+            &env(&[("LANGFUSE_RS__PROMPTS__MAX_CONNECTIONS", "0")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("prompts.max_connections"), "{err}");
     }
 
     #[test]

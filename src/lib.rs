@@ -9,6 +9,8 @@
 //! - `http`: the web role (`serve`), Langfuse's public API on actix-web.
 //! - `worker`: the worker role (`work`), queue consumers that write to ClickHouse.
 //! - `health`: liveness and readiness probes shared by both roles.
+//! - `prompt_cache`: prompt reads served from memory, with Redis behind it, invalidated by epochs;
+//!   the runtime that prompt misses, writes and lists run on.
 //! - `migrate`: embedded, checksummed schema migrations for PostgreSQL and ClickHouse.
 //! - `bootstrap`: `LANGFUSE_INIT_*` provisioning.
 //! - `app`: composition of the roles, used by `main.rs` and by the tests.
@@ -22,6 +24,7 @@ pub mod health;
 pub mod http;
 pub mod ingest;
 pub mod migrate;
+pub mod prompt_cache;
 pub mod storage;
 pub mod telemetry;
 pub mod worker;

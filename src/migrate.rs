@@ -57,7 +57,13 @@ macro_rules! embed {
 
 /// The files of `sql/postgres/`, in order. A test checks this list against the directory.
 pub fn postgres_migrations() -> Vec<Migration> {
-    embed!("postgres", ["0001_organizations_projects_api_keys.sql"])
+    embed!(
+        "postgres",
+        [
+            "0001_organizations_projects_api_keys.sql",
+            "0002_prompts.sql",
+        ]
+    )
 }
 
 /// The files of `sql/clickhouse/`, in order. A test checks this list against the directory.

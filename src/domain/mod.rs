@@ -1,3 +1,4 @@
 //! Pure types and rules: no I/O.
 
 pub mod api_key;
+pub mod prompt;

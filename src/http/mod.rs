@@ -10,6 +10,7 @@ pub mod offload;
 pub mod otel;
 pub mod params;
 pub mod projects;
+pub mod prompts;
 pub mod scores;
 pub mod scores_v3;
 pub mod traces;
@@ -39,7 +40,9 @@ pub async fn run(
         Duration::from_millis(500),
         shutdown.clone(),
     );
-    let server = build_server(listener, stores, backlog, settings)?;
+    let prompt_cache = crate::prompt_cache::PromptCache::new(&stores, settings)?;
+    prompt_cache.start(shutdown.clone());
+    let server = build_server(listener, stores, backlog, prompt_cache, settings)?;
     let handle = server.handle();
     tokio::spawn(async move {
         shutdown.cancelled().await;
@@ -56,6 +59,7 @@ fn build_server(
     listener: TcpListener,
     stores: Stores,
     backlog: std::sync::Arc<ingestion::Backlog>,
+    prompt_cache: std::sync::Arc<crate::prompt_cache::PromptCache>,
     settings: &Settings,
 ) -> std::io::Result<actix_web::dev::Server> {
     let verifier = web::Data::new(auth::ApiKeyVerifier::new(
@@ -69,6 +73,7 @@ fn build_server(
     let ingestion_gate = web::Data::new(ingestion::RequestGate::new(
         settings.ingestion.max_concurrent_requests,
     ));
+    let prompt_cache = web::Data::from(prompt_cache);
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(stores.clone())
@@ -76,6 +81,7 @@ fn build_server(
             .app_data(backlog.clone())
             .app_data(ingestion_settings.clone())
             .app_data(ingestion_gate.clone())
+            .app_data(prompt_cache.clone())
             .app_data(error::json_config())
             .app_data(error::query_config())
             .wrap(actix_web::middleware::from_fn(trace_request))
@@ -90,6 +96,7 @@ fn build_server(
             .configure(traces::score_routes)
             .configure(observations_v2::routes)
             .configure(scores_v3::routes)
+            .configure(prompts::routes)
             .default_service(web::to(error::not_found))
     })
     .disable_signals()

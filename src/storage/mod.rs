@@ -6,6 +6,7 @@
 pub mod blob;
 pub mod clickhouse;
 pub mod postgres;
+pub mod prompts;
 pub mod queue;
 pub mod raw_events;
 pub mod redis;

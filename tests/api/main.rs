@@ -11,6 +11,7 @@ mod ingestion;
 mod migrations;
 mod otel;
 mod otel_sdk;
+mod prompts;
 mod read_api;
 mod read_api_v2;
 mod redis;

@@ -240,6 +240,130 @@ async fn python_sdk_v5_pages_the_v2_observation_and_v3_score_lists() {
             ],
             "score_pages": 2,
             "numeric": ["ls-num"],
+/// Runs an SDK prompt script against `app`: once it prints `READY_FOR_OUTAGE` the server is
+/// stopped and the script told so on standard input, to see the SDK's cache and fallback with the
+/// server down. Returns the JSON object the script prints last.
+async fn run_prompt_script(
+    mut command: tokio::process::Command,
+    app: TestApp,
+    (pk, sk): (&str, &str),
+) -> serde_json::Value {
+    use std::process::Stdio;
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+
+    let mut child = command
+        .env("PK", pk)
+        .env("SK", sk)
+        .env("HOST", &app.address)
+        .env("NAME", "sdk/prompts")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run the SDK script");
+    let mut stderr = child.stderr.take().unwrap();
+    let stderr = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(120), async {
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            if line.trim() == "READY_FOR_OUTAGE" {
+                return true;
+            }
+        }
+        false
+    })
+    .await
+    .unwrap_or(false);
+    if !ready {
+        let _ = child.start_kill();
+        panic!("the script stopped early:\n{}", stderr.await.unwrap());
+    }
+    app.stop().await.expect("the server stops");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"go\n").await.unwrap();
+    drop(stdin);
+    let mut last = String::new();
+    while let Some(line) = stdout.next_line().await.unwrap() {
+        last = line;
+    }
+    let status = tokio::time::timeout(std::time::Duration::from_secs(120), child.wait())
+        .await
+        .expect("the script finishes")
+        .unwrap();
+    let stderr = stderr.await.unwrap();
+    assert!(status.success(), "{last}\n{stderr}");
+    serde_json::from_str(&last).unwrap_or_else(|e| panic!("{e}: {last}\n{stderr}"))
+}
+
+#[tokio::test]
+async fn python_sdk_v5_manages_and_compiles_prompts_and_falls_back_when_the_server_is_down() {
+    let python = sdk_python("LANGFUSE_TEST_PYTHON_SDK_V5", "sdk-python-v5");
+    let app = TestApp::spawn(TestConfig::new().await).await;
+    let (pk, sk) = create_project(&app.config, "sdk-v5-prompts").await;
+    let mut command = tokio::process::Command::new(python);
+    command.arg(sdk_script("python_v5_prompts.py"));
+    let result = run_prompt_script(command, app, (&pk, &sk)).await;
+    assert_eq!(
+        result,
+        serde_json::json!({
+            "created": [1, ["production", "latest"], 1, ["production", "latest"]],
+            "production": [1, "Hello {{name}}, welcome to {{place}}!",
+                           {"model": "gpt-4o", "temperature": 0.2}, ["production"]],
+            "staging": [2, "Hi {{name}}!", {"model": "gpt-4o-mini"}],
+            "by_version": [1, "first", ["sdk"]],
+            "updated_labels": ["production", "staging", "latest"],
+            "production_after": 2,
+            "compiled_text": "Hello Ada, welcome to Rome!",
+            "variables": ["name", "place"],
+            "chat": [1, {"temperature": 0}, ["production", "latest"]],
+            "compiled_chat": [
+                {"role": "system", "content": "You are a pirate."},
+                {"role": "user", "content": "Ahoy"},
+                {"role": "user", "content": "Where is it?"},
+            ],
+            "stale": [2, false],
+            "fallback_text": [true, "Fallback for Bob"],
+            "fallback_chat": [true, [{"role": "system", "content": "Fallback kind"}]],
+            "without_fallback": "raised",
+        })
+    );
+}
+
+#[tokio::test]
+async fn js_client_manages_and_compiles_prompts_and_falls_back_when_the_server_is_down() {
+    let app = TestApp::spawn(TestConfig::new().await).await;
+    let (pk, sk) = create_project(&app.config, "sdk-js-prompts").await;
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(sdk_script("js_client_prompts.js"))
+        .env("NODE_PATH", node_modules());
+    let result = run_prompt_script(command, app, (&pk, &sk)).await;
+    assert_eq!(
+        result,
+        serde_json::json!({
+            "created": [1, ["production", "latest"], 1, ["production", "latest"]],
+            "production": [1, "Hello {{name}}, welcome to {{place}}!",
+                           {"model": "gpt-4o", "temperature": 0.2}, ["production"]],
+            "staging": [2, "Hi {{name}}!", {"model": "gpt-4o-mini"}],
+            "byVersion": [1, "first", ["sdk"]],
+            "updatedLabels": ["production", "staging", "latest"],
+            "productionAfter": 2,
+            "compiledText": "Hello Ada, welcome to Rome!",
+            "chat": [1, {"temperature": 0}, ["production", "latest"]],
+            "compiledChat": [
+                {"role": "system", "content": "You are a pirate."},
+                {"role": "user", "content": "Ahoy"},
+                {"role": "user", "content": "Where is it?"},
+            ],
+            "stale": [2, false],
+            "fallbackText": [true, "Fallback for Bob"],
+            "fallbackChat": [true, [{"role": "system", "content": "Fallback kind"}]],
+            "withoutFallback": "raised",
         })
     );
 }

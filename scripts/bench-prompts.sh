@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Prompt benchmark: latency of GET /api/public/v2/prompts/{name} at a fixed rate, on a release
+# `serve` started on fresh databases, in four phases:
+#
+#   cached-idle      the prompt cache on, nothing else running
+#   cached-loaded    the same, while the ingestion load generator (examples/ingest_load.rs, as fast
+#                    as it goes) saturates the same `serve` process
+#   uncached-idle    a `serve` with the cache off (prompts.cache_enabled=false): every read goes to
+#                    PostgreSQL and is resolved and serialized anew
+#   uncached-loaded  the same, under ingestion load
+#
+# Each phase reports server-side latency (the Server-Timing header) and client-observed latency,
+# p50/p99/p99.9/max, answers by status and by cache tier. The combined report is printed and saved
+# under .dev/bench/.
+#
+#     ./scripts/bench-prompts.sh                       # 1,000 req/s, 10 s per phase
+#     ./scripts/bench-prompts.sh --rate 2000 --seconds 20
+#
+# No `work` process runs: the queue just grows while ingestion is measured, which keeps the worker's
+# CPU use out of the figures (in production `serve` and `work` run on different machines).
+set -euo pipefail
+
+rate=1000
+seconds=10
+while (($#)); do
+    case $1 in
+    --rate) rate=$2; shift 2 ;;
+    --seconds) seconds=$2; shift 2 ;;
+    *) echo "usage: $0 [--rate N] [--seconds N]" >&2; exit 2 ;;
+    esac
+done
+
+# shellcheck source=scripts/services.sh
+source "$(dirname "${BASH_SOURCE[0]}")/services.sh"
+cd "$LF_REPO_ROOT"
+
+ensure_packages
+ensure_postgres
+ensure_redis
+ensure_python_venv
+ensure_clickhouse
+
+cargo build --release --bin langfuse-rs --example ingest_load --example prompt_load
+
+bench_dir="$LF_DEV_DIR/bench"
+mkdir -p "$bench_dir"
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+db=lfrs_bench_prompts
+psql postgres://postgres@127.0.0.1:5432/postgres -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+curl -sf http://127.0.0.1:8123/ --data-binary "DROP DATABASE IF EXISTS $db" >/dev/null
+rm -rf "$bench_dir/prompts-blob"
+
+export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
+export CLICKHOUSE_URL=http://127.0.0.1:8123 CLICKHOUSE_DB=$db
+export REDIS_CONNECTION_STRING=redis://127.0.0.1:6379 REDIS_KEY_PREFIX="bench-prompts-$stamp:"
+export SALT=bench-salt LANGFUSE_RS__BLOB__LOCAL_DIR="$bench_dir/prompts-blob" LANGFUSE_LOG_LEVEL=warn
+export LANGFUSE_INIT_ORG_ID=bench-org LANGFUSE_INIT_PROJECT_ID=bench
+export LANGFUSE_INIT_PROJECT_PUBLIC_KEY=pk-lf-bench LANGFUSE_INIT_PROJECT_SECRET_KEY=sk-lf-bench
+export HOSTNAME=127.0.0.1 PORT=3200
+url=http://127.0.0.1:3200
+keys=(--public-key pk-lf-bench --secret-key sk-lf-bench)
+
+bin=target/release/langfuse-rs
+$bin migrate >/dev/null
+
+serve_pid=""
+ingest_pid=""
+cleanup() {
+    [[ -n "$ingest_pid" ]] && kill "$ingest_pid" 2>/dev/null || true
+    [[ -n "$serve_pid" ]] && kill "$serve_pid" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+start_serve() {
+    LANGFUSE_CACHE_PROMPT_ENABLED=$1 $bin serve >>"$bench_dir/prompts-serve-$stamp.log" 2>&1 &
+    serve_pid=$!
+    wait_for "serve" 60 "$bench_dir/prompts-serve-$stamp.log" curl -sf "$url/api/public/health"
+}
+
+stop_serve() {
+    kill "$serve_pid"
+    wait "$serve_pid" 2>/dev/null || true
+    serve_pid=""
+}
+
+# A chat prompt of about 1 KB, as applications typically fetch, labelled production.
+create_prompt() {
+    local filler
+    filler=$(printf 'Answer precisely and cite the source document. %.0s' {1..12})
+    curl -sf -u pk-lf-bench:sk-lf-bench -H 'content-type: application/json' "$url/api/public/v2/prompts" \
+        --data-binary "{\"name\": \"bench/assistant\", \"type\": \"chat\", \"labels\": [\"production\"],
+            \"config\": {\"model\": \"gpt-4o\", \"temperature\": 0.2},
+            \"prompt\": [{\"role\": \"system\", \"content\": \"You are {{persona}}. $filler\"},
+                         {\"type\": \"placeholder\", \"name\": \"history\"},
+                         {\"role\": \"user\", \"content\": \"{{question}}\"}]}" >/dev/null
+}
+
+# The load generator's optional flags, passed when this version of it has them: no worker runs, so
+# there is nothing to wait for after the load (--drain-seconds 0).
+ingest_args=(--url "$url" "${keys[@]}")
+ingest_help=$(target/release/examples/ingest_load --help 2>/dev/null || true)
+for flag in "--drain-seconds 0" "--clickhouse-database $db" "--project-id bench"; do
+    if grep -q -- "${flag%% *}" <<<"$ingest_help"; then
+        read -ra words <<<"$flag"
+        ingest_args+=("${words[@]}")
+    fi
+done
+
+phase() {
+    local name=$1 loaded=$2 report
+    if ((loaded)); then
+        target/release/examples/ingest_load "${ingest_args[@]}" --seconds $((seconds + 6)) \
+            >"$bench_dir/prompts-ingest-$name-$stamp.json" 2>>"$bench_dir/prompts-serve-$stamp.log" &
+        ingest_pid=$!
+        sleep 2 # let ingestion reach full speed first
+    fi
+    report=$(target/release/examples/prompt_load --url "$url" "${keys[@]}" --name bench/assistant \
+        --rate "$rate" --seconds "$seconds" --phase "$name")
+    if ((loaded)); then
+        wait "$ingest_pid" || true
+        ingest_pid=""
+        report=$(python3 -c '
+import json, sys
+report = json.loads(sys.argv[1])
+try:
+    ingest = json.load(open(sys.argv[2]))
+    report["ingestion"] = {k: ingest.get(k) for k in ("accepted_events_per_second", "request_latency_ms", "responses")}
+except Exception as error:
+    report["ingestion"] = {"error": str(error)}
+print(json.dumps(report))
+' "$report" "$bench_dir/prompts-ingest-$name-$stamp.json")
+    fi
+    printf '%s\n' "$report"
+}
+
+reports=()
+start_serve true
+create_prompt
+reports+=("$(phase cached-idle 0)")
+reports+=("$(phase cached-loaded 1)")
+stop_serve
+start_serve false
+reports+=("$(phase uncached-idle 0)")
+reports+=("$(phase uncached-loaded 1)")
+stop_serve
+
+printf '%s\n' "${reports[@]}" | python3 -c '
+import json, os, sys
+phases = [json.loads(line) for line in sys.stdin if line.strip()]
+print(json.dumps({"machine": {"cpus": os.cpu_count(), "load_average_at_end": os.getloadavg()}, "phases": phases}, indent=2))
+' | tee "$bench_dir/prompts-$stamp.json"
