@@ -240,6 +240,10 @@ async fn python_sdk_v5_pages_the_v2_observation_and_v3_score_lists() {
             ],
             "score_pages": 2,
             "numeric": ["ls-num"],
+        })
+    );
+}
+
 /// Runs an SDK prompt script against `app`: once it prints `READY_FOR_OUTAGE` the server is
 /// stopped and the script told so on standard input, to see the SDK's cache and fallback with the
 /// server down. Returns the JSON object the script prints last.
