@@ -141,6 +141,11 @@ def content_type_for(fmt: str | None) -> str:
 # multi-statements. It works on a latin-1 view of the request bytes, so offsets are byte offsets.
 # ---------------------------------------------------------------------------------------------------------
 
+# What follows an opening quote up to its closing one: anything but the quote or a backslash, a
+# backslash escape, or the quote doubled.
+_QUOTED_BODY_RE = {
+    q: re.compile(r"[^%s\\]*(?:(?:\\.|%s%s)[^%s\\]*)*" % (q, q, q, q), re.S) for q in "'\"`"
+}
 _WORD_RE = re.compile(r"[A-Za-z_\x80-\xff][A-Za-z0-9_$\x80-\xff]*")
 _NUMBER_RE = re.compile(r"[0-9][A-Za-z0-9_.]*")
 _HEREDOC_RE = re.compile(r"\$([A-Za-z0-9_]*)\$")
@@ -176,18 +181,12 @@ def lex(s: str, pos: int = 0):
                 else:
                     pos += 1
         elif c in "'\"`":
-            end = pos + 1
-            while end < n:
-                if s[end] == "\\":
-                    end += 2
-                elif s[end] == c:
-                    if end + 1 < n and s[end + 1] == c:  # doubled quote
-                        end += 2
-                    else:
-                        end += 1
-                        break
-                else:
-                    end += 1
+            # The body, escapes and doubled quotes, in one regex match: a key list or a large
+            # literal can be hundreds of kilobytes, too slow to scan a character at a time here.
+            m = _QUOTED_BODY_RE[c].match(s, pos + 1)
+            end = m.end()
+            if end < n:
+                end += 1  # the closing quote
             else:
                 end = n
             yield Tok("string" if c == "'" else "qident", pos, end, s[pos:end])
