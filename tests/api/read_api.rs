@@ -250,6 +250,76 @@ async fn deleted_traces_are_gone_with_their_observations_scores_and_raw_events()
     );
 }
 
+#[tokio::test]
+async fn lists_filter_on_the_newest_version_of_each_row() {
+    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
+    let keys = create_project(&app.config, "stale").await;
+    let post = |batch: Value| {
+        let request = app
+            .http
+            .post(app.url("/api/public/ingestion"))
+            .basic_auth(&keys.0, Some(&keys.1))
+            .json(&json!({ "batch": batch }));
+        async move { assert_eq!(request.send().await.unwrap().status(), 207) }
+    };
+    let observation_trace =
+        || async { get(&app, &keys, "/api/public/observations/o").await.1["traceId"].clone() };
+    // An update arrives first and is written alone: a version under trace A, on May 2nd.
+    post(json!([envelope(
+        "u",
+        "span-update",
+        "2024-05-02T10:00:00Z",
+        json!({"id": "o", "traceId": "A", "startTime": "2024-05-02T10:00:00Z"})
+    )]))
+    .await;
+    let first = crate::helpers::eventually(std::time::Duration::from_secs(20), || async {
+        observation_trace().await == "A"
+    })
+    .await;
+    assert!(first);
+    // Its create, earlier, fixes the trace and the start time: a newer version under trace B, on
+    // May 1st, in another part of the table's sort order, so ClickHouse never merges the two.
+    post(json!([envelope(
+        "c",
+        "span-create",
+        "2024-05-01T10:00:00Z",
+        json!({"id": "o", "traceId": "B", "startTime": "2024-05-01T10:00:00Z", "name": "step"})
+    )]))
+    .await;
+    let second = crate::helpers::eventually(std::time::Duration::from_secs(20), || async {
+        observation_trace().await == "B"
+    })
+    .await;
+    assert!(second);
+    assert!(app.count_rows("observations", "stale").await >= 1);
+
+    let ids = |body: &Value| -> Vec<String> {
+        body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, under_a) = get(&app, &keys, "/api/public/observations?traceId=A").await;
+    assert_eq!(ids(&under_a), Vec::<String>::new(), "{under_a}");
+    let (_, under_b) = get(&app, &keys, "/api/public/observations?traceId=B").await;
+    assert_eq!(ids(&under_b), vec!["o"]);
+    let (_, late) = get(
+        &app,
+        &keys,
+        "/api/public/observations?fromStartTime=2024-05-02T00:00:00Z",
+    )
+    .await;
+    assert_eq!(ids(&late), Vec::<String>::new(), "{late}");
+    let (status, trace_a) = get(&app, &keys, "/api/public/traces/A").await;
+    if status == 200 {
+        assert_eq!(trace_a["observations"], json!([]), "{trace_a}");
+    }
+    let (_, trace_b) = get(&app, &keys, "/api/public/traces/B").await;
+    assert_eq!(trace_b["observations"][0]["id"], "o", "{trace_b}");
+}
+
 /// Everything stored for one project: rows (merged or not) and raw events of the given entities.
 async fn remains(
     app: &TestApp,

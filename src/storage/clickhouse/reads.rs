@@ -121,14 +121,31 @@ where
     Ok((rows, total))
 }
 
-/// The newest live version of each row of `table` in the project matching `where_clause`
-/// (placeholders bound by the caller, after the project id).
+/// The newest live version of each row of `table` in the project, restricted by `where_clause`
+/// before the newest version is picked: only for columns every version of a row agrees on (`id`).
+/// Placeholders are bound by the caller, after the project id.
 pub(crate) fn latest_versions(table: &str, columns: &str, where_clause: &str) -> String {
     format!(
         "SELECT {columns} FROM (\
             SELECT * FROM {table} WHERE project_id = ? {where_clause} \
             ORDER BY event_ts DESC, updated_at DESC LIMIT 1 BY id\
          ) WHERE is_deleted = 0"
+    )
+}
+
+/// The newest live version of each row of `table` in the project, kept when that version matches
+/// `where_clause`. Any column may change between the versions of a row (an event that arrives late
+/// can even move the start time or the trace of an observation), so the clause is checked on the
+/// newest version; it first narrows the rows to those with *some* matching version, which is what
+/// lets ClickHouse use its indexes. The caller binds: project id, project id, the clause's values,
+/// the clause's values again.
+pub(crate) fn latest_matching(table: &str, columns: &str, where_clause: &str) -> String {
+    format!(
+        "SELECT {columns} FROM (\
+            SELECT * FROM {table} WHERE project_id = ? AND id IN \
+                (SELECT id FROM {table} WHERE project_id = ? {where_clause}) \
+            ORDER BY event_ts DESC, updated_at DESC LIMIT 1 BY id\
+         ) WHERE is_deleted = 0 {where_clause}"
     )
 }
 
@@ -152,11 +169,13 @@ pub async fn observations_of_trace(
 ) -> anyhow::Result<Vec<ObservationView>> {
     let sql = format!(
         "{} ORDER BY start_time, id",
-        latest_versions("observations", OBSERVATION_COLUMNS, "AND trace_id = ?")
+        latest_matching("observations", OBSERVATION_COLUMNS, "AND trace_id = ?")
     );
     Ok(ch
         .query(&sql)
         .bind(project_id)
+        .bind(project_id)
+        .bind(trace_id)
         .bind(trace_id)
         .fetch_all()
         .await?)
@@ -186,11 +205,13 @@ pub async fn scores_of_trace(
 ) -> anyhow::Result<Vec<ScoreView>> {
     let sql = format!(
         "{} ORDER BY timestamp, id",
-        latest_versions("scores", SCORE_COLUMNS, "AND trace_id = ?")
+        latest_matching("scores", SCORE_COLUMNS, "AND trace_id = ?")
     );
     Ok(ch
         .query(&sql)
         .bind(project_id)
+        .bind(project_id)
+        .bind(trace_id)
         .bind(trace_id)
         .fetch_all()
         .await?)
@@ -264,7 +285,8 @@ pub async fn traces(
     page: u64,
     limit: u64,
 ) -> anyhow::Result<(Vec<TraceView>, u64)> {
-    // Immutable columns can be filtered before the newest version is picked; the others after.
+    // The time range narrows the candidates by the sorting key, and is checked again on the newest
+    // version with the other filters.
     let mut before = String::new();
     if filter.from_timestamp.is_some() {
         before.push_str(" AND timestamp >= fromUnixTimestamp64Milli(?)");
@@ -292,15 +314,17 @@ pub async fn traces(
     }
     let base = format!(
         "SELECT * FROM ({}) WHERE 1 = 1{after}",
-        latest_versions("traces", TRACE_COLUMNS, &before)
+        latest_matching("traces", TRACE_COLUMNS, &before)
     );
     let bind_all = |mut q: clickhouse::query::Query| {
-        q = q.bind(project_id);
-        if let Some(t) = filter.from_timestamp {
-            q = q.bind(t.timestamp_millis());
-        }
-        if let Some(t) = filter.to_timestamp {
-            q = q.bind(t.timestamp_millis());
+        q = q.bind(project_id).bind(project_id);
+        for _ in 0..2 {
+            if let Some(t) = filter.from_timestamp {
+                q = q.bind(t.timestamp_millis());
+            }
+            if let Some(t) = filter.to_timestamp {
+                q = q.bind(t.timestamp_millis());
+            }
         }
         for value in [
             &filter.user_id,
@@ -375,18 +399,20 @@ pub async fn observations(
     }
     let base = format!(
         "SELECT * FROM ({}) WHERE 1 = 1{after}",
-        latest_versions("observations", OBSERVATION_COLUMNS, &before)
+        latest_matching("observations", OBSERVATION_COLUMNS, &before)
     );
     let bind_all = |mut q: clickhouse::query::Query| {
-        q = q.bind(project_id);
-        if let Some(t) = &filter.trace_id {
-            q = q.bind(t);
-        }
-        if let Some(t) = filter.from_start_time {
-            q = q.bind(t.timestamp_millis());
-        }
-        if let Some(t) = filter.to_start_time {
-            q = q.bind(t.timestamp_millis());
+        q = q.bind(project_id).bind(project_id);
+        for _ in 0..2 {
+            if let Some(t) = &filter.trace_id {
+                q = q.bind(t);
+            }
+            if let Some(t) = filter.from_start_time {
+                q = q.bind(t.timestamp_millis());
+            }
+            if let Some(t) = filter.to_start_time {
+                q = q.bind(t.timestamp_millis());
+            }
         }
         for value in [
             &filter.name,
@@ -437,7 +463,7 @@ pub async fn trace_summaries(
             toInt64(dateDiff('millisecond', min(start_time), max(coalesce(end_time, start_time)))) AS latency_ms, \
             toFloat64(sum(coalesce(total_cost, 0))) AS total_cost \
          FROM ({}) GROUP BY trace_id",
-        latest_versions(
+        latest_matching(
             "observations",
             "id, trace_id, start_time, end_time, total_cost",
             "AND trace_id IN ?"
@@ -445,15 +471,19 @@ pub async fn trace_summaries(
     );
     let scores = format!(
         "SELECT assumeNotNull(trace_id) AS trace_id, groupArray(id) AS score_ids FROM ({}) GROUP BY trace_id",
-        latest_versions("scores", "id, trace_id", "AND trace_id IN ?")
+        latest_matching("scores", "id, trace_id", "AND trace_id IN ?")
     );
     let (summaries, scores) = futures::try_join!(
         ch.query(&observations)
             .bind(project_id)
+            .bind(project_id)
+            .bind(trace_ids)
             .bind(trace_ids)
             .fetch_all::<TraceSummary>(),
         ch.query(&scores)
             .bind(project_id)
+            .bind(project_id)
+            .bind(trace_ids)
             .bind(trace_ids)
             .fetch_all::<TraceScores>(),
     )?;
