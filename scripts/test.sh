@@ -35,16 +35,29 @@ export LANGFUSE_TEST_CLICKHOUSE_URL="${LANGFUSE_TEST_CLICKHOUSE_URL:-http://127.
 export LANGFUSE_TEST_REDIS_CLUSTER_NODES LANGFUSE_TEST_S3_ENDPOINT LANGFUSE_TEST_PYTHON LANGFUSE_TEST_CHDB_SERVER \
     LANGFUSE_TEST_PYTHON_SDK_V2 LANGFUSE_TEST_PYTHON_SDK_V5 LANGFUSE_TEST_PYTHON_OTEL LANGFUSE_TEST_NODE_MODULES
 
-# Each test creates its own PostgreSQL and ClickHouse databases named lfrs_test_<uuid>; drop the ones
-# earlier runs left behind so they do not pile up on a long-lived machine.
+# Each test creates its own PostgreSQL and ClickHouse databases named lfrs_test_<unix seconds>_<uuid>;
+# drop the ones runs older than three hours left behind so they do not pile up on a long-lived machine,
+# leaving alone those of a run that may be going on beside this one. (Names without a time are from
+# older versions of the tests and always dropped.)
+_lf_stale_test_database() {
+    local name=$1 created
+    if [[ "$name" =~ ^lfrs_test_([0-9]{10})_ ]]; then
+        created=${BASH_REMATCH[1]}
+        ((created < $(date +%s) - 3 * 3600))
+    else
+        return 0
+    fi
+}
 drop_test_databases() {
     local db
     for db in $(psql "$LANGFUSE_TEST_DATABASE_URL" -Atc \
         "SELECT datname FROM pg_database WHERE datname LIKE 'lfrs\_test\_%'"); do
+        _lf_stale_test_database "$db" || continue
         psql "$LANGFUSE_TEST_DATABASE_URL" -qc "DROP DATABASE IF EXISTS \"$db\"" >/dev/null
     done
     for db in $(curl -sf "$LANGFUSE_TEST_CLICKHOUSE_URL/" --data-binary \
         "SELECT name FROM system.databases WHERE name LIKE 'lfrs\\_test\\_%'"); do
+        _lf_stale_test_database "$db" || continue
         curl -sf "$LANGFUSE_TEST_CLICKHOUSE_URL/" --data-binary "DROP DATABASE IF EXISTS \`$db\`" >/dev/null
     done
 }

@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{web, HttpResponse};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
 use futures::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
@@ -25,6 +26,7 @@ use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
 use crate::http::offload;
 use crate::ingest::event::{assign_missing_id, parse_envelope, Body, EntityKind, Parsed};
+use crate::ingest::gzip::{self, GzipError};
 use crate::storage::blob::event_keys;
 use crate::storage::queue;
 use crate::storage::raw_events::{self, EntityEvents, Segment};
@@ -90,6 +92,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 async fn ingest(
     auth: ProjectAuth,
+    req: HttpRequest,
     payload: web::Payload,
     stores: web::Data<Stores>,
     settings: web::Data<IngestionSettings>,
@@ -102,10 +105,36 @@ async fn ingest(
             retry_after_secs: 2,
         });
     }
+    let gzip = match req
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("") | Some("identity") => false,
+        Some("gzip") | Some("x-gzip") => true,
+        Some(other) => {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "Unsupported content encoding {other:?}: send gzip or uncompressed bodies"
+            )))
+        }
+    };
     let _permit = gate.enter().await?;
-    let body = read_limited(payload, settings.max_body_bytes).await?;
+    let limit = settings.max_body_bytes;
+    let body = read_limited(payload, limit).await?;
     let project = auth.project_id.clone();
-    let prepared = offload::cpu(move || prepare_body(&project, &body)).await??;
+    let prepared = offload::cpu(move || {
+        if !gzip {
+            return prepare_body(&project, &body);
+        }
+        let inflated = gzip::gunzip(&body, limit).map_err(|e| match e {
+            GzipError::TooLarge(_) => ApiError::PayloadTooLarge(e.to_string()),
+            GzipError::Invalid(_) => ApiError::BadRequest(e.to_string()),
+        })?;
+        prepare_body(&project, &inflated)
+    })
+    .await??;
     let outcome = persist(&stores, &settings, &auth.project_id, prepared).await?;
     Ok(HttpResponse::MultiStatus().json(outcome))
 }
@@ -266,7 +295,8 @@ async fn persist(
     Ok(prepared.outcome)
 }
 
-/// Reads the body up to `limit` bytes (decompressed, when the client sent gzip); 413 beyond.
+/// Reads the body up to `limit` bytes as sent (a gzip body is inflated later, to at most `limit`
+/// bytes too); 413 beyond.
 async fn read_limited(mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {

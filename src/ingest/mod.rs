@@ -2,5 +2,6 @@
 //! of one entity becomes one record (`merge`). No I/O here.
 
 pub mod event;
+pub mod gzip;
 pub mod merge;
 pub mod otel;

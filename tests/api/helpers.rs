@@ -50,6 +50,16 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
 }
 
+/// The name of a test database: `lfrs_test_<unix seconds>_<uuid>`. The time lets `scripts/test.sh`
+/// drop what old runs left behind without touching the databases of a run going on beside it.
+pub fn test_database_name() -> String {
+    format!(
+        "lfrs_test_{}_{}",
+        chrono::Utc::now().timestamp(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
 /// The host:port of a URL, for pointing a proxy at it.
 pub fn socket_of(url: &str) -> SocketAddr {
     let parsed = url::Url::parse(url).expect("test URL");
@@ -87,7 +97,7 @@ pub struct TestConfig {
 impl TestConfig {
     /// Creates an empty PostgreSQL database; ClickHouse's database is created by `migrate`.
     pub async fn new() -> TestConfig {
-        let database_name = unique("lfrs_test");
+        let database_name = test_database_name();
         let (admin, connection) =
             tokio_postgres::connect(&admin_database_url(), tokio_postgres::NoTls)
                 .await
@@ -99,7 +109,7 @@ impl TestConfig {
             .expect("create test database");
         let mut db_url = url::Url::parse(&admin_database_url()).unwrap();
         db_url.set_path(&format!("/{database_name}"));
-        let clickhouse_database = unique("lfrs_test");
+        let clickhouse_database = test_database_name();
         let blob_dir = tempfile::tempdir().unwrap();
         let env: HashMap<String, String> = [
             ("DATABASE_URL", db_url.to_string()),

@@ -398,3 +398,47 @@ async fn entities_that_keep_failing_become_dead_letters_that_can_be_retried() {
         .unwrap();
     assert!(out.stdout.is_empty());
 }
+
+#[tokio::test]
+async fn gzip_bodies_are_inflated_within_the_limit() {
+    use std::io::Write;
+    let gzip = |bytes: &[u8]| {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    };
+    let mut config = TestConfig::new().await;
+    config.set("LANGFUSE_RS__INGESTION__MAX_BODY_BYTES", "100000");
+    let app = TestApp::spawn_with_worker(config).await;
+    let (pk, sk) = create_project(&app.config, "gzipped").await;
+    let send = |body: Vec<u8>, encoding: &'static str| {
+        app.http
+            .post(app.url(INGESTION))
+            .basic_auth(&pk, Some(&sk))
+            .header("content-type", "application/json")
+            .header("content-encoding", encoding)
+            .body(body)
+            .send()
+    };
+    let batch = json!({"batch": [envelope("e", "trace-create", "2024-05-01T10:00:00Z", json!({"id": "t", "name": "zipped"}))]});
+    let response = send(gzip(batch.to_string().as_bytes()), "gzip")
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 207);
+    assert!(app.wait_for_rows("traces", "gzipped", 1).await);
+
+    // Small on the wire, over the limit once inflated; not gzip at all; an encoding we do not speak.
+    let bomb = gzip(&vec![b' '; 200_000]);
+    assert!(bomb.len() < 100_000);
+    for (body, encoding, status) in [
+        (bomb, "gzip", 413),
+        (b"not gzip".to_vec(), "gzip", 400),
+        (batch.to_string().into_bytes(), "br", 415),
+    ] {
+        let response = send(body, encoding).await.unwrap();
+        assert_eq!(response.status(), status, "{encoding}");
+        let json: Value = response.json().await.unwrap();
+        assert!(json["message"].is_string(), "{json}");
+    }
+    assert_eq!(app.count_rows("traces", "gzipped").await, 1);
+}

@@ -10,14 +10,14 @@
 //! present, must be 8 bytes: like Langfuse, one span without usable ids rejects the whole export,
 //! since such an export is almost always something else (OTLP logs sent to the traces endpoint).
 
-use std::io::Read;
-
 use base64::Engine;
 use opentelemetry_proto::tonic::collector::trace::v1 as collector;
 use opentelemetry_proto::tonic::common::v1 as common;
 use prost::Message;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
+
+use crate::ingest::gzip::GzipError;
 
 use super::{Attributes, Export, ResourceSpans, ScopeSpans, Span, SpanEvent, Status};
 
@@ -68,17 +68,10 @@ pub enum DecodeError {
 /// Inflates a gzip body, refusing to produce more than `limit` bytes (a small compressed body can
 /// expand without bound).
 pub fn gunzip(body: &[u8], limit: usize) -> Result<Vec<u8>, DecodeError> {
-    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
-    flate2::read::MultiGzDecoder::new(body)
-        .take(limit as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| {
-            DecodeError::Malformed(format!("Invalid request body: not valid gzip data ({e})"))
-        })?;
-    if out.len() > limit {
-        return Err(DecodeError::TooLarge(limit));
-    }
-    Ok(out)
+    crate::ingest::gzip::gunzip(body, limit).map_err(|e| match e {
+        GzipError::TooLarge(limit) => DecodeError::TooLarge(limit),
+        GzipError::Invalid(_) => DecodeError::Malformed(e.to_string()),
+    })
 }
 
 /// Decodes an `ExportTraceServiceRequest`.
