@@ -14,8 +14,8 @@ fn decimal(value: f64) -> i64 {
     (value * DECIMAL_SCALE).round() as i64
 }
 
-fn pairs<V: Clone>(map: &std::collections::BTreeMap<String, V>) -> Vec<(String, V)> {
-    map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+fn pairs<V>(map: std::collections::BTreeMap<String, V>) -> Vec<(String, V)> {
+    map.into_iter().collect()
 }
 
 #[derive(Debug, Clone, Serialize, clickhouse::Row)]
@@ -45,24 +45,24 @@ pub struct TraceRow {
     pub is_deleted: u8,
 }
 
-impl From<&TraceRecord> for TraceRow {
-    fn from(t: &TraceRecord) -> Self {
+impl From<TraceRecord> for TraceRow {
+    fn from(t: TraceRecord) -> Self {
         TraceRow {
-            id: t.id.clone(),
+            id: t.id,
             timestamp: t.timestamp,
-            name: t.name.clone().unwrap_or_default(),
-            user_id: t.user_id.clone(),
-            metadata: pairs(&t.metadata),
-            release: t.release.clone(),
-            version: t.version.clone(),
-            project_id: t.project_id.clone(),
-            environment: t.environment.clone(),
+            name: t.name.unwrap_or_default(),
+            user_id: t.user_id,
+            metadata: pairs(t.metadata),
+            release: t.release,
+            version: t.version,
+            project_id: t.project_id,
+            environment: t.environment,
             public: t.public,
             bookmarked: false,
-            tags: t.tags.clone(),
-            input: t.input.clone(),
-            output: t.output.clone(),
-            session_id: t.session_id.clone(),
+            tags: t.tags,
+            input: t.input,
+            output: t.output,
+            session_id: t.session_id,
             created_at: t.created_at,
             updated_at: t.updated_at,
             event_ts: t.event_ts,
@@ -111,38 +111,39 @@ pub struct ObservationRow {
     pub is_deleted: u8,
 }
 
-impl From<&ObservationRecord> for ObservationRow {
-    fn from(o: &ObservationRecord) -> Self {
+impl From<ObservationRecord> for ObservationRow {
+    fn from(o: ObservationRecord) -> Self {
         let costs: Vec<(String, i64)> = o
             .cost_details
-            .iter()
-            .map(|(k, v)| (k.clone(), decimal(*v)))
+            .into_iter()
+            .map(|(k, v)| (k, decimal(v)))
             .collect();
+        let usage = pairs(o.usage_details);
         ObservationRow {
-            id: o.id.clone(),
-            trace_id: o.trace_id.clone(),
-            project_id: o.project_id.clone(),
-            environment: o.environment.clone(),
+            id: o.id,
+            trace_id: o.trace_id,
+            project_id: o.project_id,
+            environment: o.environment,
             observation_type: o.observation_type.as_str().to_string(),
-            parent_observation_id: o.parent_observation_id.clone(),
+            parent_observation_id: o.parent_observation_id,
             start_time: o.start_time,
             end_time: o.end_time,
-            name: o.name.clone().unwrap_or_default(),
-            metadata: pairs(&o.metadata),
+            name: o.name.unwrap_or_default(),
+            metadata: pairs(o.metadata),
             level: o.level.as_str().to_string(),
-            status_message: o.status_message.clone(),
-            version: o.version.clone(),
-            input: o.input.clone(),
-            output: o.output.clone(),
-            provided_model_name: o.model.clone(),
-            model_parameters: o.model_parameters.clone(),
-            provided_usage_details: pairs(&o.usage_details),
-            usage_details: pairs(&o.usage_details),
+            status_message: o.status_message,
+            version: o.version,
+            input: o.input,
+            output: o.output,
+            provided_model_name: o.model,
+            model_parameters: o.model_parameters,
+            provided_usage_details: usage.clone(),
+            usage_details: usage,
             provided_cost_details: costs.clone(),
             cost_details: costs,
             total_cost: o.total_cost.map(decimal),
             completion_start_time: o.completion_start_time,
-            prompt_name: o.prompt_name.clone(),
+            prompt_name: o.prompt_name,
             prompt_version: o.prompt_version,
             created_at: o.created_at,
             updated_at: o.updated_at,
@@ -181,26 +182,26 @@ pub struct ScoreRow {
     pub is_deleted: u8,
 }
 
-impl From<&ScoreRecord> for ScoreRow {
-    fn from(s: &ScoreRecord) -> Self {
+impl From<ScoreRecord> for ScoreRow {
+    fn from(s: ScoreRecord) -> Self {
         ScoreRow {
-            id: s.id.clone(),
+            id: s.id,
             timestamp: s.timestamp,
-            project_id: s.project_id.clone(),
-            environment: s.environment.clone(),
-            trace_id: s.trace_id.clone(),
-            session_id: s.session_id.clone(),
-            dataset_run_id: s.dataset_run_id.clone(),
-            observation_id: s.observation_id.clone(),
-            name: s.name.clone(),
+            project_id: s.project_id,
+            environment: s.environment,
+            trace_id: s.trace_id,
+            session_id: s.session_id,
+            dataset_run_id: s.dataset_run_id,
+            observation_id: s.observation_id,
+            name: s.name,
             value: s.value,
-            source: s.source.clone(),
-            comment: s.comment.clone(),
-            metadata: pairs(&s.metadata),
-            config_id: s.config_id.clone(),
+            source: s.source,
+            comment: s.comment,
+            metadata: pairs(s.metadata),
+            config_id: s.config_id,
             data_type: s.data_type.as_str().to_string(),
-            string_value: s.string_value.clone(),
-            queue_id: s.queue_id.clone(),
+            string_value: s.string_value,
+            queue_id: s.queue_id,
             created_at: s.created_at,
             updated_at: s.updated_at,
             event_ts: s.event_ts,

@@ -514,12 +514,8 @@ fn trace_of(entity: &EntityRef, events: &[&Event]) -> Option<EntityRef> {
     let id = &entity.entity_id;
     let trace_id = match entity.kind {
         EntityKind::Trace => None,
-        EntityKind::Observation => {
-            merge::merge_observation(&entity.project_id, id, events.iter().copied())
-                .map(|o| o.trace_id)
-        }
-        EntityKind::Score => merge::merge_score(&entity.project_id, id, events.iter().copied())
-            .and_then(|s| s.trace_id),
+        EntityKind::Observation => merge::observation_trace_id(id, events.iter().copied()),
+        EntityKind::Score => merge::score_trace_id(id, events.iter().copied()),
     }?;
     Some(trace_ref(&entity.project_id, &trace_id))
 }
@@ -552,7 +548,12 @@ fn rebuild_entity<'a>(
             .max(known.deleted_before(entity)),
         None => known.deleted_before(entity),
     };
-    let live = live_events(segments, contents, deleted_before)?;
+    // Nearly always nothing was deleted: the events already read are the live ones.
+    let live = if deleted_before == i64::MIN {
+        everything
+    } else {
+        live_events(segments, contents, deleted_before)?
+    };
     let mut result = EntityResult {
         trace_id: trace.as_ref().map(|t| t.entity_id.clone()),
         deleted: false,
@@ -561,10 +562,10 @@ fn rebuild_entity<'a>(
     };
     let written = match entity.kind {
         EntityKind::Trace => merge::merge_trace(project, id, live.kept.iter().copied())
-            .map(|t| rows.traces.push(TraceRow::from(&t)))
+            .map(|t| rows.traces.push(TraceRow::from(t)))
             .is_some(),
         EntityKind::Score => merge::merge_score(project, id, live.kept.iter().copied())
-            .map(|s| rows.scores.push(ScoreRow::from(&s)))
+            .map(|s| rows.scores.push(ScoreRow::from(s)))
             .is_some(),
         EntityKind::Observation => {
             match merge::merge_observation(project, id, live.kept.iter().copied()) {
@@ -574,9 +575,9 @@ fn rebuild_entity<'a>(
                         && wrappers.insert(trace)
                     {
                         rows.traces
-                            .push(TraceRow::from(&merge::wrapper_trace(project, &observation)));
+                            .push(TraceRow::from(merge::wrapper_trace(project, &observation)));
                     }
-                    rows.observations.push(ObservationRow::from(&observation));
+                    rows.observations.push(ObservationRow::from(observation));
                     true
                 }
                 None => false,
