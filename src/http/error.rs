@@ -13,6 +13,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    /// The path exists, but not for this method.
+    #[error("Method not allowed")]
+    MethodNotAllowed,
     #[error("{0}")]
     Unavailable(String),
     #[error("{0}")]
@@ -36,6 +39,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => "UnauthorizedError",
             ApiError::NotFound(_) => "LangfuseNotFoundError",
             ApiError::BadRequest(_) => "InvalidRequestError",
+            ApiError::MethodNotAllowed => "MethodNotAllowedError",
             ApiError::Unavailable(_) => "ServiceUnavailableError",
             ApiError::PayloadTooLarge(_) => "PayloadTooLargeError",
             ApiError::UnsupportedMediaType(_) => "UnsupportedMediaTypeError",
@@ -51,6 +55,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -87,6 +92,11 @@ impl ResponseError for ApiError {
 /// Unknown routes answer in the same JSON shape as every other error.
 pub async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound("Route not found".to_string()))
+}
+
+/// A known path asked with a method it does not have.
+pub async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
 }
 
 /// Malformed JSON and query strings are the client's fault: 400 with the parser's reason.

@@ -87,7 +87,7 @@ pub struct Failure {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/public/ingestion", web::post().to(ingest));
+    cfg.service(crate::http::resource("/api/public/ingestion").route(web::post().to(ingest)));
 }
 
 async fn ingest(

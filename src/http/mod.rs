@@ -91,7 +91,6 @@ fn build_server(
             .configure(otel::routes)
             .configure(scores::routes)
             .configure(traces::routes)
-            .configure(traces::delete_routes)
             .configure(traces::session_routes)
             .configure(traces::score_routes)
             .configure(observations_v2::routes)
@@ -105,6 +104,12 @@ fn build_server(
         server = server.workers(settings.server.http_workers);
     }
     Ok(server.listen(listener)?.run())
+}
+
+/// A path of the API: the methods it is given answer, any other method gets 405 (as Langfuse
+/// answers), not the 404 of an unknown path.
+pub(crate) fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(error::method_not_allowed))
 }
 
 /// A span per request with the fields worth searching logs by, and one line when it ends.

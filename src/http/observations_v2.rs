@@ -26,7 +26,7 @@ use crate::storage::clickhouse::observations_v2::{
 use crate::storage::Stores;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/public/v2/observations", web::get().to(list));
+    cfg.service(crate::http::resource("/api/public/v2/observations").route(web::get().to(list)));
 }
 
 const DEFAULT_LIMIT: u64 = 50;

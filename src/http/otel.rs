@@ -26,7 +26,9 @@ use crate::ingest::otel::{decode, map_export, DecodeError, Encoding, MappedExpor
 use crate::storage::Stores;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/public/otel/v1/traces", web::post().to(export_traces));
+    cfg.service(
+        crate::http::resource("/api/public/otel/v1/traces").route(web::post().to(export_traces)),
+    );
 }
 
 /// At most this many distinct reasons are quoted in `partial_success.error_message`.

@@ -32,7 +32,7 @@ struct Organization {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/public/projects", web::get().to(get_projects));
+    cfg.service(crate::http::resource("/api/public/projects").route(web::get().to(get_projects)));
 }
 
 async fn get_projects(

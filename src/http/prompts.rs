@@ -30,17 +30,24 @@ const MAX_LIST_LIMIT: i64 = 100;
 /// What Langfuse records as the author of versions created through the public API.
 const CREATED_BY_API: &str = "API";
 
+use crate::http::resource;
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/public/v2/prompts")
             .wrap(from_fn(server_timing))
-            .route("", web::get().to(list_prompts))
-            .route("", web::post().to(create_prompt))
-            .route("/{name}", web::get().to(get_prompt))
-            .route("/{name}", web::delete().to(delete_prompt))
-            .route(
-                "/{name}/versions/{version}",
-                web::patch().to(update_prompt_labels),
+            .service(
+                resource("")
+                    .route(web::get().to(list_prompts))
+                    .route(web::post().to(create_prompt)),
+            )
+            .service(
+                resource("/{name}")
+                    .route(web::get().to(get_prompt))
+                    .route(web::delete().to(delete_prompt)),
+            )
+            .service(
+                resource("/{name}/versions/{version}").route(web::patch().to(update_prompt_labels)),
             )
             .default_service(web::to(crate::http::error::not_found)),
     );

@@ -16,7 +16,7 @@ use crate::http::ingestion::accept_envelopes;
 use crate::storage::Stores;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/public/scores", web::post().to(create_scores));
+    cfg.service(crate::http::resource("/api/public/scores").route(web::post().to(create_scores)));
 }
 
 /// A score as a `score-create` envelope; its id is the score's, given or new, so a retried

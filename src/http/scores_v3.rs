@@ -18,7 +18,7 @@ use crate::storage::clickhouse::scores_v3::{
 use crate::storage::Stores;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/public/v3/scores", web::get().to(list));
+    cfg.service(crate::http::resource("/api/public/v3/scores").route(web::get().to(list)));
 }
 
 const DEFAULT_LIMIT: u64 = 50;

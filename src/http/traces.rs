@@ -19,14 +19,23 @@ use crate::storage::Stores;
 
 const MAX_LIMIT: u64 = 100;
 
+use crate::http::resource;
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/public/traces", web::get().to(list_traces))
-        .route("/api/public/traces/{trace_id}", web::get().to(get_trace))
-        .route("/api/public/observations", web::get().to(list_observations))
-        .route(
-            "/api/public/observations/{observation_id}",
-            web::get().to(get_observation),
-        );
+    cfg.service(
+        resource("/api/public/traces")
+            .route(web::get().to(list_traces))
+            .route(web::delete().to(delete_many)),
+    )
+    .service(
+        resource("/api/public/traces/{trace_id}")
+            .route(web::get().to(get_trace))
+            .route(web::delete().to(delete_one)),
+    )
+    .service(resource("/api/public/observations").route(web::get().to(list_observations)))
+    .service(
+        resource("/api/public/observations/{observation_id}").route(web::get().to(get_observation)),
+    );
 }
 
 pub(crate) fn iso(t: DateTime<Utc>) -> String {
@@ -394,14 +403,6 @@ struct DeleteTraces {
     trace_ids: Vec<String>,
 }
 
-pub fn delete_routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/public/traces", web::delete().to(delete_many))
-        .route(
-            "/api/public/traces/{trace_id}",
-            web::delete().to(delete_one),
-        );
-}
-
 async fn delete_one(
     auth: ProjectAuth,
     path: web::Path<String>,
@@ -479,11 +480,8 @@ async fn delete(
 }
 
 pub fn session_routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/public/sessions", web::get().to(list_sessions))
-        .route(
-            "/api/public/sessions/{session_id}",
-            web::get().to(get_session),
-        );
+    cfg.service(resource("/api/public/sessions").route(web::get().to(list_sessions)))
+        .service(resource("/api/public/sessions/{session_id}").route(web::get().to(get_session)));
 }
 
 async fn list_sessions(
@@ -543,7 +541,7 @@ async fn get_session(
 }
 
 pub fn score_routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/public/v2/scores", web::get().to(list_scores));
+    cfg.service(resource("/api/public/v2/scores").route(web::get().to(list_scores)));
 }
 
 async fn list_scores(

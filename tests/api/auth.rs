@@ -154,3 +154,27 @@ async fn unknown_routes_answer_404_json() {
     let body: Value = response.json().await.unwrap();
     assert!(body["message"].is_string());
 }
+
+#[tokio::test]
+async fn a_known_path_with_another_method_answers_405_json() {
+    let app = TestApp::spawn(TestConfig::new().await).await;
+    let client = reqwest::Client::new();
+    for (method, path) in [
+        (reqwest::Method::GET, "/api/public/ingestion"),
+        (reqwest::Method::PUT, "/api/public/traces/some-trace"),
+        (reqwest::Method::POST, "/api/public/v2/scores"),
+        (reqwest::Method::PUT, "/api/public/v2/prompts/some-prompt"),
+    ] {
+        let response = client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405, "{method} {path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["message"], "Method not allowed", "{method} {path}");
+        assert_eq!(body["error"], "MethodNotAllowedError");
+    }
+    // The methods a path has still answer.
+    assert_eq!(app.get("/api/public/traces/some-trace").await.status(), 401);
+}
