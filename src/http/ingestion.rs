@@ -25,7 +25,9 @@ use crate::config::IngestionSettings;
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
 use crate::http::offload;
-use crate::ingest::event::{assign_missing_id, parse_envelope, Body, EntityKind, Parsed};
+use crate::ingest::event::{
+    assign_missing_id, parse_envelope, Body, EntityKind, EventError, Parsed,
+};
 use crate::ingest::gzip::{self, GzipError};
 use crate::storage::blob::event_keys;
 use crate::storage::queue;
@@ -181,7 +183,7 @@ pub async fn accept_envelopes(
 }
 
 /// A validated batch, ready to be written.
-struct Prepared {
+pub(crate) struct Prepared {
     outcome: BatchOutcome,
     /// The object's bytes and its segments; `None` when no envelope was accepted.
     object: Option<(Vec<u8>, Vec<Segment>)>,
@@ -204,11 +206,26 @@ fn prepare_body(project_id: &str, body: &[u8]) -> Result<Prepared, ApiError> {
 }
 
 fn prepare(project_id: &str, envelopes: Vec<Value>) -> Prepared {
+    prepare_parsed(
+        project_id,
+        envelopes.into_iter().map(|mut envelope| {
+            assign_missing_id(&mut envelope);
+            let parsed = parse_envelope(&envelope);
+            (envelope, parsed)
+        }),
+    )
+}
+
+/// `prepare` for envelopes the caller has parsed already (each beside what `parse_envelope` said
+/// of it), so that a sender that had to parse them to check them does not pay twice.
+pub(crate) fn prepare_parsed(
+    project_id: &str,
+    envelopes: impl IntoIterator<Item = (Value, Result<Parsed, EventError>)>,
+) -> Prepared {
     let mut outcome = BatchOutcome::default();
     let mut entities: BTreeMap<(EntityKind, String), EntityEvents> = BTreeMap::new();
-    for mut envelope in envelopes {
-        assign_missing_id(&mut envelope);
-        match parse_envelope(&envelope) {
+    for (envelope, parsed) in envelopes {
+        match parsed {
             Ok(Parsed::Event(event)) => {
                 outcome.successes.push(Success {
                     id: event.event_id.clone(),
@@ -254,7 +271,7 @@ fn prepare(project_id: &str, envelopes: Vec<Value>) -> Prepared {
 }
 
 /// Writes the request's object, then its references; removes the object if the enqueue fails.
-async fn persist(
+pub(crate) async fn persist(
     stores: &Stores,
     settings: &IngestionSettings,
     project_id: &str,

@@ -19,7 +19,7 @@ use futures::StreamExt;
 use crate::config::IngestionSettings;
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
-use crate::http::ingestion::{accept_envelopes, Backlog, RequestGate};
+use crate::http::ingestion::{persist, prepare_parsed, Backlog, RequestGate};
 use crate::http::offload;
 use crate::ingest::otel::decode::{encode_response, gunzip};
 use crate::ingest::otel::{decode, map_export, DecodeError, Encoding, MappedExport};
@@ -72,9 +72,10 @@ async fn export_traces(
     let limit = settings.otel_max_body_bytes;
     let body = read_limited(&req, payload, limit).await?;
 
-    // Inflating, decoding and mapping a large export takes CPU time that must not hold up the
-    // other requests served by this worker thread.
-    let mapped = offload::cpu(move || -> Result<MappedExport, DecodeError> {
+    // Inflating, decoding, mapping and encoding a large export takes CPU time that must not hold
+    // up the other requests served by this worker thread: all of it is one offloaded step.
+    let project = auth.project_id.clone();
+    let (mapped, prepared) = offload::cpu(move || -> Result<_, DecodeError> {
         let inflated;
         let bytes: &[u8] = if gzip {
             inflated = gunzip(&body, limit)?;
@@ -83,7 +84,14 @@ async fn export_traces(
             &body
         };
         let export = decode(encoding, bytes)?;
-        Ok(map_export(&export, chrono::Utc::now()))
+        let mut mapped = map_export(&export, chrono::Utc::now());
+        let envelopes = std::mem::take(&mut mapped.envelopes);
+        let parsed = std::mem::take(&mut mapped.parsed);
+        let prepared = prepare_parsed(
+            &project,
+            envelopes.into_iter().zip(parsed.into_iter().map(Ok)),
+        );
+        Ok((mapped, prepared))
     })
     .await?
     .map_err(|e| match e {
@@ -94,20 +102,18 @@ async fn export_traces(
     })?;
 
     let MappedExport {
-        envelopes,
         span_of,
         mut rejected,
         span_count,
+        ..
     } = mapped;
-    let accepted_envelopes = envelopes.len();
-    if !envelopes.is_empty() {
-        let outcome = accept_envelopes(&stores, &settings, &auth.project_id, envelopes).await?;
-        // Envelopes were checked with the same parser while mapping, so refusals here are not
-        // expected; should the rules ever differ, they are still reported per span.
-        for failure in outcome.errors {
-            if let Some(span) = span_of.get(&failure.id) {
-                rejected.push((span.clone(), failure.message));
-            }
+    let outcome = persist(&stores, &settings, &auth.project_id, prepared).await?;
+    let accepted_envelopes = outcome.successes.len();
+    // Envelopes were checked while mapping, so refusals here are not expected; should the rules
+    // ever differ, they are still reported per span.
+    for failure in outcome.errors {
+        if let Some(span) = span_of.get(&failure.id) {
+            rejected.push((span.clone(), failure.message));
         }
     }
     let mut rejected_spans: Vec<_> = rejected.iter().map(|(span, _)| span).collect();

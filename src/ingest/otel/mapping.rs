@@ -28,7 +28,7 @@ use super::generation::{
 use super::io::{input_output, remaining_attributes, Domain};
 use super::observation_type::{meaningful, observation_type, SpanFacts};
 use super::{Attributes, Export, ScopeSpans, Span, STATUS_CODE_ERROR};
-use crate::ingest::event::{parse_envelope, parse_time, ObservationType};
+use crate::ingest::event::{parse_envelope, parse_time, EventError, ObservationType, Parsed};
 
 /// Which span an envelope or a rejection belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -42,6 +42,9 @@ pub struct SpanRef {
 pub struct MappedExport {
     /// Valid envelopes, ready for the pipeline.
     pub envelopes: Vec<Value>,
+    /// What `parse_envelope` made of each envelope, in the same order: checking them meant
+    /// parsing them, and the pipeline takes them parsed.
+    pub parsed: Vec<Parsed>,
     /// The span each envelope (by envelope id) came from, to count rejected spans later.
     pub span_of: HashMap<String, SpanRef>,
     /// Spans refused here, with the reason.
@@ -72,10 +75,15 @@ pub fn map_export(export: &Export, received_at: DateTime<Utc>) -> MappedExport {
                 if let Some(trace) = ctx.trace_envelope() {
                     envelopes.push(trace);
                 }
-                if let Some(reason) = envelopes.iter().find_map(|e| parse_envelope(e).err()) {
-                    out.rejected.push((span_ref, reason.message));
-                    continue;
-                }
+                let parsed: Result<Vec<Parsed>, EventError> =
+                    envelopes.iter().map(parse_envelope).collect();
+                let parsed = match parsed {
+                    Ok(parsed) => parsed,
+                    Err(reason) => {
+                        out.rejected.push((span_ref, reason.message));
+                        continue;
+                    }
+                };
                 if envelopes.len() > 1 {
                     traces_with_event.insert(span.trace_id.clone());
                 }
@@ -86,18 +94,25 @@ pub fn map_export(export: &Export, received_at: DateTime<Utc>) -> MappedExport {
                         ctx.bare_trace_envelope(),
                     ));
                 }
-                for envelope in envelopes {
+                for (envelope, parsed) in envelopes.into_iter().zip(parsed) {
                     out.span_of.insert(envelope_id(&envelope), span_ref.clone());
                     out.envelopes.push(envelope);
+                    out.parsed.push(parsed);
                 }
             }
         }
     }
     for (trace_id, span_id, envelope) in first_span_of_trace {
         if !traces_with_event.contains(&trace_id) {
-            out.span_of
-                .insert(envelope_id(&envelope), SpanRef { trace_id, span_id });
-            out.envelopes.push(envelope);
+            let span_ref = SpanRef { trace_id, span_id };
+            match parse_envelope(&envelope) {
+                Ok(parsed) => {
+                    out.span_of.insert(envelope_id(&envelope), span_ref);
+                    out.envelopes.push(envelope);
+                    out.parsed.push(parsed);
+                }
+                Err(reason) => out.rejected.push((span_ref, reason.message)),
+            }
         }
     }
     out
