@@ -305,9 +305,8 @@ fn polymorphic_value(row: &ScoreV3Row) -> Result<Value, &'static str> {
             .as_ref()
             .map(|s| json!(s))
             .ok_or("a categorical or text score without its string value"),
-        // Langfuse keeps a correction's text in a column this schema does not have; its
-        // stand-in for a missing text is the empty string.
-        "CORRECTION" => Ok(json!("")),
+        // A correction's text is its string value; a missing one reads as the empty string.
+        "CORRECTION" => Ok(json!(row.string_value.as_deref().unwrap_or_default())),
         _ => Err("an unknown data type"),
     }
 }

@@ -116,6 +116,10 @@ pub enum ScoreDataType {
     Numeric,
     Categorical,
     Boolean,
+    /// Free text, 1 to 500 characters.
+    Text,
+    /// A corrected output, as text.
+    Correction,
 }
 
 impl ScoreDataType {
@@ -124,6 +128,8 @@ impl ScoreDataType {
             ScoreDataType::Numeric => "NUMERIC",
             ScoreDataType::Categorical => "CATEGORICAL",
             ScoreDataType::Boolean => "BOOLEAN",
+            ScoreDataType::Text => "TEXT",
+            ScoreDataType::Correction => "CORRECTION",
         }
     }
 }
@@ -234,6 +240,7 @@ pub enum Parsed {
 }
 
 const MAX_ID_LEN: usize = 1_000;
+const MAX_TEXT_SCORE_CHARS: usize = 500;
 const MAX_ENVIRONMENT_LEN: usize = 40;
 pub const DEFAULT_ENVIRONMENT: &str = "default";
 
@@ -577,9 +584,11 @@ impl ScoreBody {
             Some("NUMERIC") => Some(ScoreDataType::Numeric),
             Some("CATEGORICAL") => Some(ScoreDataType::Categorical),
             Some("BOOLEAN") => Some(ScoreDataType::Boolean),
+            Some("TEXT") => Some(ScoreDataType::Text),
+            Some("CORRECTION") => Some(ScoreDataType::Correction),
             Some(other) => {
                 return Err(format!(
-                    "body.dataType {other:?} is not one of NUMERIC, CATEGORICAL, BOOLEAN"
+                    "body.dataType {other:?} is not one of NUMERIC, CATEGORICAL, BOOLEAN, TEXT, CORRECTION"
                 ))
             }
         };
@@ -598,8 +607,30 @@ impl ScoreBody {
             (Some(Value::String(s)), None | Some(ScoreDataType::Categorical)) => {
                 (0.0, Some(s), ScoreDataType::Categorical)
             }
-            (Some(Value::Number(_)), Some(ScoreDataType::Categorical)) => {
-                return Err("body.value of a CATEGORICAL score must be a string".into())
+            (Some(Value::String(s)), Some(ScoreDataType::Text)) => {
+                let length = s.chars().count();
+                if !(1..=MAX_TEXT_SCORE_CHARS).contains(&length) {
+                    return Err(format!(
+                        "body.value of a TEXT score must be 1 to {MAX_TEXT_SCORE_CHARS} characters, not {length}"
+                    ));
+                }
+                (0.0, Some(s), ScoreDataType::Text)
+            }
+            (Some(Value::String(s)), Some(ScoreDataType::Correction)) => {
+                (0.0, Some(s), ScoreDataType::Correction)
+            }
+            (
+                Some(Value::Number(_)),
+                Some(
+                    t @ (ScoreDataType::Categorical
+                    | ScoreDataType::Text
+                    | ScoreDataType::Correction),
+                ),
+            ) => {
+                return Err(format!(
+                    "body.value of a {} score must be a string",
+                    t.as_str()
+                ))
             }
             (Some(Value::String(_)), Some(t)) => {
                 return Err(format!(
@@ -1028,6 +1059,30 @@ mod tests {
             json!({"id": "s", "name": "q", "sessionId": "x", "value": 1, "dataType": "BOOLEAN"}),
         );
         assert_eq!(s.string_value.as_deref(), Some("True"));
+        let s = score(
+            json!({"id": "s", "name": "q", "traceId": "t", "value": "fine", "dataType": "TEXT"}),
+        );
+        assert_eq!(s.data_type, ScoreDataType::Text);
+        assert_eq!(s.string_value.as_deref(), Some("fine"));
+        let s = score(
+            json!({"id": "s", "name": "q", "traceId": "t", "value": "Paris.", "dataType": "CORRECTION"}),
+        );
+        assert_eq!(s.data_type, ScoreDataType::Correction);
+        assert_eq!(s.string_value.as_deref(), Some("Paris."));
+
+        let refused = |body: Value| parse(envelope("score-create", body)).unwrap_err().message;
+        for (value, data_type, reason) in [
+            (json!(""), "TEXT", "1 to 500 characters"),
+            (json!("x".repeat(501)), "TEXT", "1 to 500 characters"),
+            (json!(1), "TEXT", "TEXT score must be a string"),
+            (json!(1), "CORRECTION", "CORRECTION score must be a string"),
+            (json!("x"), "PERCENT", "is not one of"),
+        ] {
+            let error = refused(
+                json!({"id": "s", "name": "q", "traceId": "t", "value": value, "dataType": data_type}),
+            );
+            assert!(error.contains(reason), "{data_type}: {error}");
+        }
     }
 
     #[test]

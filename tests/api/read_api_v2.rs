@@ -1371,3 +1371,62 @@ async fn bad_parameters_are_400_and_unknown_paths_404() {
         assert!(body["message"].is_string());
     }
 }
+
+#[tokio::test]
+async fn text_and_correction_scores_are_stored_and_read_as_strings() {
+    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
+    let keys = create_project(&app.config, "texts").await;
+    ingest(
+        &app,
+        &keys,
+        vec![
+            envelope(
+                "t1",
+                "score-create",
+                "2024-05-01T10:00:00.000Z",
+                json!({"id": "sc-text", "traceId": "t",
+            "name": "feedback", "value": "Too long, but correct.", "dataType": "TEXT"}),
+            ),
+            envelope(
+                "t2",
+                "score-create",
+                "2024-05-01T10:00:01.000Z",
+                json!({"id": "sc-fix", "traceId": "t",
+            "name": "output", "value": "The capital is Paris.", "dataType": "CORRECTION"}),
+            ),
+        ],
+    )
+    .await;
+    assert!(app.wait_for_rows("scores", "texts", 2).await);
+
+    let v3 = ok(&app, &keys, SCORES).await;
+    assert_eq!(item(&v3, "sc-text")["value"], "Too long, but correct.");
+    assert_eq!(item(&v3, "sc-text")["dataType"], "TEXT");
+    assert_eq!(item(&v3, "sc-fix")["value"], "The capital is Paris.");
+    assert_eq!(item(&v3, "sc-fix")["dataType"], "CORRECTION");
+    let text_only = ok(&app, &keys, &format!("{SCORES}?dataType=TEXT")).await;
+    assert_eq!(ids(&text_only), ["sc-text"]);
+
+    let v2 = ok(&app, &keys, "/api/public/v2/scores").await;
+    let fix = item(&v2, "sc-fix");
+    assert_eq!(
+        (&fix["dataType"], &fix["stringValue"]),
+        (&json!("CORRECTION"), &json!("The capital is Paris."))
+    );
+
+    // A TEXT score over 500 characters is refused on its own, with the reason.
+    let response = app
+        .post_as(
+            "/api/public/ingestion",
+            (&keys.0, &keys.1),
+            &json!({ "batch": [envelope("t3", "score-create", "2024-05-01T10:00:02.000Z",
+                json!({"id": "sc-long", "traceId": "t", "name": "feedback", "value": "x".repeat(501), "dataType": "TEXT"}))] }),
+        )
+        .await;
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["status"], 400, "{body}");
+    assert!(body["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("1 to 500 characters"));
+}
