@@ -11,7 +11,7 @@
 #
 # Each phase reports server-side latency (the Server-Timing header) and client-observed latency,
 # p50/p99/p99.9/max, answers by status and by cache tier. The combined report is printed and saved
-# under .dev/bench/.
+# in its run directory under .dev/bench/ (a private stack: scripts/bench-stack.sh).
 #
 #     ./scripts/bench-prompts.sh                       # 1,000 req/s, 10 s per phase
 #     ./scripts/bench-prompts.sh --rate 2000 --seconds 20
@@ -33,53 +33,35 @@ done
 # shellcheck source=scripts/services.sh
 source "$(dirname "${BASH_SOURCE[0]}")/services.sh"
 cd "$LF_REPO_ROOT"
+# shellcheck source=scripts/bench-stack.sh
+source scripts/bench-stack.sh
 
 ensure_packages
 ensure_postgres
 ensure_redis
 ensure_python_venv
-ensure_clickhouse
 
 cargo build --release --bin langfuse-rs --example ingest_load --example prompt_load
 
-bench_dir="$LF_DEV_DIR/bench"
-mkdir -p "$bench_dir"
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-db=lfrs_bench_prompts
-psql postgres://postgres@127.0.0.1:5432/postgres -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
-curl -sf http://127.0.0.1:8123/ --data-binary "DROP DATABASE IF EXISTS $db" >/dev/null
-rm -rf "$bench_dir/prompts-blob"
-
-export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db"
-export CLICKHOUSE_URL=http://127.0.0.1:8123 CLICKHOUSE_DB=$db
-export REDIS_CONNECTION_STRING=redis://127.0.0.1:6379 REDIS_KEY_PREFIX="bench-prompts-$stamp:"
-export SALT=bench-salt LANGFUSE_RS__BLOB__LOCAL_DIR="$bench_dir/prompts-blob" LANGFUSE_LOG_LEVEL=warn
-export LANGFUSE_INIT_ORG_ID=bench-org LANGFUSE_INIT_PROJECT_ID=bench
-export LANGFUSE_INIT_PROJECT_PUBLIC_KEY=pk-lf-bench LANGFUSE_INIT_PROJECT_SECRET_KEY=sk-lf-bench
-export HOSTNAME=127.0.0.1 PORT=3200
-url=http://127.0.0.1:3200
+bench_stack_up prompts
+url=$api_url
 keys=(--public-key pk-lf-bench --secret-key sk-lf-bench)
-
-bin=target/release/langfuse-rs
-$bin migrate >/dev/null
 
 serve_pid=""
 ingest_pid=""
 cleanup() {
     [[ -n "$ingest_pid" ]] && kill "$ingest_pid" 2>/dev/null || true
-    [[ -n "$serve_pid" ]] && kill "$serve_pid" 2>/dev/null || true
+    bench_stack_down
 }
 trap cleanup EXIT
 
 start_serve() {
-    LANGFUSE_CACHE_PROMPT_ENABLED=$1 $bin serve >>"$bench_dir/prompts-serve-$stamp.log" 2>&1 &
-    serve_pid=$!
-    wait_for "serve" 60 "$bench_dir/prompts-serve-$stamp.log" curl -sf "$url/api/public/health"
+    LANGFUSE_CACHE_PROMPT_ENABLED=$1 bench_start serve
+    serve_pid=$started_pid
 }
 
 stop_serve() {
-    kill "$serve_pid"
-    wait "$serve_pid" 2>/dev/null || true
+    bench_stop "$serve_pid"
     serve_pid=""
 }
 
@@ -99,7 +81,7 @@ create_prompt() {
 # there is nothing to wait for after the load (--drain-seconds 0).
 ingest_args=(--url "$url" "${keys[@]}")
 ingest_help=$(target/release/examples/ingest_load --help 2>/dev/null || true)
-for flag in "--drain-seconds 0" "--clickhouse-database $db" "--project-id bench"; do
+for flag in "--drain-seconds 0" "--clickhouse-database bench" "--project-id bench"; do
     if grep -q -- "${flag%% *}" <<<"$ingest_help"; then
         read -ra words <<<"$flag"
         ingest_args+=("${words[@]}")
@@ -110,7 +92,7 @@ phase() {
     local name=$1 loaded=$2 report
     if ((loaded)); then
         target/release/examples/ingest_load "${ingest_args[@]}" --seconds $((seconds + 6)) \
-            >"$bench_dir/prompts-ingest-$name-$stamp.json" 2>>"$bench_dir/prompts-serve-$stamp.log" &
+            >"$run_dir/ingest-$name.json" 2>>"$run_dir/ingest.log" &
         ingest_pid=$!
         sleep 2 # let ingestion reach full speed first
     fi
@@ -128,7 +110,7 @@ try:
 except Exception as error:
     report["ingestion"] = {"error": str(error)}
 print(json.dumps(report))
-' "$report" "$bench_dir/prompts-ingest-$name-$stamp.json")
+' "$report" "$run_dir/ingest-$name.json")
     fi
     printf '%s\n' "$report"
 }
@@ -148,4 +130,4 @@ printf '%s\n' "${reports[@]}" | python3 -c '
 import json, os, sys
 phases = [json.loads(line) for line in sys.stdin if line.strip()]
 print(json.dumps({"machine": {"cpus": os.cpu_count(), "load_average_at_end": os.getloadavg()}, "phases": phases}, indent=2))
-' | tee "$bench_dir/prompts-$stamp.json"
+' | tee "$run_dir/report.json"
