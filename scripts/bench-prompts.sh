@@ -44,6 +44,9 @@ ensure_python_venv
 cargo build --release --bin langfuse-rs --example ingest_load --example prompt_load
 
 bench_stack_up prompts
+# With no worker the backlog only grows: lift its bound, or later phases would meet 429s (cheap
+# answers) instead of the ingestion work they are meant to compete with.
+export LANGFUSE_RS__INGESTION__MAX_BACKLOG=1000000000
 url=$api_url
 keys=(--public-key pk-lf-bench --secret-key sk-lf-bench)
 
