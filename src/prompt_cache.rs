@@ -166,6 +166,9 @@ pub struct PromptCache {
     /// Wakes the poller early, when the subscription was (re)established and may have missed
     /// messages.
     poll_now: Notify,
+    /// One lock per answer being loaded (by its Redis key, which names the epoch): concurrent
+    /// misses of one prompt wait for the first one's load instead of each querying PostgreSQL.
+    loading: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl PromptCache {
@@ -199,6 +202,7 @@ impl PromptCache {
                 .keyspace
                 .key("prompt-invalidations", "all", None),
             poll_now: Notify::new(),
+            loading: std::sync::Mutex::new(HashMap::new()),
         }))
     }
 
@@ -282,13 +286,54 @@ impl PromptCache {
             },
         };
         let key = self.redis_key(project_id, epoch, name, selector);
-        if let Some(hit) = self.redis_get(&key).await {
+        let gate = self
+            .loading
+            .lock()
+            .expect("prompt load map poisoned")
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let loaded = {
+            let _turn = gate.lock().await;
+            // Another request's load of the same answer may have finished while this one waited.
+            match self.get(project_id, name, selector) {
+                Some(hit) => Ok((hit, Source::Memory)),
+                None => {
+                    self.load_answer(project_id, epoch, name, selector, &key, load)
+                        .await
+                }
+            }
+        };
+        let mut loading = self.loading.lock().expect("prompt load map poisoned");
+        // Only the map and this request still hold the lock: nobody else is waiting on it.
+        if Arc::strong_count(&gate) <= 2 {
+            loading.remove(&key);
+        }
+        loaded
+    }
+
+    /// Redis, then `load`, for an answer of `epoch` that memory does not have.
+    async fn load_answer(
+        &self,
+        project_id: &str,
+        epoch: i64,
+        name: &str,
+        selector: &Selector,
+        key: &str,
+        load: impl Future<Output = Result<Cached, PromptError>>,
+    ) -> Result<(Cached, Source), PromptError> {
+        if let Some(hit) = self.redis_get(key).await {
             self.remember(project_id, epoch, name, selector, hit.clone());
             return Ok((hit, Source::Redis));
         }
         let loaded = load.await?;
         self.remember(project_id, epoch, name, selector, loaded.clone());
-        let (redis, ttl, value) = (self.redis.clone(), self.redis_ttl, loaded.encode());
+        let (redis, ttl, value, key) = (
+            self.redis.clone(),
+            self.redis_ttl,
+            loaded.encode(),
+            key.to_string(),
+        );
         tokio::spawn(async move {
             let set = redis.client.set::<(), _, _>(
                 &key,

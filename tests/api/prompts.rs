@@ -730,6 +730,30 @@ async fn the_writing_process_serves_the_new_state_at_once() {
 }
 
 #[tokio::test]
+async fn concurrent_misses_of_one_prompt_load_it_once() {
+    let app = TestApp::spawn(TestConfig::new().await).await;
+    let api = Api::of(&app, "p-flight").await;
+    for version in 1..=3 {
+        // Each write starts a new epoch: nothing of the prompt is in memory or Redis for it.
+        api.create(json!({"name": "f", "prompt": format!("v{version}"), "labels": ["production"]}))
+            .await;
+        let reads = futures::future::join_all((0..16).map(|_| api.get("f", ""))).await;
+        let sources: Vec<&str> = reads
+            .iter()
+            .map(|r| r.source.as_deref().unwrap_or("none"))
+            .collect();
+        assert_eq!(
+            sources.iter().filter(|s| **s == "database").count(),
+            1,
+            "one load from PostgreSQL, the others wait for it: {sources:?}"
+        );
+        for read in &reads {
+            assert_eq!((read.status, &read.body["version"]), (200, &json!(version)));
+        }
+    }
+}
+
+#[tokio::test]
 async fn concurrent_creates_of_one_name_get_distinct_gap_free_versions() {
     let app = TestApp::spawn(TestConfig::new().await).await;
     let api = Api::of(&app, "p-race").await;
