@@ -3,12 +3,14 @@
 //!
 //! Verified keys are cached in each process for `auth.key_cache_ttl_secs`, so the database is
 //! asked at most once per key and interval; the secret is still hashed and compared (in constant
-//! time) on every request, so the cache never lets a wrong secret through.
+//! time) on every request, so the cache never lets a wrong secret through. A key in use is looked
+//! up again in the background once its entry is half its age, so requests (the prompt API's above
+//! all) do not wait for PostgreSQL every interval, and a revoked key still stops working within it.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::{web, FromRequest, HttpRequest};
@@ -42,11 +44,20 @@ enum CachedKey {
     Unknown,
 }
 
+/// A cache entry: when the database said it, what it said, and whether a lookup to renew it runs.
+struct Entry {
+    fetched_at: Instant,
+    key: CachedKey,
+    renewing: bool,
+}
+
+type KeyCache = Arc<Mutex<HashMap<String, Entry>>>;
+
 pub struct ApiKeyVerifier {
     pool: deadpool_postgres::Pool,
     salt: SecretString,
     ttl: Duration,
-    cache: Mutex<HashMap<String, (Instant, CachedKey)>>,
+    cache: KeyCache,
 }
 
 impl ApiKeyVerifier {
@@ -55,30 +66,25 @@ impl ApiKeyVerifier {
             pool,
             salt,
             ttl,
-            cache: Mutex::new(HashMap::new()),
+            cache: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
     /// Resolves an `Authorization` header value to a project, or says why not.
     pub async fn verify(&self, authorization: Option<&str>) -> Result<ProjectAuth, ApiError> {
         let (public_key, secret) = parse_basic(authorization)?;
-        let cached = self.cached(&public_key);
-        let entry = match cached {
-            Some(entry) => entry,
+        let entry = match self.cached(&public_key) {
+            Some((entry, renew)) => {
+                if renew {
+                    self.renew_in_background(&public_key);
+                }
+                entry
+            }
             None => {
-                let entry = match crate::storage::postgres::find_api_key(&self.pool, &public_key)
-                    .await
-                    .map_err(|e| {
-                        ApiError::Unavailable(format!("Authentication unavailable: {e}"))
-                    })? {
-                    Some(record) => CachedKey::Known {
-                        key_id: record.id,
-                        project_id: record.project_id,
-                        fast_hashed_secret_key: record.fast_hashed_secret_key,
-                    },
-                    None => CachedKey::Unknown,
-                };
-                self.remember(&public_key, entry.clone());
+                let entry = look_up(&self.pool, &public_key).await.map_err(|e| {
+                    ApiError::Unavailable(format!("Authentication unavailable: {e}"))
+                })?;
+                remember(&self.cache, self.ttl, &public_key, entry.clone());
                 entry
             }
         };
@@ -106,25 +112,75 @@ impl ApiKeyVerifier {
         }
     }
 
-    fn cached(&self, public_key: &str) -> Option<CachedKey> {
-        let cache = self.cache.lock().expect("auth cache lock poisoned");
-        cache
-            .get(public_key)
-            .filter(|(at, _)| at.elapsed() < self.ttl)
-            .map(|(_, entry)| entry.clone())
+    /// The cached answer while it is fresh, and whether this request should start its renewal
+    /// (the entry is past half its age and no renewal runs yet).
+    fn cached(&self, public_key: &str) -> Option<(CachedKey, bool)> {
+        let mut cache = self.cache.lock().expect("auth cache lock poisoned");
+        let entry = cache.get_mut(public_key)?;
+        let age = entry.fetched_at.elapsed();
+        if age >= self.ttl {
+            return None;
+        }
+        let renew = age >= self.ttl / 2 && !entry.renewing;
+        entry.renewing |= renew;
+        Some((entry.key.clone(), renew))
     }
 
-    fn remember(&self, public_key: &str, entry: CachedKey) {
-        let mut cache = self.cache.lock().expect("auth cache lock poisoned");
-        if cache.len() >= MAX_CACHED_KEYS {
-            let ttl = self.ttl;
-            cache.retain(|_, (at, _)| at.elapsed() < ttl);
-            if cache.len() >= MAX_CACHED_KEYS {
-                cache.clear();
+    fn renew_in_background(&self, public_key: &str) {
+        let (pool, cache, ttl, public_key) = (
+            self.pool.clone(),
+            self.cache.clone(),
+            self.ttl,
+            public_key.to_string(),
+        );
+        tokio::spawn(async move {
+            match look_up(&pool, &public_key).await {
+                Ok(entry) => remember(&cache, ttl, &public_key, entry),
+                // The entry is still good until its age; a later request tries again.
+                Err(err) => {
+                    tracing::warn!(error = format!("{err:#}"), "cannot renew a cached API key");
+                    if let Some(entry) = cache
+                        .lock()
+                        .expect("auth cache lock poisoned")
+                        .get_mut(&public_key)
+                    {
+                        entry.renewing = false;
+                    }
+                }
             }
-        }
-        cache.insert(public_key.to_string(), (Instant::now(), entry));
+        });
     }
+}
+
+async fn look_up(pool: &deadpool_postgres::Pool, public_key: &str) -> anyhow::Result<CachedKey> {
+    Ok(
+        match crate::storage::postgres::find_api_key(pool, public_key).await? {
+            Some(record) => CachedKey::Known {
+                key_id: record.id,
+                project_id: record.project_id,
+                fast_hashed_secret_key: record.fast_hashed_secret_key,
+            },
+            None => CachedKey::Unknown,
+        },
+    )
+}
+
+fn remember(cache: &KeyCache, ttl: Duration, public_key: &str, key: CachedKey) {
+    let mut cache = cache.lock().expect("auth cache lock poisoned");
+    if cache.len() >= MAX_CACHED_KEYS {
+        cache.retain(|_, entry| entry.fetched_at.elapsed() < ttl);
+        if cache.len() >= MAX_CACHED_KEYS {
+            cache.clear();
+        }
+    }
+    cache.insert(
+        public_key.to_string(),
+        Entry {
+            fetched_at: Instant::now(),
+            key,
+            renewing: false,
+        },
+    );
 }
 
 fn parse_basic(authorization: Option<&str>) -> Result<(String, String), ApiError> {

@@ -1,6 +1,8 @@
 use serde_json::Value;
 
-use crate::helpers::{create_project, TestApp, TestConfig};
+use std::time::Duration;
+
+use crate::helpers::{create_project, eventually, TestApp, TestConfig};
 
 #[tokio::test]
 async fn a_valid_key_resolves_to_its_project_in_langfuse_shape() {
@@ -112,6 +114,37 @@ async fn a_deleted_project_s_keys_stop_working() {
     assert_eq!(
         app.get_as("/api/public/projects", &pk, &sk).await.status(),
         401
+    );
+}
+
+#[tokio::test]
+async fn a_cached_key_in_use_is_renewed_in_the_background_before_it_expires() {
+    let mut config = TestConfig::new().await;
+    config.set("LANGFUSE_RS__AUTH__KEY_CACHE_TTL_SECS", "10");
+    let app = TestApp::spawn(config).await;
+    let (pk, sk) = create_project(&app.config, "proj-renew").await;
+    let status = || async { app.get_as("/api/public/projects", &pk, &sk).await.status() };
+    assert_eq!(status().await, 200);
+    let started = std::time::Instant::now();
+
+    let client = app.stores.postgres.get().await.unwrap();
+    client
+        .execute("DELETE FROM api_keys WHERE public_key = $1", &[&pk])
+        .await
+        .unwrap();
+    // Fresh: answered from the cache, without asking the database.
+    assert_eq!(status().await, 200);
+    // Past half its age the entry is still used, and its renewal starts; once that has seen the
+    // deletion the key stops working, well before the entry's ten seconds are up.
+    tokio::time::sleep(Duration::from_millis(5_200)).await;
+    assert_eq!(status().await, 200);
+    assert!(
+        eventually(Duration::from_secs(2), || async { status().await == 401 }).await,
+        "the renewal saw the deletion"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "before the entry expired"
     );
 }
 
