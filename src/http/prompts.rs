@@ -22,6 +22,7 @@ use serde_json::{json, Value};
 use crate::domain::prompt::{self, Resolved, Selector, PRODUCTION_LABEL};
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
+use crate::http::resource;
 use crate::prompt_cache::{Cached, PromptCache, Source};
 use crate::storage::prompts::{self as store, Deletion, ListFilter, PromptError, PromptRecord};
 
@@ -29,8 +30,6 @@ const DEFAULT_LIST_LIMIT: i64 = 10;
 const MAX_LIST_LIMIT: i64 = 100;
 /// What Langfuse records as the author of versions created through the public API.
 const CREATED_BY_API: &str = "API";
-
-use crate::http::resource;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(

@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 use crate::config::IngestionSettings;
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
+use crate::http::resource;
 use crate::ingest::event::{parse_time, EntityKind};
 use crate::storage::clickhouse::entity_events;
 use crate::storage::clickhouse::reads::{
@@ -18,8 +19,6 @@ use crate::storage::queue::{self, EntityRef};
 use crate::storage::Stores;
 
 const MAX_LIMIT: u64 = 100;
-
-use crate::http::resource;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(

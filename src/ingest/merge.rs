@@ -17,8 +17,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 
 use super::event::{
-    Body, Event, Level, ObservationPatch, ObservationType, ScoreDataType, ScorePatch, TracePatch,
-    DEFAULT_ENVIRONMENT,
+    Body, EntityKind, Event, Level, ObservationPatch, ObservationType, ScoreDataType, ScorePatch,
+    TracePatch, DEFAULT_ENVIRONMENT,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -97,6 +97,19 @@ pub struct ScoreRecord {
 }
 
 /// Sorts and de-duplicates one entity's events into the order the rules apply them in.
+/// The events of one entity, in merge order.
+fn events_of<'a>(
+    id: &str,
+    kind: EntityKind,
+    events: impl IntoIterator<Item = &'a Event>,
+) -> Vec<&'a Event> {
+    ordered(
+        events
+            .into_iter()
+            .filter(|e| e.entity_id == id && e.entity_kind() == kind),
+    )
+}
+
 fn ordered<'a>(events: impl IntoIterator<Item = &'a Event>) -> Vec<&'a Event> {
     let mut events: Vec<&Event> = events.into_iter().collect();
     // A create sorts before an update at the same instant (`!is_create` is false for creates).
@@ -153,11 +166,7 @@ pub fn merge_trace<'a>(
     id: &str,
     events: impl IntoIterator<Item = &'a Event>,
 ) -> Option<TraceRecord> {
-    let events = ordered(
-        events
-            .into_iter()
-            .filter(|e| e.entity_id == id && matches!(e.body, Body::Trace(_))),
-    );
+    let events = events_of(id, EntityKind::Trace, events);
     let Times {
         created_at,
         event_ts,
@@ -236,11 +245,7 @@ pub fn merge_observation<'a>(
     id: &str,
     events: impl IntoIterator<Item = &'a Event>,
 ) -> Option<ObservationRecord> {
-    let events = ordered(
-        events
-            .into_iter()
-            .filter(|e| e.entity_id == id && matches!(e.body, Body::Observation(_))),
-    );
+    let events = events_of(id, EntityKind::Observation, events);
     let Times {
         created_at,
         event_ts,
@@ -350,11 +355,7 @@ pub fn observation_trace_id<'a>(
     id: &str,
     events: impl IntoIterator<Item = &'a Event>,
 ) -> Option<String> {
-    let events = ordered(
-        events
-            .into_iter()
-            .filter(|e| e.entity_id == id && matches!(e.body, Body::Observation(_))),
-    );
+    let events = events_of(id, EntityKind::Observation, events);
     let mut seen_create = false;
     for event in &events {
         if let Body::Observation(p) = &event.body {
@@ -369,11 +370,7 @@ pub fn observation_trace_id<'a>(
 
 /// The trace `merge_score` would give the score `id`: the first trace id in merge order.
 pub fn score_trace_id<'a>(id: &str, events: impl IntoIterator<Item = &'a Event>) -> Option<String> {
-    let events = ordered(
-        events
-            .into_iter()
-            .filter(|e| e.entity_id == id && matches!(e.body, Body::Score(_))),
-    );
+    let events = events_of(id, EntityKind::Score, events);
     events.iter().find_map(|e| match &e.body {
         Body::Score(p) => p.trace_id.clone(),
         _ => None,
@@ -386,11 +383,7 @@ pub fn merge_score<'a>(
     id: &str,
     events: impl IntoIterator<Item = &'a Event>,
 ) -> Option<ScoreRecord> {
-    let events = ordered(
-        events
-            .into_iter()
-            .filter(|e| e.entity_id == id && matches!(e.body, Body::Score(_))),
-    );
+    let events = events_of(id, EntityKind::Score, events);
     let Times {
         created_at,
         event_ts,
