@@ -224,7 +224,8 @@ async fn main() -> anyhow::Result<()> {
         Duration::from_secs_f64(args.concurrency as f64 / exports_per_second)
     });
 
-    // One trace in twenty exports is polled through the read API until it reads back whole.
+    // One trace in twenty exports is polled through the read API until it reads back whole, oldest
+    // first.
     let (marker_tx, mut marker_rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
     let lag_poller = {
         let (http, args) = (http.clone(), args.clone());
@@ -239,8 +240,15 @@ async fn main() -> anyhow::Result<()> {
                 if drain_deadline.is_none() && marker_rx.is_closed() && marker_rx.is_empty() {
                     drain_deadline = Some(Instant::now() + Duration::from_secs(args.drain_seconds));
                 }
+                // Markers land about in the order they were accepted: the oldest one not yet
+                // whole ends this round, so the probe costs the server a request or so per tick
+                // however large the backlog, instead of one per pending marker.
                 let mut still = Vec::new();
                 for (trace_id, accepted_at) in pending {
+                    if !still.is_empty() {
+                        still.push((trace_id, accepted_at));
+                        continue;
+                    }
                     let whole = match http
                         .get(format!("{}/api/public/traces/{trace_id}", args.url))
                         .basic_auth(&args.public_key, Some(&args.secret_key))

@@ -34,20 +34,21 @@ serve_pid=$started_pid
 bench_start work
 work_pid=$started_pid
 
-report=$(target/release/examples/ingest_load --url "$api_url" \
+bench_run_load target/release/examples/ingest_load --url "$api_url" \
     --public-key pk-lf-bench --secret-key sk-lf-bench \
     --clickhouse-url "$clickhouse_url" --clickhouse-database bench \
-    --project-id bench "$@")
+    --project-id bench "$@"
 
-printf '%s\n' "$report" | python3 -c '
+printf '%s\n' "$load_report" | python3 -c '
 import json, sys
 report = json.load(sys.stdin)
 names = ["serve", "work", "clickhouse"]
 values = sys.argv[1:]
 report["peak_memory_mib"] = {n: round(int(values[i]) / 1024, 1) for i, n in enumerate(names[:2])}
 report["cpu_seconds"] = {n: round(float(values[2 + i]), 1) for i, n in enumerate(names)}
+report["cpu_seconds"]["load_generator"] = round(float(values[5]), 1)
 report["machine"] = {"cpus": __import__("os").cpu_count()}
 print(json.dumps(report, indent=2))
 ' "$(peak_kib "$serve_pid")" "$(peak_kib "$work_pid")" \
-    "$(cpu_seconds "$serve_pid")" "$(cpu_seconds "$work_pid")" "$(cpu_seconds "$clickhouse_pid")" |
+    "$(cpu_seconds "$serve_pid")" "$(cpu_seconds "$work_pid")" "$(cpu_seconds "$clickhouse_pid")" "$load_cpu_seconds" |
     tee "$run_dir/report.json"

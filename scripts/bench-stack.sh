@@ -82,6 +82,16 @@ bench_stop() {
     wait "$1" 2>/dev/null || true
 }
 
+# Runs a load generator (its arguments), keeping its JSON report in $load_report and the CPU
+# seconds it used in $load_cpu_seconds: it shares the machine with what it measures, so the
+# reports say how much of it the generator took.
+bench_run_load() {
+    local TIMEFORMAT='%U %S'
+    { time "$@" >"$run_dir/load-report.json" 2>>"$run_dir/load.log"; } 2>"$run_dir/load-times"
+    load_report=$(cat "$run_dir/load-report.json")
+    load_cpu_seconds=$(awk '{print $1 + $2}' "$run_dir/load-times")
+}
+
 # CPU seconds (user + system) a process has used, and its peak resident memory, from /proc.
 cpu_seconds() { awk -v tck="$(getconf CLK_TCK)" '{print ($14 + $15) / tck}' "/proc/$1/stat"; }
 peak_kib() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
