@@ -85,6 +85,7 @@ fn build_server(
             .app_data(error::json_config())
             .app_data(error::query_config())
             .wrap(actix_web::middleware::from_fn(trace_request))
+            .wrap(cors())
             .configure(crate::health::routes)
             .configure(projects::routes)
             .configure(ingestion::routes)
@@ -104,6 +105,16 @@ fn build_server(
         server = server.workers(settings.server.http_workers);
     }
     Ok(server.listen(listener)?.run())
+}
+
+/// Cross-origin requests are allowed from any origin, as Langfuse allows them: browser SDKs send
+/// events and scores with a public key, and the preflight must not need the keys. The request's
+/// origin is echoed (not `*`) and credentials are not allowed.
+fn cors() -> actix_cors::Cors {
+    actix_cors::Cors::default()
+        .allow_any_origin()
+        .allow_any_method()
+        .allow_any_header()
 }
 
 /// A path of the API: the methods it is given answer, any other method gets 405 (as Langfuse

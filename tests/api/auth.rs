@@ -211,3 +211,59 @@ async fn a_known_path_with_another_method_answers_405_json() {
     // The methods a path has still answer.
     assert_eq!(app.get("/api/public/traces/some-trace").await.status(), 401);
 }
+
+#[tokio::test]
+async fn browsers_may_call_the_api_from_any_origin() {
+    let app = TestApp::spawn(TestConfig::new().await).await;
+    let client = reqwest::Client::new();
+    let origin = "https://app.example.com";
+    // The preflight needs no keys.
+    let preflight = client
+        .request(reqwest::Method::OPTIONS, app.url("/api/public/ingestion"))
+        .header("Origin", origin)
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization,content-type,x-langfuse-sdk-name",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let header = |response: &reqwest::Response, name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_ascii_lowercase())
+            .unwrap_or_default()
+    };
+    assert_eq!(header(&preflight, "access-control-allow-origin"), origin);
+    assert!(header(&preflight, "access-control-allow-methods").contains("post"));
+    for name in ["authorization", "content-type", "x-langfuse-sdk-name"] {
+        assert!(
+            header(&preflight, "access-control-allow-headers").contains(name),
+            "{name}"
+        );
+    }
+    assert!(header(&preflight, "access-control-allow-credentials").is_empty());
+
+    // The answers themselves carry the origin, errors included.
+    let (pk, sk) = create_project(&app.config, "proj-cors").await;
+    let answer = client
+        .get(app.url("/api/public/projects"))
+        .basic_auth(&pk, Some(&sk))
+        .header("Origin", origin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(header(&answer, "access-control-allow-origin"), origin);
+    let refused = client
+        .get(app.url("/api/public/projects"))
+        .header("Origin", origin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(header(&refused, "access-control-allow-origin"), origin);
+}
