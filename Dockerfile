@@ -25,7 +25,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     && install -m 0755 target/release/langfuse-rs /usr/local/bin/langfuse-rs
 
 FROM debian:bookworm-slim
-# ca-certificates: TLS to ElastiCache, S3 and ClickHouse Cloud is verified against the system roots.
+# ca-certificates: TLS to ElastiCache, S3 and ClickHouse (when over TLS) is verified against the system roots.
 # curl: for container health checks (`curl -fsS http://127.0.0.1:3030/api/public/health`).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl \
