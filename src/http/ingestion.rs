@@ -169,8 +169,9 @@ impl RequestGate {
 }
 
 /// Validates each envelope on its own and makes the good ones durable (blob storage, then the
-/// queue) before returning; the one way into the pipeline, for the batch API and OpenTelemetry
-/// alike. Fails as a whole only when a store is unavailable, so the client retries.
+/// queue) before returning, for envelopes the server builds itself (direct score writes). The
+/// batch API and OpenTelemetry take the same two steps, `prepare*` then `persist`, with their own
+/// decoding in front. Fails as a whole only when a store is unavailable, so the client retries.
 pub async fn accept_envelopes(
     stores: &Stores,
     settings: &IngestionSettings,

@@ -2,8 +2,9 @@
 //! any OpenTelemetry exporter.
 //!
 //! Protobuf or JSON, gzip or not, Basic auth with the project's keys. Spans become batch-ingestion
-//! envelopes (`ingest::otel`) and go through [`accept_envelopes`], the one way into the durable
-//! pipeline, so they are answered only once durable and are merged and read like any other event.
+//! envelopes (`ingest::otel`), parsed while mapped, and are written by the batch API's own
+//! `prepare_parsed` and `persist`, so they are answered only once durable and are merged and read
+//! like any other event.
 //! The answer is an `ExportTraceServiceResponse` in the request's encoding; spans that cannot be
 //! stored are counted in its `partial_success`, the rest are kept.
 //!
@@ -86,10 +87,9 @@ async fn export_traces(
         let export = decode(encoding, bytes)?;
         let mut mapped = map_export(&export, chrono::Utc::now());
         let envelopes = std::mem::take(&mut mapped.envelopes);
-        let parsed = std::mem::take(&mut mapped.parsed);
         let prepared = prepare_parsed(
             &project,
-            envelopes.into_iter().zip(parsed.into_iter().map(Ok)),
+            envelopes.into_iter().map(|(e, parsed)| (e, Ok(parsed))),
         );
         Ok((mapped, prepared))
     })

@@ -22,7 +22,7 @@ fn check(name: &str) {
     let export = decode(Encoding::Json, &request).expect("the request decodes");
     let received_at = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
     let mapped = map_export(&export, received_at);
-    let actual = Value::Array(mapped.envelopes);
+    let actual = Value::Array(mapped.envelopes.into_iter().map(|(e, _)| e).collect());
     let rejected = Value::Array(
         mapped
             .rejected

@@ -40,11 +40,9 @@ pub struct SpanRef {
 /// What an export came to.
 #[derive(Debug, Default)]
 pub struct MappedExport {
-    /// Valid envelopes, ready for the pipeline.
-    pub envelopes: Vec<Value>,
-    /// What `parse_envelope` made of each envelope, in the same order: checking them meant
-    /// parsing them, and the pipeline takes them parsed.
-    pub parsed: Vec<Parsed>,
+    /// Valid envelopes, ready for the pipeline, each with what `parse_envelope` made of it:
+    /// checking them meant parsing them, and the pipeline takes them parsed.
+    pub envelopes: Vec<(Value, Parsed)>,
     /// The span each envelope (by envelope id) came from, to count rejected spans later.
     pub span_of: HashMap<String, SpanRef>,
     /// Spans refused here, with the reason.
@@ -96,8 +94,7 @@ pub fn map_export(export: &Export, received_at: DateTime<Utc>) -> MappedExport {
                 }
                 for (envelope, parsed) in envelopes.into_iter().zip(parsed) {
                     out.span_of.insert(envelope_id(&envelope), span_ref.clone());
-                    out.envelopes.push(envelope);
-                    out.parsed.push(parsed);
+                    out.envelopes.push((envelope, parsed));
                 }
             }
         }
@@ -108,8 +105,7 @@ pub fn map_export(export: &Export, received_at: DateTime<Utc>) -> MappedExport {
             match parse_envelope(&envelope) {
                 Ok(parsed) => {
                     out.span_of.insert(envelope_id(&envelope), span_ref);
-                    out.envelopes.push(envelope);
-                    out.parsed.push(parsed);
+                    out.envelopes.push((envelope, parsed));
                 }
                 Err(reason) => out.rejected.push((span_ref, reason.message)),
             }
