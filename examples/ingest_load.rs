@@ -9,11 +9,14 @@
 //!     cargo run --release --example ingest_load -- --url http://127.0.0.1:3000 \
 //!         --public-key pk-lf-bench --secret-key sk-lf-bench --seconds 20
 
-use std::sync::atomic::{AtomicU64, Ordering};
+mod common;
+
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use common::{percentile, Answers};
 use serde_json::json;
 
 #[derive(Debug, Parser)]
@@ -45,23 +48,6 @@ struct Args {
     /// Seconds to wait after the load for the worker to land everything.
     #[arg(long, default_value_t = 120)]
     drain_seconds: u64,
-}
-
-#[derive(Default)]
-struct Counters {
-    accepted_events: AtomicU64,
-    requests_207: AtomicU64,
-    requests_429: AtomicU64,
-    requests_other: AtomicU64,
-    transport_errors: AtomicU64,
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
 }
 
 /// One request body, written straight into a string: the generator must spend as little CPU as
@@ -133,7 +119,7 @@ async fn main() -> anyhow::Result<()> {
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
     let run = format!("run{}", chrono::Utc::now().timestamp());
-    let counters = Arc::new(Counters::default());
+    let answers = Arc::new(Answers::new(207));
     let landed_at_start = count_landed(&http, &args).await;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
@@ -190,8 +176,7 @@ async fn main() -> anyhow::Result<()> {
 
     let mut tasks = Vec::new();
     for worker in 0..args.concurrency {
-        let (http, args, counters, run) =
-            (http.clone(), args.clone(), counters.clone(), run.clone());
+        let (http, args, answers, run) = (http.clone(), args.clone(), answers.clone(), run.clone());
         let marker_tx = marker_tx.clone();
         // ~1 KB per event: the padding goes into `input`.
         let padding = "x".repeat(args.event_bytes.saturating_sub(300));
@@ -214,26 +199,10 @@ async fn main() -> anyhow::Result<()> {
                     .send()
                     .await;
                 let elapsed = sent.elapsed().as_secs_f64() * 1000.0;
-                match response.map(|r| r.status().as_u16()) {
-                    Ok(207) => {
-                        latencies.push(elapsed);
-                        counters.requests_207.fetch_add(1, Ordering::Relaxed);
-                        counters
-                            .accepted_events
-                            .fetch_add(args.batch as u64, Ordering::Relaxed);
-                        if n.is_multiple_of(20) {
-                            let _ = marker_tx.send((format!("{run}-{worker}-{n}"), Instant::now()));
-                        }
-                    }
-                    Ok(429) => {
-                        counters.requests_429.fetch_add(1, Ordering::Relaxed);
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
-                    Ok(_) => {
-                        counters.requests_other.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(_) => {
-                        counters.transport_errors.fetch_add(1, Ordering::Relaxed);
+                if answers.record(response, args.batch as u64).await {
+                    latencies.push(elapsed);
+                    if n.is_multiple_of(20) {
+                        let _ = marker_tx.send((format!("{run}-{worker}-{n}"), Instant::now()));
                     }
                 }
                 n += 1;
@@ -247,7 +216,7 @@ async fn main() -> anyhow::Result<()> {
         latencies.extend(task.await?);
     }
     let load_seconds = started.elapsed().as_secs_f64();
-    let accepted = counters.accepted_events.load(Ordering::Relaxed);
+    let accepted = answers.accepted.load(Ordering::Relaxed);
 
     let (mut lags, unresolved_markers) = lag_poller.await?;
     let drain_deadline = Instant::now() + Duration::from_secs(args.drain_seconds);
@@ -276,12 +245,7 @@ async fn main() -> anyhow::Result<()> {
             "p99": (percentile(&latencies, 0.99) * 10.0).round() / 10.0,
             "max": (latencies.last().copied().unwrap_or(f64::NAN) * 10.0).round() / 10.0,
         },
-        "responses": {
-            "207": counters.requests_207.load(Ordering::Relaxed),
-            "429": counters.requests_429.load(Ordering::Relaxed),
-            "other": counters.requests_other.load(Ordering::Relaxed),
-            "transport_errors": counters.transport_errors.load(Ordering::Relaxed),
-        },
+        "responses": answers.json(),
         "spans_expected": expected_spans,
         "spans_landed": landed,
         "landed_events_per_second": ((landed + landed / (args.batch as u64 - 1)) as f64 / landed_seconds).round(),

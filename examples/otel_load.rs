@@ -11,12 +11,15 @@
 //!     cargo run --release --example otel_load -- --url http://127.0.0.1:3000 \
 //!         --public-key pk-lf-bench --secret-key sk-lf-bench --seconds 20
 
+mod common;
+
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use common::{percentile, Answers};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -60,23 +63,6 @@ struct Args {
     /// Seconds to wait after the load for the worker to land everything.
     #[arg(long, default_value_t = 120)]
     drain_seconds: u64,
-}
-
-#[derive(Default)]
-struct Counters {
-    accepted_spans: AtomicU64,
-    requests_200: AtomicU64,
-    requests_429: AtomicU64,
-    requests_other: AtomicU64,
-    transport_errors: AtomicU64,
-    body_bytes: AtomicU64,
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 fn kv(key: &str, value: &str) -> KeyValue {
@@ -215,7 +201,8 @@ async fn main() -> anyhow::Result<()> {
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
     let seed = (chrono::Utc::now().timestamp() as u64 & 0xffff).max(1);
-    let counters = Arc::new(Counters::default());
+    let answers = Arc::new(Answers::new(200));
+    let body_bytes = Arc::new(AtomicU64::new(0));
     let landed_at_start = count_landed(&http, &args).await;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
@@ -282,7 +269,12 @@ async fn main() -> anyhow::Result<()> {
 
     let mut tasks = Vec::new();
     for worker in 0..args.concurrency {
-        let (http, args, counters) = (http.clone(), args.clone(), counters.clone());
+        let (http, args, answers, body_bytes) = (
+            http.clone(),
+            args.clone(),
+            answers.clone(),
+            body_bytes.clone(),
+        );
         let marker_tx = marker_tx.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -307,9 +299,7 @@ async fn main() -> anyhow::Result<()> {
                     gz.write_all(&body).unwrap();
                     gz.finish().unwrap()
                 };
-                counters
-                    .body_bytes
-                    .fetch_add(body.len() as u64, Ordering::Relaxed);
+                body_bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
                 let mut post = http
                     .post(format!("{}/api/public/otel/v1/traces", args.url))
                     .basic_auth(&args.public_key, Some(&args.secret_key))
@@ -321,26 +311,10 @@ async fn main() -> anyhow::Result<()> {
                 let sent = Instant::now();
                 let response = post.send().await;
                 let elapsed = sent.elapsed().as_secs_f64() * 1000.0;
-                match response.map(|r| r.status().as_u16()) {
-                    Ok(200) => {
-                        latencies.push(elapsed);
-                        counters.requests_200.fetch_add(1, Ordering::Relaxed);
-                        counters
-                            .accepted_spans
-                            .fetch_add(args.batch as u64, Ordering::Relaxed);
-                        if n.is_multiple_of(20) {
-                            let _ = marker_tx.send((trace_id, Instant::now()));
-                        }
-                    }
-                    Ok(429) => {
-                        counters.requests_429.fetch_add(1, Ordering::Relaxed);
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                    }
-                    Ok(_) => {
-                        counters.requests_other.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(_) => {
-                        counters.transport_errors.fetch_add(1, Ordering::Relaxed);
+                if answers.record(response, args.batch as u64).await {
+                    latencies.push(elapsed);
+                    if n.is_multiple_of(20) {
+                        let _ = marker_tx.send((trace_id, Instant::now()));
                     }
                 }
                 n += 1;
@@ -354,8 +328,8 @@ async fn main() -> anyhow::Result<()> {
         latencies.extend(task.await?);
     }
     let load_seconds = started.elapsed().as_secs_f64();
-    let accepted = counters.accepted_spans.load(Ordering::Relaxed);
-    let requests = counters.requests_200.load(Ordering::Relaxed);
+    let accepted = answers.accepted.load(Ordering::Relaxed);
+    let requests = answers.ok.load(Ordering::Relaxed);
 
     let (mut lags, unresolved_markers) = lag_poller.await?;
     let drain_deadline = Instant::now() + Duration::from_secs(args.drain_seconds);
@@ -376,7 +350,7 @@ async fn main() -> anyhow::Result<()> {
         "io_bytes_per_span": args.io_bytes * 2,
         "encoding": if args.json { "json" } else { "protobuf" },
         "gzip": !args.no_gzip,
-        "mean_body_kib": round1(counters.body_bytes.load(Ordering::Relaxed) as f64 / requests.max(1) as f64 / 1024.0),
+        "mean_body_kib": round1(body_bytes.load(Ordering::Relaxed) as f64 / requests.max(1) as f64 / 1024.0),
         "target_rate": args.rate,
         "accepted_spans": accepted,
         "accepted_spans_per_second": (accepted as f64 / load_seconds).round(),
@@ -385,12 +359,7 @@ async fn main() -> anyhow::Result<()> {
             "p99": round1(percentile(&latencies, 0.99)),
             "max": round1(latencies.last().copied().unwrap_or(f64::NAN)),
         },
-        "responses": {
-            "200": requests,
-            "429": counters.requests_429.load(Ordering::Relaxed),
-            "other": counters.requests_other.load(Ordering::Relaxed),
-            "transport_errors": counters.transport_errors.load(Ordering::Relaxed),
-        },
+        "responses": answers.json(),
         "spans_landed": landed,
         "visible_spans_per_second": (landed as f64 / landed_seconds).round(),
         "accept_to_readable_lag_s": {

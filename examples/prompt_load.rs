@@ -14,11 +14,14 @@
 //!     cargo run --release --example prompt_load -- --url http://127.0.0.1:3000 \
 //!         --public-key pk-lf-bench --secret-key sk-lf-bench --name bench-prompt --rate 1000
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use common::percentile;
 use serde_json::json;
 
 #[derive(Debug, Parser)]
@@ -58,14 +61,6 @@ struct Samples {
     /// The first few transport errors, to tell a refused connection from a timeout.
     error_samples: Vec<String>,
     missing_server_timing: u64,
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
 }
 
 fn summary(mut values: Vec<f64>) -> serde_json::Value {

@@ -1,0 +1,77 @@
+//! What the load generators share: the tally of answers, and percentiles. (A folder without a
+//! `main.rs`, so Cargo does not take it for an example of its own.)
+
+// Each generator uses a part of this module.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+/// The value at quantile `p` of sorted samples; NaN when there are none.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Answers of the ingestion endpoints, counted across connections.
+pub struct Answers {
+    /// The status that means accepted (207 for the batch API, 200 for OTLP).
+    ok_status: u16,
+    /// Items (events, spans) in accepted requests.
+    pub accepted: AtomicU64,
+    pub ok: AtomicU64,
+    pub too_many: AtomicU64,
+    pub other: AtomicU64,
+    pub transport_errors: AtomicU64,
+}
+
+impl Answers {
+    pub fn new(ok_status: u16) -> Answers {
+        Answers {
+            ok_status,
+            accepted: AtomicU64::new(0),
+            ok: AtomicU64::new(0),
+            too_many: AtomicU64::new(0),
+            other: AtomicU64::new(0),
+            transport_errors: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one answer to a request of `items` items; true when it was accepted. A 429 backs
+    /// off for 200 ms before returning, as a client would.
+    pub async fn record(&self, answer: reqwest::Result<reqwest::Response>, items: u64) -> bool {
+        match answer.map(|r| r.status().as_u16()) {
+            Ok(status) if status == self.ok_status => {
+                self.ok.fetch_add(1, Ordering::Relaxed);
+                self.accepted.fetch_add(items, Ordering::Relaxed);
+                return true;
+            }
+            Ok(429) => {
+                self.too_many.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Ok(_) => {
+                self.other.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                self.transport_errors.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        false
+    }
+
+    /// The `responses` object of a report.
+    pub fn json(&self) -> Value {
+        let mut responses = json!({
+            "429": self.too_many.load(Ordering::Relaxed),
+            "other": self.other.load(Ordering::Relaxed),
+            "transport_errors": self.transport_errors.load(Ordering::Relaxed),
+        });
+        responses[self.ok_status.to_string()] = json!(self.ok.load(Ordering::Relaxed));
+        responses
+    }
+}
