@@ -54,10 +54,11 @@ async fn probe(
     }
 }
 
-/// `GET /api/public/health` and `GET /api/public/ready`; needs `web::Data<Stores>`.
+/// `GET /api/public/health` and `GET /api/public/ready`, relative to the `/api/public` scope
+/// they are mounted in; needs `web::Data<Stores>`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/public/health", web::get().to(health))
-        .route("/api/public/ready", web::get().to(ready));
+    cfg.route("/health", web::get().to(health))
+        .route("/ready", web::get().to(ready));
 }
 
 async fn health() -> HttpResponse {
@@ -104,7 +105,7 @@ fn build_probe_server(
     Ok(actix_web::HttpServer::new(move || {
         actix_web::App::new()
             .app_data(stores.clone())
-            .configure(routes)
+            .service(web::scope("/api/public").configure(routes))
     })
     .workers(1)
     .disable_signals()

@@ -7,6 +7,8 @@
 //!   only place the roles meet.
 //! - `ingest`: pure ingestion rules: event parsing and validation, and the merge.
 //! - `http`: the web role (`serve`), Langfuse's public API on actix-web.
+//! - `write_path`: what the web role's ingestion endpoints share below HTTP: admission,
+//!   preparation on the blocking pool, durable writes; and trace deletion.
 //! - `worker`: the worker role (`work`), queue consumers that write to ClickHouse.
 //! - `health`: liveness and readiness probes shared by both roles.
 //! - `prompt_cache`: prompt reads served from memory, with Redis behind it, invalidated by epochs;
@@ -28,3 +30,4 @@ pub mod prompt_cache;
 pub mod storage;
 pub mod telemetry;
 pub mod worker;
+pub mod write_path;

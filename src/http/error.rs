@@ -32,6 +32,26 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
+impl From<crate::write_path::WriteError> for ApiError {
+    fn from(error: crate::write_path::WriteError) -> Self {
+        use crate::write_path::WriteError;
+        match error {
+            WriteError::Overloaded {
+                message,
+                retry_after_secs,
+            } => ApiError::TooManyRequests {
+                message,
+                retry_after_secs,
+            },
+            WriteError::TooLarge(message) => ApiError::PayloadTooLarge(message),
+            WriteError::Malformed(message) => ApiError::BadRequest(message),
+            WriteError::UnsupportedEncoding(message) => ApiError::UnsupportedMediaType(message),
+            WriteError::Unavailable(message) => ApiError::Unavailable(message),
+            WriteError::Internal(cause) => ApiError::Internal(cause),
+        }
+    }
+}
+
 impl ApiError {
     /// The error's name, as Langfuse puts it beside the message.
     fn name(&self) -> &'static str {

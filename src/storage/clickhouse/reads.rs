@@ -718,6 +718,32 @@ pub async fn scores(
     page_of(ch, &base, "timestamp DESC, id DESC", bind_all, page, limit).await
 }
 
+/// One page of scores, each with the newest version of its trace (`None` for a score of a
+/// session or a dataset run, or whose trace is gone), and the total number matching.
+pub async fn scores_with_traces(
+    ch: &clickhouse::Client,
+    project_id: &str,
+    filter: &ScoreFilter,
+    page: u64,
+    limit: u64,
+) -> anyhow::Result<(Vec<(ScoreView, Option<TraceView>)>, u64)> {
+    let (scores, total) = self::scores(ch, project_id, filter, page, limit).await?;
+    let trace_ids: Vec<String> = scores.iter().filter_map(|s| s.trace_id.clone()).collect();
+    let traces = traces_by_ids(ch, project_id, &trace_ids).await?;
+    let joined = scores
+        .into_iter()
+        .map(|score| {
+            let trace = score
+                .trace_id
+                .as_ref()
+                .and_then(|id| traces.iter().find(|t| &t.id == id))
+                .cloned();
+            (score, trace)
+        })
+        .collect();
+    Ok((joined, total))
+}
+
 /// The traces with the given ids (newest versions), for attaching trace data to scores.
 pub async fn traces_by_ids(
     ch: &clickhouse::Client,

@@ -32,7 +32,7 @@ struct Organization {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(crate::http::resource("/api/public/projects").route(web::get().to(get_projects)));
+    cfg.service(super::resource("/projects").route(web::get().to(get_projects)));
 }
 
 async fn get_projects(

@@ -8,17 +8,18 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
+use crate::http::api::json::{iso, metadata};
+use crate::http::api::params::{self, bad, Query};
+use crate::http::api::resource;
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
-use crate::http::params::{self, bad, Params};
-use crate::http::traces::{iso, metadata, query_pairs};
 use crate::storage::clickhouse::scores_v3::{
     self as store, ScoreCursor, ScoreV3Filter, ScoreV3Row, ValueFilter,
 };
 use crate::storage::Stores;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(crate::http::resource("/api/public/v3/scores").route(web::get().to(list)));
+    cfg.service(resource("/v3/scores").route(web::get().to(list)));
 }
 
 const DEFAULT_LIMIT: u64 = 50;
@@ -68,7 +69,7 @@ pub struct ListRequest {
 }
 
 /// A list of enum values, case-insensitive; every one must be known.
-fn enum_list(params: &Params, key: &str, allowed: &[&str]) -> Result<Vec<String>, ApiError> {
+fn enum_list(params: &Query, key: &str, allowed: &[&str]) -> Result<Vec<String>, ApiError> {
     let values: Vec<String> = params
         .list(key)?
         .unwrap_or_default()
@@ -87,7 +88,7 @@ fn enum_list(params: &Params, key: &str, allowed: &[&str]) -> Result<Vec<String>
 }
 
 /// An optional parameter where the empty string means absent.
-fn present<'a>(params: &'a Params, key: &str) -> Result<Option<&'a str>, ApiError> {
+fn present<'a>(params: &'a Query, key: &str) -> Result<Option<&'a str>, ApiError> {
     Ok(params.single(key)?.filter(|v| !v.is_empty()))
 }
 
@@ -107,11 +108,9 @@ fn encode_cursor(row: &ScoreV3Row) -> String {
     params::base64_url(cursor.to_string().as_bytes())
 }
 
-pub fn parse_request(pairs: &[(String, String)]) -> Result<ListRequest, ApiError> {
-    let params = Params(pairs);
-    let mut unknown: Vec<&str> = pairs
-        .iter()
-        .map(|(k, _)| k.as_str())
+pub fn parse_request(params: &Query) -> Result<ListRequest, ApiError> {
+    let mut unknown: Vec<&str> = params
+        .keys()
         .filter(|k| !KNOWN_PARAMETERS.contains(k))
         .collect();
     unknown.sort_unstable();
@@ -122,7 +121,7 @@ pub fn parse_request(pairs: &[(String, String)]) -> Result<ListRequest, ApiError
             unknown.join(", ")
         )));
     }
-    let limit = match present(&params, "limit")? {
+    let limit = match present(params, "limit")? {
         None => DEFAULT_LIMIT,
         Some(v) => params::js_number(v)
             .filter(|n| n.fract() == 0.0 && (1.0..=MAX_LIMIT as f64).contains(n))
@@ -147,22 +146,20 @@ pub fn parse_request(pairs: &[(String, String)]) -> Result<ListRequest, ApiError
     let list =
         |key: &str| -> Result<Vec<String>, ApiError> { Ok(params.list(key)?.unwrap_or_default()) };
     let number = |key: &str| -> Result<Option<f64>, ApiError> {
-        present(&params, key)?
+        present(params, key)?
             .map(|v| params::js_number(v).ok_or_else(|| bad(format!("{key} must be a number"))))
             .transpose()
     };
     let time = |key: &str| {
-        present(&params, key)?
-            .map(|v| {
-                params::loose_time(v).ok_or_else(|| bad(format!("{key} {v:?} is not a date-time")))
-            })
+        present(params, key)?
+            .map(|v| params::time_value(key, v))
             .transpose()
     };
     let mut filter = ScoreV3Filter {
         ids: list("id")?,
         names: list("name")?,
-        sources: enum_list(&params, "source", SOURCES)?,
-        data_types: enum_list(&params, "dataType", DATA_TYPES)?,
+        sources: enum_list(params, "source", SOURCES)?,
+        data_types: enum_list(params, "dataType", DATA_TYPES)?,
         environments: list("environment")?,
         config_ids: list("configId")?,
         queue_ids: list("queueId")?,
@@ -177,12 +174,12 @@ pub fn parse_request(pairs: &[(String, String)]) -> Result<ListRequest, ApiError
         value_max: number("valueMax")?,
         values: None,
     };
-    if present(&params, "userId")?.is_some() {
+    if present(params, "userId")?.is_some() {
         return Err(bad(
             "userId filter requires a trace JOIN and is not supported in v3 — use v2 or omit this filter",
         ));
     }
-    if present(&params, "traceTags")?.is_some() {
+    if present(params, "traceTags")?.is_some() {
         return Err(bad(
             "traceTags filter requires a trace JOIN and is not supported in v3 — use v2 or omit this filter",
         ));
@@ -264,7 +261,7 @@ async fn list(
     req: HttpRequest,
     stores: web::Data<Stores>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = parse_request(&query_pairs(&req)?)?;
+    let request = parse_request(&Query::of(&req)?)?;
     let mut rows = store::page(
         &stores.clickhouse,
         &auth.project_id,
@@ -373,8 +370,7 @@ mod tests {
     use chrono::Utc;
 
     fn parsed(query: &str) -> Result<ListRequest, String> {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap();
-        parse_request(&pairs).map_err(|e| e.to_string())
+        parse_request(&Query::parse(query).unwrap()).map_err(|e| e.to_string())
     }
 
     fn row(data_type: &str, value: f64, string_value: Option<&str>) -> ScoreV3Row {

@@ -2,9 +2,9 @@
 //! any OpenTelemetry exporter.
 //!
 //! Protobuf or JSON, gzip or not, Basic auth with the project's keys. Spans become batch-ingestion
-//! envelopes (`ingest::otel`), parsed while mapped, and are written by the batch API's own
-//! `prepare_parsed` and `persist`, so they are answered only once durable and are merged and read
-//! like any other event.
+//! envelopes (`ingest::otel`), parsed while mapped, and are written by the batch API's own write
+//! path (`crate::write_path`: one admission, `prepare_parsed`, `persist`), so they are answered
+//! only once durable and are merged and read like any other event.
 //! The answer is an `ExportTraceServiceResponse` in the request's encoding; spans that cannot be
 //! stored are counted in its `partial_success`, the rest are kept.
 //!
@@ -15,21 +15,19 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use futures::StreamExt;
 
+use super::body::{header_text, read_limited};
+use super::resource;
 use crate::config::IngestionSettings;
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
-use crate::http::ingestion::{persist, prepare_parsed, Backlog, RequestGate};
-use crate::http::offload;
 use crate::ingest::otel::decode::{encode_response, gunzip};
 use crate::ingest::otel::{decode, map_export, DecodeError, Encoding, MappedExport};
 use crate::storage::Stores;
+use crate::write_path::{offload, persist, prepare_parsed, Admission};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        crate::http::resource("/api/public/otel/v1/traces").route(web::post().to(export_traces)),
-    );
+    cfg.service(resource("/otel/v1/traces").route(web::post().to(export_traces)));
 }
 
 /// At most this many distinct reasons are quoted in `partial_success.error_message`.
@@ -41,8 +39,7 @@ async fn export_traces(
     payload: web::Payload,
     stores: web::Data<Stores>,
     settings: web::Data<IngestionSettings>,
-    backlog: web::Data<Backlog>,
-    gate: web::Data<RequestGate>,
+    admission: web::Data<Admission>,
 ) -> Result<HttpResponse, ApiError> {
     let content_type = header_text(&req, header::CONTENT_TYPE);
     let encoding = Encoding::from_content_type(&content_type).ok_or_else(|| {
@@ -50,26 +47,10 @@ async fn export_traces(
             "Unsupported content type {content_type:?}: send application/x-protobuf or application/json"
         ))
     })?;
-    let gzip = match header_text(&req, header::CONTENT_ENCODING)
-        .trim()
-        .to_ascii_lowercase()
-        .as_str()
-    {
-        "" | "identity" => false,
-        "gzip" | "x-gzip" => true,
-        other => {
-            return Err(ApiError::UnsupportedMediaType(format!(
-                "Unsupported content encoding {other:?}: send gzip or uncompressed bodies"
-            )))
-        }
-    };
-    if backlog.get() > settings.max_backlog {
-        return Err(ApiError::TooManyRequests {
-            message: "Ingestion is over capacity; retry later".to_string(),
-            retry_after_secs: 2,
-        });
-    }
-    let _permit = gate.enter().await?;
+    let admitted = admission
+        .admit(&header_text(&req, header::CONTENT_ENCODING))
+        .await?;
+    let gzip = admitted.gzip;
     let limit = settings.otel_max_body_bytes;
     let body = read_limited(&req, payload, limit).await?;
 
@@ -148,42 +129,4 @@ async fn export_traces(
             rejected_spans.len() as i64,
             &error_message,
         )))
-}
-
-fn header_text(req: &HttpRequest, name: header::HeaderName) -> String {
-    req.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string()
-}
-
-/// Reads the body as sent, up to `limit` bytes; 413 beyond, refused from `Content-Length` alone
-/// when that already says so.
-async fn read_limited(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<bytes::Bytes, ApiError> {
-    let too_large = || {
-        ApiError::PayloadTooLarge(format!(
-            "Request body exceeds the limit of {limit} bytes; send smaller batches"
-        ))
-    };
-    let declared = header_text(req, header::CONTENT_LENGTH)
-        .parse::<usize>()
-        .ok();
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0));
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::BadRequest(format!("Invalid request body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
 }

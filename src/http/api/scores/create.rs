@@ -12,11 +12,11 @@ use serde_json::{json, Value};
 use crate::config::IngestionSettings;
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
-use crate::http::ingestion::accept_envelopes;
 use crate::storage::Stores;
+use crate::write_path::accept_envelopes;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(crate::http::resource("/api/public/scores").route(web::post().to(create_scores)));
+    cfg.service(crate::http::api::resource("/scores").route(web::post().to(create_scores)));
 }
 
 /// A score as a `score-create` envelope; its id is the score's, given or new, so a retried

@@ -8,7 +8,7 @@
 
 use std::sync::OnceLock;
 
-use crate::http::error::ApiError;
+use super::WriteError;
 
 fn permits() -> &'static tokio::sync::Semaphore {
     static PERMITS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
@@ -19,7 +19,7 @@ fn permits() -> &'static tokio::sync::Semaphore {
 }
 
 /// Runs `job` on the blocking pool once a core is free, and returns what it returned.
-pub async fn cpu<T, F>(job: F) -> Result<T, ApiError>
+pub async fn cpu<T, F>(job: F) -> Result<T, WriteError>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
@@ -27,8 +27,8 @@ where
     let _permit = permits()
         .acquire()
         .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
+        .map_err(|e| WriteError::Internal(e.into()))?;
     tokio::task::spawn_blocking(job)
         .await
-        .map_err(|e| ApiError::Internal(anyhow::Error::new(e).context("a CPU job panicked")))
+        .map_err(|e| WriteError::Internal(anyhow::Error::new(e).context("a CPU job panicked")))
 }

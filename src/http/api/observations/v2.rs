@@ -13,12 +13,12 @@ use std::collections::{BTreeMap, HashSet};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
+use crate::http::api::json::{iso, json_text, metadata, seconds_between};
+use crate::http::api::params::{self, bad, Query};
+use crate::http::api::resource;
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
 use crate::http::observation_filter;
-use crate::http::params::{self, bad, Params};
-use crate::http::traces::{iso, json_text, metadata, query_pairs, seconds_between};
-use crate::ingest::event::parse_time;
 use crate::storage::clickhouse::observations_v2::{
     self as store, Column, Compare, Condition, Cursor, ObservationV2Row, Selection, TextOp,
     TraceContext,
@@ -26,7 +26,7 @@ use crate::storage::clickhouse::observations_v2::{
 use crate::storage::Stores;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(crate::http::resource("/api/public/v2/observations").route(web::get().to(list)));
+    cfg.service(resource("/v2/observations").route(web::get().to(list)));
 }
 
 const DEFAULT_LIMIT: u64 = 50;
@@ -152,8 +152,7 @@ fn encode_cursor(row: &ObservationV2Row) -> String {
 
 /// Reads and checks every parameter. Query-parameter filters become conditions too, unless the
 /// `filter` parameter has a condition on the same column: there, as in Langfuse, it wins.
-pub fn parse_request(pairs: &[(String, String)]) -> Result<ListRequest, ApiError> {
-    let params = Params(pairs);
+pub fn parse_request(params: &Query) -> Result<ListRequest, ApiError> {
     let groups = Groups::parse(&params.all("fields"))?;
     let expand_metadata = params.list("expandMetadata")?.unwrap_or_default();
     let limit = match params.single("limit")? {
@@ -228,9 +227,7 @@ pub fn parse_request(pairs: &[(String, String)]) -> Result<ListRequest, ApiError
         ("fromStartTime", Compare::Gte),
         ("toStartTime", Compare::Lt),
     ] {
-        if let Some(v) = params.single(key)? {
-            let at = parse_time(v)
-                .ok_or_else(|| bad(format!("{key} {v:?} is not an ISO 8601 date-time")))?;
+        if let Some(at) = params.time(key)? {
             simple.push(Condition::Time {
                 column: Column::StartTime,
                 compare,
@@ -263,7 +260,7 @@ async fn list(
     req: HttpRequest,
     stores: web::Data<Stores>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = parse_request(&query_pairs(&req)?)?;
+    let request = parse_request(&Query::of(&req)?)?;
     let groups = request.groups;
     let selection = Selection {
         io: groups.io,
@@ -451,8 +448,8 @@ pub fn observation_json(
 mod tests {
     use super::*;
 
-    fn pairs(query: &str) -> Vec<(String, String)> {
-        serde_urlencoded::from_str(query).unwrap()
+    fn pairs(query: &str) -> Query {
+        Query::parse(query).unwrap()
     }
 
     fn parsed(query: &str) -> ListRequest {

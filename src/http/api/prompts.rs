@@ -19,10 +19,10 @@ use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
+use super::resource;
 use crate::domain::prompt::{self, Resolved, Selector, PRODUCTION_LABEL};
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
-use crate::http::resource;
 use crate::prompt_cache::{Cached, PromptCache, Source};
 use crate::storage::prompts::{self as store, Deletion, ListFilter, PromptError, PromptRecord};
 
@@ -33,7 +33,7 @@ const CREATED_BY_API: &str = "API";
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::scope("/api/public/v2/prompts")
+        web::scope("/v2/prompts")
             .wrap(from_fn(server_timing))
             .service(
                 resource("")

@@ -1,12 +1,23 @@
-//! Query-parameter reading shared by the cursor-paged lists (`v2/observations`, `v3/scores`):
-//! single values, comma-separated lists, numbers and dates as Langfuse coerces them, and the
-//! base64 JSON cursors.
+//! Query parameters, paging and cursors for every list of the API, by one set of rules:
+//!
+//! - A scalar parameter ([`Query::single`]) is given once; a repeated key is refused, as a list
+//!   where a string belongs.
+//! - An array parameter of the spec ([`Query::values`], `tags`, `environment`) may be repeated,
+//!   and each value may itself be comma-separated.
+//! - A comma-separated parameter ([`Query::list`]) is one value split on commas.
+//! - Times ([`Query::time`]) are ISO 8601 date-times, or dates (midnight UTC), as Langfuse's
+//!   `z.coerce.date()` takes them; numbers read as JavaScript's `Number()`.
+//! - Page-numbered lists take `page` and `limit` ([`Query::page`]) and answer [`page_meta`];
+//!   cursor-paged lists take base64 JSON cursors ([`decode_cursor`]).
+//!
+//! Every refusal is 400 "Invalid query parameters: ..." ([`bad`]).
 
+use actix_web::HttpRequest;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
 use chrono::{DateTime, NaiveDate, Utc};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::http::error::ApiError;
 use crate::ingest::event::parse_time;
@@ -16,9 +27,28 @@ pub fn bad(message: impl std::fmt::Display) -> ApiError {
 }
 
 /// The query string as pairs, in order, repeated keys kept.
-pub struct Params<'a>(pub &'a [(String, String)]);
+pub struct Query(Vec<(String, String)>);
 
-impl Params<'_> {
+impl Query {
+    pub fn of(req: &HttpRequest) -> Result<Query, ApiError> {
+        Query::parse(req.query_string())
+    }
+
+    pub fn parse(query_string: &str) -> Result<Query, ApiError> {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(query_string)
+            .map(Query)
+            .map_err(bad)
+    }
+
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Query {
+        Query(pairs)
+    }
+
+    /// Every key given, in order, repeated ones once each time.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| k.as_str())
+    }
+
     pub fn all(&self, key: &str) -> Vec<&str> {
         self.0
             .iter()
@@ -36,10 +66,83 @@ impl Params<'_> {
         }
     }
 
+    /// [`Query::single`], owned.
+    pub fn text(&self, key: &str) -> Result<Option<String>, ApiError> {
+        Ok(self.single(key)?.map(str::to_string))
+    }
+
     /// A comma-separated list, trimmed, without empty items; `None` when nothing is left.
     pub fn list(&self, key: &str) -> Result<Option<Vec<String>>, ApiError> {
         Ok(self.single(key)?.and_then(split_list))
     }
+
+    /// An array parameter: every value of a repeated key, each split on commas, trimmed, without
+    /// empty items.
+    pub fn values(&self, key: &str) -> Vec<String> {
+        self.all(key)
+            .into_iter()
+            .filter_map(split_list)
+            .flatten()
+            .collect()
+    }
+
+    /// A date-time (or a date, at midnight UTC).
+    pub fn time(&self, key: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+        self.single(key)?.map(|v| time_value(key, v)).transpose()
+    }
+
+    /// `page` (from 1) and `limit` (from 1 to `max_limit`, `default_limit` when absent).
+    pub fn page(&self, default_limit: u64, max_limit: u64) -> Result<Page, ApiError> {
+        let number = |key: &str, default: u64| -> Result<u64, ApiError> {
+            match self.single(key)? {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| bad(format!("{key} must be a positive integer"))),
+            }
+        };
+        let page = number("page", 1)?;
+        let limit = number("limit", default_limit)?;
+        if limit > max_limit {
+            return Err(bad(format!("limit must be at most {max_limit}")));
+        }
+        Ok(Page { page, limit })
+    }
+}
+
+/// The time `value` of the parameter `key`, by [`loose_time`].
+pub fn time_value(key: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
+    loose_time(value).ok_or_else(|| {
+        bad(format!(
+            "{key} {value:?} is not a date-time (ISO 8601, or a date)"
+        ))
+    })
+}
+
+/// A page of a page-numbered list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// From 1.
+    pub page: u64,
+    pub limit: u64,
+}
+
+impl Page {
+    pub fn offset(self) -> u64 {
+        self.page.saturating_sub(1) * self.limit
+    }
+}
+
+/// The `meta` of a page-numbered list's answer.
+pub fn page_meta(page: Page, total: u64) -> Value {
+    json!({
+        "page": page.page,
+        "limit": page.limit,
+        "totalItems": total,
+        "totalPages": total.div_ceil(page.limit),
+    })
 }
 
 pub fn split_list(value: &str) -> Option<Vec<String>> {
@@ -184,8 +287,10 @@ mod tests {
             ("b".to_string(), "1".to_string()),
             ("b".to_string(), "2".to_string()),
             ("c".to_string(), " , ".to_string()),
+            ("d".to_string(), "1,2".to_string()),
+            ("d".to_string(), " 3".to_string()),
         ];
-        let params = Params(&pairs);
+        let params = Query::from_pairs(pairs);
         assert_eq!(
             params.list("a").unwrap(),
             Some(vec!["x".into(), "y".into()])
@@ -193,5 +298,29 @@ mod tests {
         assert_eq!(params.list("c").unwrap(), None);
         assert!(params.single("b").is_err());
         assert_eq!(params.single("z").unwrap(), None);
+        assert_eq!(params.values("d"), vec!["1", "2", "3"]);
+        assert!(params.values("z").is_empty());
+    }
+
+    #[test]
+    fn times_and_pages() {
+        let params =
+            Query::parse("a=2024-05-01T10:00:00.000Z&b=2024-05-01&c=yesterday&page=2&limit=7")
+                .unwrap();
+        assert_eq!(
+            params.time("a").unwrap().unwrap().to_rfc3339(),
+            "2024-05-01T10:00:00+00:00"
+        );
+        assert_eq!(
+            params.time("b").unwrap().unwrap().to_rfc3339(),
+            "2024-05-01T00:00:00+00:00"
+        );
+        assert!(params.time("c").is_err());
+        let page = params.page(50, 100).unwrap();
+        assert_eq!((page.page, page.limit, page.offset()), (2, 7, 7));
+        assert_eq!(page_meta(page, 15)["totalPages"], 3);
+        assert!(Query::parse("limit=101").unwrap().page(50, 100).is_err());
+        assert!(Query::parse("page=0").unwrap().page(50, 100).is_err());
+        assert_eq!(Query::parse("").unwrap().page(50, 100).unwrap().limit, 50);
     }
 }

@@ -1,0 +1,41 @@
+//! `POST /api/public/ingestion`: Langfuse's batch API.
+//!
+//! Admitted, read within `ingestion.max_body_bytes` (as sent and inflated), prepared on the
+//! blocking pool and persisted by `crate::write_path`: the 207 answer, one entry per envelope, is
+//! sent only once the accepted events are durable.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use super::body::{header_text, read_limited};
+use super::resource;
+use crate::config::IngestionSettings;
+use crate::http::auth::ProjectAuth;
+use crate::http::error::ApiError;
+use crate::storage::Stores;
+use crate::write_path::{self, offload, Admission};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/ingestion").route(web::post().to(ingest)));
+}
+
+async fn ingest(
+    auth: ProjectAuth,
+    req: HttpRequest,
+    payload: web::Payload,
+    stores: web::Data<Stores>,
+    settings: web::Data<IngestionSettings>,
+    admission: web::Data<Admission>,
+) -> Result<HttpResponse, ApiError> {
+    let admitted = admission
+        .admit(&header_text(&req, header::CONTENT_ENCODING))
+        .await?;
+    let limit = settings.max_body_bytes;
+    let body = read_limited(&req, payload, limit).await?;
+    let (project, gzip) = (auth.project_id.clone(), admitted.gzip);
+    let prepared =
+        offload::cpu(move || write_path::prepare_batch_body(&project, &body, gzip, limit))
+            .await??;
+    let outcome = write_path::persist(&stores, &settings, &auth.project_id, prepared).await?;
+    Ok(HttpResponse::MultiStatus().json(outcome))
+}

@@ -1,0 +1,36 @@
+//! Stored values back to the JSON the API answers with, shared by every area that shows traces,
+//! observations, scores or sessions.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Map, Value};
+
+/// A time as Langfuse answers it: RFC 3339 with milliseconds, in UTC (`Z`).
+pub fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Stored text back to JSON: what was JSON is returned as JSON, anything else as a string.
+pub fn json_text(text: &Option<String>) -> Value {
+    match text {
+        None => Value::Null,
+        Some(t) => serde_json::from_str(t).unwrap_or_else(|_| Value::String(t.clone())),
+    }
+}
+
+/// Metadata pairs as one object, each value back to JSON.
+pub fn metadata(pairs: &[(String, String)]) -> Value {
+    Value::Object(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.clone(), json_text(&Some(v.clone()))))
+            .collect::<Map<String, Value>>(),
+    )
+}
+
+/// Seconds from `from` to `to`, null while `to` is unknown.
+pub fn seconds_between(from: DateTime<Utc>, to: Option<DateTime<Utc>>) -> Value {
+    match to {
+        Some(to) => json!((to - from).num_milliseconds() as f64 / 1000.0),
+        None => Value::Null,
+    }
+}

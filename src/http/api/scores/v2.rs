@@ -1,0 +1,123 @@
+//! `GET /api/public/v2/scores`: page-numbered scores, each with what its trace says of its user,
+//! tags, environment and session; and the v1 score shape a trace's `scores` shows too.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use crate::http::api::json::{iso, metadata};
+use crate::http::api::params::{bad, page_meta, Query};
+use crate::http::api::resource;
+use crate::http::auth::ProjectAuth;
+use crate::http::error::ApiError;
+use crate::storage::clickhouse::reads::{self, ScoreView};
+use crate::storage::Stores;
+
+const DEFAULT_LIMIT: u64 = 50;
+const MAX_LIMIT: u64 = 100;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/v2/scores").route(web::get().to(list_scores)));
+}
+
+/// A score in the v1 shape (`stringValue` only on scores that are not numeric).
+pub(crate) fn score_json(s: &ScoreView) -> Value {
+    let mut value = json!({
+        "id": s.id,
+        "traceId": s.trace_id,
+        "sessionId": s.session_id,
+        "datasetRunId": s.dataset_run_id,
+        "observationId": s.observation_id,
+        "name": s.name,
+        "source": s.source,
+        "timestamp": iso(s.timestamp),
+        "createdAt": iso(s.created_at),
+        "updatedAt": iso(s.updated_at),
+        "authorUserId": Value::Null,
+        "comment": s.comment,
+        "metadata": metadata(&s.metadata),
+        "configId": s.config_id,
+        "queueId": s.queue_id,
+        "environment": s.environment,
+        "dataType": s.data_type,
+        "value": s.value,
+    });
+    if s.data_type != "NUMERIC" {
+        value["stringValue"] = json!(s.string_value);
+    }
+    value
+}
+
+async fn list_scores(
+    auth: ProjectAuth,
+    req: HttpRequest,
+    stores: web::Data<Stores>,
+) -> Result<HttpResponse, ApiError> {
+    let query = Query::of(&req)?;
+    let page = query.page(DEFAULT_LIMIT, MAX_LIMIT)?;
+    let value = match (query.single("operator")?, query.single("value")?) {
+        (None, None) => None,
+        (Some(operator), Some(value)) => {
+            let operator = match operator {
+                "<" => "<",
+                ">" => ">",
+                "<=" => "<=",
+                ">=" => ">=",
+                "=" => "=",
+                "!=" | "<>" => "!=",
+                other => {
+                    return Err(bad(format!(
+                        "operator {other:?} is not one of <, >, <=, >=, =, !="
+                    )))
+                }
+            };
+            let value = value
+                .parse::<f64>()
+                .map_err(|_| bad("value must be a number"))?;
+            Some((operator, value))
+        }
+        _ => return Err(bad("operator and value go together")),
+    };
+    let filter = reads::ScoreFilter {
+        name: query.text("name")?,
+        source: query.text("source")?,
+        data_type: query.text("dataType")?,
+        config_id: query.text("configId")?,
+        queue_id: query.text("queueId")?,
+        trace_id: query.text("traceId")?,
+        observation_id: query.text("observationId")?,
+        session_id: query.text("sessionId")?,
+        dataset_run_id: query.text("datasetRunId")?,
+        score_ids: query.values("scoreIds"),
+        environments: query.values("environment"),
+        from_timestamp: query.time("fromTimestamp")?,
+        to_timestamp: query.time("toTimestamp")?,
+        value,
+        trace_user_id: query.text("userId")?,
+        trace_tags: query.values("traceTags"),
+    };
+    let (rows, total) = reads::scores_with_traces(
+        &stores.clickhouse,
+        &auth.project_id,
+        &filter,
+        page.page,
+        page.limit,
+    )
+    .await?;
+    let data: Vec<Value> = rows
+        .iter()
+        .map(|(score, trace)| {
+            let mut value = score_json(score);
+            value["trace"] = match trace {
+                Some(t) => json!({
+                    "userId": t.user_id,
+                    "tags": t.tags,
+                    "environment": t.environment,
+                    "sessionId": t.session_id,
+                }),
+                None => Value::Null,
+            };
+            value
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "data": data, "meta": page_meta(page, total) })))
+}

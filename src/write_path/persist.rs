@@ -1,0 +1,69 @@
+//! Making a prepared batch durable: the request's object in blob storage first (synced to disk on
+//! the local backend), then its references in the queue. Only then may the caller answer. If
+//! either store fails, the write fails as a whole (`Unavailable`, so the client retries) and the
+//! object is removed, so nothing half-written can surface in a later rebuild.
+
+use serde_json::Value;
+
+use super::prepare::{prepare, Prepared};
+use super::{offload, BatchOutcome, WriteError};
+use crate::config::IngestionSettings;
+use crate::storage::blob::event_keys;
+use crate::storage::queue;
+use crate::storage::Stores;
+
+/// Writes the request's object, then its references; removes the object if the enqueue fails.
+pub async fn persist(
+    stores: &Stores,
+    settings: &IngestionSettings,
+    project_id: &str,
+    prepared: Prepared,
+) -> Result<BatchOutcome, WriteError> {
+    let Some((bytes, segments)) = prepared.object else {
+        return Ok(prepared.outcome);
+    };
+    let received_at = chrono::Utc::now();
+    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    let path =
+        event_keys::request_object(&stores.blob.base(), received_at, project_id, &request_id);
+    if let Err(err) = stores.blob.put_durable(&path, bytes.into()).await {
+        tracing::error!(error = format!("{err:#}"), "blob storage write failed");
+        // An S3 PUT that failed stored nothing; a local write cleans up its staging file.
+        return Err(WriteError::Unavailable(
+            "Event storage is unavailable; retry the request".to_string(),
+        ));
+    }
+    let messages = queue::messages_for_object(
+        project_id,
+        path.as_ref(),
+        received_at.timestamp_millis(),
+        segments,
+        settings.queue_shards,
+    );
+    if let Err(err) = queue::enqueue(&stores.redis, &messages).await {
+        tracing::error!(error = format!("{err:#}"), "enqueue failed");
+        // Messages that did reach a shard now point at a missing object, which the worker reads
+        // as "no events"; the client's retry brings the events back in a new object.
+        if let Err(err) = stores.blob.delete(&path).await {
+            tracing::warn!(path = %path, error = format!("{err:#}"), "cannot remove a failed request's object");
+        }
+        return Err(WriteError::Unavailable(
+            "The ingestion queue is unavailable; retry the request".to_string(),
+        ));
+    }
+    Ok(prepared.outcome)
+}
+
+/// Validates each envelope on its own and makes the good ones durable, for envelopes the server
+/// builds itself (direct score writes): `prepare` on the blocking pool, then `persist`. Fails as
+/// a whole only when a store is unavailable, so the client retries.
+pub async fn accept_envelopes(
+    stores: &Stores,
+    settings: &IngestionSettings,
+    project_id: &str,
+    envelopes: Vec<Value>,
+) -> Result<BatchOutcome, WriteError> {
+    let project = project_id.to_string();
+    let prepared = offload::cpu(move || prepare(&project, envelopes)).await?;
+    persist(stores, settings, project_id, prepared).await
+}
