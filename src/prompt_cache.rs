@@ -35,6 +35,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{DatabaseSettings, Settings};
+use crate::domain::project::ProjectId;
 use crate::domain::prompt::Selector;
 use crate::storage::prompts::PromptError;
 use crate::storage::redis::RedisStore;
@@ -224,7 +225,11 @@ impl PromptCache {
     }
 
     /// The answer held in memory for the current epoch, if any. Never waits.
-    pub fn get(&self, project_id: &str, name: &str, selector: &Selector) -> Option<Cached> {
+    pub fn get(&self, project: &ProjectId, name: &str, selector: &Selector) -> Option<Cached> {
+        self.in_memory(project.as_str(), name, selector)
+    }
+
+    fn in_memory(&self, project_id: &str, name: &str, selector: &Selector) -> Option<Cached> {
         if !self.enabled {
             return None;
         }
@@ -243,17 +248,17 @@ impl PromptCache {
     /// runtime; the duration is the time it took there (zero for a hit).
     pub async fn get_or_load(
         self: &Arc<Self>,
-        project_id: &str,
+        project: &ProjectId,
         name: &str,
         selector: &Selector,
         load: impl Future<Output = Result<Cached, PromptError>> + Send + 'static,
     ) -> Result<(Cached, Source, Duration), PromptError> {
-        if let Some(hit) = self.get(project_id, name, selector) {
+        if let Some(hit) = self.get(project, name, selector) {
             return Ok((hit, Source::Memory, Duration::ZERO));
         }
         let (this, project_id, name, selector) = (
             self.clone(),
-            project_id.to_string(),
+            project.to_string(),
             name.to_string(),
             selector.clone(),
         );
@@ -296,7 +301,7 @@ impl PromptCache {
         let loaded = {
             let _turn = gate.lock().await;
             // Another request's load of the same answer may have finished while this one waited.
-            match self.get(project_id, name, selector) {
+            match self.in_memory(project_id, name, selector) {
                 Some(hit) => Ok((hit, Source::Memory)),
                 None => {
                     self.load_answer(project_id, epoch, name, selector, &key, load)
@@ -351,7 +356,8 @@ impl PromptCache {
 
     /// Called by the process that committed a prompt write at `epoch`: its own answers are
     /// dropped before the write is answered, and the other processes are told.
-    pub fn written(&self, project_id: &str, epoch: i64) {
+    pub fn written(&self, project: &ProjectId, epoch: i64) {
+        let project_id = project.as_str();
         self.memory
             .write()
             .expect("prompt cache lock poisoned")

@@ -18,6 +18,7 @@ use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::domain::api_key;
+use crate::domain::project::ProjectId;
 use crate::http::error::ApiError;
 
 /// A bound on cached entries: enough for any real number of keys, small enough that a flood of
@@ -27,7 +28,7 @@ const MAX_CACHED_KEYS: usize = 10_000;
 /// The project an authenticated request acts for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProjectAuth {
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub public_key: String,
     pub api_key_id: String,
 }
@@ -100,7 +101,7 @@ impl ApiKeyVerifier {
             ) =>
             {
                 Ok(ProjectAuth {
-                    project_id,
+                    project_id: ProjectId::authenticated(project_id),
                     public_key,
                     api_key_id: key_id,
                 })

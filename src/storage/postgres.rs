@@ -3,6 +3,7 @@
 //! Queries live here rather than in handlers because `serve`, `work` and `migrate` all reach these
 //! tables.
 
+use crate::domain::project::ProjectId;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -182,7 +183,10 @@ pub async fn find_api_key(pool: &Pool, public_key: &str) -> anyhow::Result<Optio
     }))
 }
 
-pub async fn find_project(pool: &Pool, project_id: &str) -> anyhow::Result<Option<ProjectRecord>> {
+pub async fn find_project(
+    pool: &Pool,
+    project: &ProjectId,
+) -> anyhow::Result<Option<ProjectRecord>> {
     let client = pool.get().await?;
     let row = client
         .query_opt(
@@ -190,7 +194,7 @@ pub async fn find_project(pool: &Pool, project_id: &str) -> anyhow::Result<Optio
                FROM projects p
                JOIN organizations o ON o.id = p.org_id
               WHERE p.id = $1 AND p.deleted_at IS NULL",
-            &[&project_id],
+            &[&project.as_str()],
         )
         .await?;
     Ok(row.map(|r| ProjectRecord {

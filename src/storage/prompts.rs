@@ -17,6 +17,7 @@ use deadpool_postgres::{GenericClient, Pool};
 use serde_json::Value;
 use tokio_postgres::IsolationLevel;
 
+use crate::domain::project::ProjectId;
 use crate::domain::prompt::{
     self, broken_by_deletion, labels_after_update, labels_of_new_version, Dependent, NewPrompt,
     PromptNode, PromptType, Reference, Resolved, Selector, LATEST_LABEL, MAX_NESTING_DEPTH,
@@ -107,10 +108,11 @@ fn record(row: &tokio_postgres::Row) -> Result<PromptRecord, PromptError> {
 /// The version `selector` picks, if any.
 pub async fn find<C: GenericClient>(
     client: &C,
-    project_id: &str,
+    project: &ProjectId,
     name: &str,
     selector: &Selector,
 ) -> Result<Option<PromptRecord>, PromptError> {
+    let project_id = project.as_str();
     let row = match selector {
         Selector::Version(version) => {
             let sql = format!(
@@ -148,7 +150,7 @@ fn selector_of(reference: &Reference) -> Selector {
 /// The versions `root` includes, directly or not, as far as a resolution can descend.
 async fn closure<C: GenericClient>(
     client: &C,
-    project_id: &str,
+    project: &ProjectId,
     root: &PromptNode,
 ) -> Result<Vec<PromptNode>, PromptError> {
     let mut nodes: Vec<PromptNode> = Vec::new();
@@ -162,13 +164,8 @@ async fn closure<C: GenericClient>(
                 if !asked.insert(reference.clone()) {
                     continue;
                 }
-                let found = find(
-                    client,
-                    project_id,
-                    reference.name(),
-                    &selector_of(&reference),
-                )
-                .await?;
+                let found =
+                    find(client, project, reference.name(), &selector_of(&reference)).await?;
                 if let Some(found) = found {
                     if found.id != root.id && !nodes.iter().any(|n| n.id == found.id) {
                         let node = found.node();
@@ -188,10 +185,10 @@ async fn closure<C: GenericClient>(
 
 async fn resolve_with<C: GenericClient>(
     client: &C,
-    project_id: &str,
+    project: &ProjectId,
     root: &PromptNode,
 ) -> Result<Result<Resolved, prompt::ResolveError>, PromptError> {
-    let mut nodes = closure(client, project_id, root).await?;
+    let mut nodes = closure(client, project, root).await?;
     nodes.push(root.clone());
     let lookup = |r: &Reference| nodes.iter().find(|n| n.is_target_of(r));
     Ok(prompt::resolve(root, &lookup))
@@ -200,12 +197,12 @@ async fn resolve_with<C: GenericClient>(
 /// The version `selector` picks with its references resolved, or `None`.
 pub async fn find_resolved(
     pool: &Pool,
-    project_id: &str,
+    project: &ProjectId,
     name: &str,
     selector: &Selector,
 ) -> Result<Option<(PromptRecord, Resolved)>, PromptError> {
     let mut client = pool.get().await?;
-    let Some(found) = find(&client, project_id, name, selector).await? else {
+    let Some(found) = find(&client, project, name, selector).await? else {
         return Ok(None);
     };
     if prompt::references(&found.prompt)
@@ -228,10 +225,10 @@ pub async fn find_resolved(
         .read_only(true)
         .start()
         .await?;
-    let Some(found) = find(&tx, project_id, name, selector).await? else {
+    let Some(found) = find(&tx, project, name, selector).await? else {
         return Ok(None);
     };
-    let resolved = resolve_with(&tx, project_id, &found.node())
+    let resolved = resolve_with(&tx, project, &found.node())
         .await?
         // Writes refuse graphs that do not resolve, so this is a broken invariant, not bad input.
         .map_err(|e| {
@@ -322,12 +319,13 @@ async fn touch(
 /// labels, at any distance) no longer resolves, or when `changed` itself does not (`check_self`).
 async fn check_graphs(
     tx: &deadpool_postgres::Transaction<'_>,
-    project_id: &str,
+    project: &ProjectId,
     changed: &PromptRecord,
     check_self: bool,
 ) -> Result<(), PromptError> {
+    let project_id = project.as_str();
     if check_self {
-        if let Err(err) = resolve_with(tx, project_id, &changed.node()).await? {
+        if let Err(err) = resolve_with(tx, project, &changed.node()).await? {
             return Err(PromptError::Invalid(format!(
                 "prompt '{}' cannot be resolved: {err}",
                 changed.name
@@ -366,7 +364,7 @@ async fn check_graphs(
         frontier = next;
     }
     for ancestor in ancestors {
-        if let Err(err) = resolve_with(tx, project_id, &ancestor.node()).await? {
+        if let Err(err) = resolve_with(tx, project, &ancestor.node()).await? {
             return Err(PromptError::Invalid(format!(
                 "this change would break prompt '{}' version {}, which includes '{}': {err}",
                 ancestor.name, ancestor.version, changed.name
@@ -379,10 +377,11 @@ async fn check_graphs(
 /// Creates the next version of `new.name`. Returns it (unresolved, as stored) and the epoch.
 pub async fn create(
     pool: &Pool,
-    project_id: &str,
+    project: &ProjectId,
     new: &NewPrompt,
     created_by: &str,
 ) -> Result<(PromptRecord, i64), PromptError> {
+    let project_id = project.as_str();
     let references = prompt::references(&new.content).map_err(PromptError::Invalid)?;
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
@@ -462,10 +461,10 @@ pub async fn create(
         )
         .await?;
     }
-    let created = find(&tx, project_id, &new.name, &Selector::Version(version))
+    let created = find(&tx, project, &new.name, &Selector::Version(version))
         .await?
         .context("the version just inserted is not readable")?;
-    check_graphs(&tx, project_id, &created, true).await?;
+    check_graphs(&tx, project, &created, true).await?;
     tx.commit().await?;
     Ok((created, epoch))
 }
@@ -473,29 +472,28 @@ pub async fn create(
 /// Adds `new_labels` to one version (taking them from the others). Returns it and the epoch.
 pub async fn update_labels(
     pool: &Pool,
-    project_id: &str,
+    project: &ProjectId,
     name: &str,
     version: i32,
     new_labels: &[String],
 ) -> Result<(PromptRecord, i64), PromptError> {
+    let project_id = project.as_str();
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let epoch = bump_epoch(&tx, project_id).await?;
     let selector = Selector::Version(version);
-    let current = find(&tx, project_id, name, &selector)
-        .await?
-        .ok_or_else(|| {
-            PromptError::NotFound(format!(
-                "Prompt '{name}' version {version} not found in project"
-            ))
-        })?;
+    let current = find(&tx, project, name, &selector).await?.ok_or_else(|| {
+        PromptError::NotFound(format!(
+            "Prompt '{name}' version {version} not found in project"
+        ))
+    })?;
     let labels = labels_after_update(&current.labels, new_labels);
     assign_labels(&tx, project_id, name, version, &labels).await?;
     touch(&tx, project_id, name, &[version]).await?;
-    let updated = find(&tx, project_id, name, &selector)
+    let updated = find(&tx, project, name, &selector)
         .await?
         .context("the version just updated is not readable")?;
-    check_graphs(&tx, project_id, &updated, false).await?;
+    check_graphs(&tx, project, &updated, false).await?;
     tx.commit().await?;
     Ok((updated, epoch))
 }
@@ -512,10 +510,11 @@ pub enum Deletion {
 /// version takes the label. Returns the epoch.
 pub async fn delete(
     pool: &Pool,
-    project_id: &str,
+    project: &ProjectId,
     name: &str,
     which: &Deletion,
 ) -> Result<i64, PromptError> {
+    let project_id = project.as_str();
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let epoch = bump_epoch(&tx, project_id).await?;
@@ -636,11 +635,12 @@ const LIST_MATCHES: &str = "
 /// One page of names (ordered by name) and the number of names matching in all.
 pub async fn list(
     pool: &Pool,
-    project_id: &str,
+    project: &ProjectId,
     filter: &ListFilter,
     page: i64,
     limit: i64,
 ) -> Result<(Vec<PromptMeta>, i64), PromptError> {
+    let project_id = project.as_str();
     let client = pool.get().await?;
     let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
         &project_id,

@@ -7,8 +7,9 @@
 //! answer 404 right away.
 
 use super::WriteError;
+use crate::domain::project::ProjectId;
 use crate::ingest::event::EntityKind;
-use crate::storage::clickhouse::{entity_events, reads};
+use crate::storage::clickhouse::{trace_deletions, traces};
 use crate::storage::queue::{self, EntityRef};
 use crate::storage::Stores;
 
@@ -17,14 +18,14 @@ use crate::storage::Stores;
 pub async fn delete_traces(
     stores: &Stores,
     queue_shards: u32,
-    project_id: &str,
+    project: &ProjectId,
     trace_ids: &[String],
 ) -> Result<(), WriteError> {
     let ch = &stores.clickhouse;
-    entity_events::record_trace_deletions(ch, project_id, trace_ids, chrono::Utc::now()).await?;
-    let (observations, scores) = reads::children_of_traces(ch, project_id, trace_ids).await?;
+    trace_deletions::record(ch, project, trace_ids, chrono::Utc::now()).await?;
+    let (observations, scores) = traces::children(ch, project, trace_ids).await?;
     let entity = |kind, entity_id| EntityRef {
-        project_id: project_id.to_string(),
+        project_id: project.to_string(),
         kind,
         entity_id,
     };
@@ -45,6 +46,6 @@ pub async fn delete_traces(
             "The ingestion queue is unavailable; retry the request".to_string(),
         ));
     }
-    reads::delete_traces(ch, project_id, trace_ids).await?;
+    traces::delete_with_children(ch, project, trace_ids).await?;
     Ok(())
 }

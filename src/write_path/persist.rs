@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::prepare::{prepare, Prepared};
 use super::{offload, BatchOutcome, WriteError};
 use crate::config::IngestionSettings;
+use crate::domain::project::ProjectId;
 use crate::storage::blob::event_keys;
 use crate::storage::queue;
 use crate::storage::Stores;
@@ -16,7 +17,7 @@ use crate::storage::Stores;
 pub async fn persist(
     stores: &Stores,
     settings: &IngestionSettings,
-    project_id: &str,
+    project: &ProjectId,
     prepared: Prepared,
 ) -> Result<BatchOutcome, WriteError> {
     let Some((bytes, segments)) = prepared.object else {
@@ -24,8 +25,12 @@ pub async fn persist(
     };
     let received_at = chrono::Utc::now();
     let request_id = uuid::Uuid::new_v4().simple().to_string();
-    let path =
-        event_keys::request_object(&stores.blob.base(), received_at, project_id, &request_id);
+    let path = event_keys::request_object(
+        &stores.blob.base(),
+        received_at,
+        project.as_str(),
+        &request_id,
+    );
     if let Err(err) = stores.blob.put_durable(&path, bytes.into()).await {
         tracing::error!(error = format!("{err:#}"), "blob storage write failed");
         // An S3 PUT that failed stored nothing; a local write cleans up its staging file.
@@ -34,7 +39,7 @@ pub async fn persist(
         ));
     }
     let messages = queue::messages_for_object(
-        project_id,
+        project.as_str(),
         path.as_ref(),
         received_at.timestamp_millis(),
         segments,
@@ -60,10 +65,10 @@ pub async fn persist(
 pub async fn accept_envelopes(
     stores: &Stores,
     settings: &IngestionSettings,
-    project_id: &str,
+    project: &ProjectId,
     envelopes: Vec<Value>,
 ) -> Result<BatchOutcome, WriteError> {
-    let project = project_id.to_string();
-    let prepared = offload::cpu(move || prepare(&project, envelopes)).await?;
-    persist(stores, settings, project_id, prepared).await
+    let for_log = project.clone();
+    let prepared = offload::cpu(move || prepare(&for_log, envelopes)).await?;
+    persist(stores, settings, project, prepared).await
 }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::{BatchOutcome, Failure, Success, WriteError};
+use crate::domain::project::ProjectId;
 use crate::ingest::event::{
     assign_missing_id, parse_envelope, Body, EntityKind, EventError, Parsed,
 };
@@ -24,22 +25,22 @@ pub struct Prepared {
 /// A batch API body (`{"batch": [...]}`), gzip-compressed or not, inflated to at most `limit`
 /// bytes.
 pub fn prepare_batch_body(
-    project_id: &str,
+    project: &ProjectId,
     body: &[u8],
     gzip: bool,
     limit: usize,
 ) -> Result<Prepared, WriteError> {
     if !gzip {
-        return prepare_json_body(project_id, body);
+        return prepare_json_body(project, body);
     }
     let inflated = gzip::gunzip(body, limit).map_err(|e| match e {
         GzipError::TooLarge(_) => WriteError::TooLarge(e.to_string()),
         GzipError::Invalid(_) => WriteError::Malformed(e.to_string()),
     })?;
-    prepare_json_body(project_id, &inflated)
+    prepare_json_body(project, &inflated)
 }
 
-fn prepare_json_body(project_id: &str, body: &[u8]) -> Result<Prepared, WriteError> {
+fn prepare_json_body(project: &ProjectId, body: &[u8]) -> Result<Prepared, WriteError> {
     let mut request: Value = serde_json::from_slice(body)
         .map_err(|e| WriteError::Malformed(format!("Invalid request body: malformed JSON: {e}")))?;
     // Taken out of the request, so envelopes are moved rather than copied.
@@ -51,13 +52,13 @@ fn prepare_json_body(project_id: &str, body: &[u8]) -> Result<Prepared, WriteErr
             ))
         }
     };
-    Ok(prepare(project_id, batch))
+    Ok(prepare(project, batch))
 }
 
 /// Envelopes as sent: each gets an id if it has none, then is parsed.
-pub fn prepare(project_id: &str, envelopes: Vec<Value>) -> Prepared {
+pub fn prepare(project: &ProjectId, envelopes: Vec<Value>) -> Prepared {
     prepare_parsed(
-        project_id,
+        project,
         envelopes.into_iter().map(|mut envelope| {
             assign_missing_id(&mut envelope);
             let parsed = parse_envelope(&envelope);
@@ -70,7 +71,7 @@ pub fn prepare(project_id: &str, envelopes: Vec<Value>) -> Prepared {
 /// of it), so that a sender that had to parse them to check them (OpenTelemetry) does not pay
 /// twice.
 pub fn prepare_parsed(
-    project_id: &str,
+    project: &ProjectId,
     envelopes: impl IntoIterator<Item = (Value, Result<Parsed, EventError>)>,
 ) -> Prepared {
     let mut outcome = BatchOutcome::default();
@@ -102,7 +103,7 @@ pub fn prepare_parsed(
                 entity.envelopes.push(envelope);
             }
             Ok(Parsed::SdkLog { event_id, log }) => {
-                tracing::info!(project_id = %project_id, sdk_log = %log, "sdk-log event");
+                tracing::info!(project_id = %project, sdk_log = %log, "sdk-log event");
                 outcome.successes.push(Success {
                     id: event_id,
                     status: 201,

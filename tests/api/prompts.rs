@@ -962,7 +962,8 @@ async fn a_lost_invalidation_is_caught_up_by_polling() {
     assert_eq!(api.get("l", "").await.source.as_deref(), Some("memory"));
 
     let pool = langfuse_rs::storage::postgres::connect(&config.settings().database).unwrap();
-    langfuse_rs::storage::prompts::update_labels(&pool, "p-lost", "l", 2, &["production".into()])
+    let project = langfuse_rs::domain::project::ProjectId::authenticated("p-lost");
+    langfuse_rs::storage::prompts::update_labels(&pool, &project, "l", 2, &["production".into()])
         .await
         .unwrap();
     let took = time_until(&api, "l", |r| r.body["prompt"] == "two").await;

@@ -10,7 +10,7 @@ use super::resource;
 use super::traces::trace_json;
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
-use crate::storage::clickhouse::reads;
+use crate::storage::clickhouse::{sessions, traces};
 use crate::storage::Stores;
 
 const DEFAULT_LIMIT: u64 = 50;
@@ -28,7 +28,7 @@ async fn list_sessions(
 ) -> Result<HttpResponse, ApiError> {
     let query = Query::of(&req)?;
     let page = query.page(DEFAULT_LIMIT, MAX_LIMIT)?;
-    let (rows, total) = reads::sessions(
+    let (rows, total) = sessions::list(
         &stores.clickhouse,
         &auth.project_id,
         query.time("fromTimestamp")?,
@@ -58,8 +58,7 @@ async fn get_session(
     stores: web::Data<Stores>,
 ) -> Result<HttpResponse, ApiError> {
     let session_id = path.into_inner();
-    let traces =
-        reads::traces_of_session(&stores.clickhouse, &auth.project_id, &session_id).await?;
+    let traces = traces::of_session(&stores.clickhouse, &auth.project_id, &session_id).await?;
     let first = traces.first().ok_or_else(|| {
         ApiError::NotFound(format!(
             "Session {session_id} not found within authorized project"

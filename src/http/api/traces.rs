@@ -11,9 +11,11 @@ use super::params::{bad, page_meta, Query};
 use super::resource;
 use super::scores::v2::score_json;
 use crate::config::IngestionSettings;
+use crate::domain::project::ProjectId;
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
-use crate::storage::clickhouse::reads::{self, TraceFilter, TraceOrder, TraceView};
+use crate::storage::clickhouse::traces::{self, TraceFilter, TraceOrder, TraceView};
+use crate::storage::clickhouse::{observations, scores};
 use crate::storage::Stores;
 use crate::write_path;
 
@@ -34,7 +36,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// A trace's own fields, without what is computed from its observations and scores.
-pub(super) fn trace_json(t: &TraceView, project_id: &str) -> Map<String, Value> {
+pub(super) fn trace_json(t: &TraceView, project: &ProjectId) -> Map<String, Value> {
     let value = json!({
         "id": t.id,
         "timestamp": iso(t.timestamp),
@@ -49,7 +51,7 @@ pub(super) fn trace_json(t: &TraceView, project_id: &str) -> Map<String, Value> 
         "tags": t.tags,
         "public": t.public,
         "environment": t.environment,
-        "htmlPath": format!("/project/{project_id}/traces/{}", t.id),
+        "htmlPath": format!("/project/{project}/traces/{}", t.id),
         "createdAt": iso(t.created_at),
         "updatedAt": iso(t.updated_at),
     });
@@ -66,7 +68,7 @@ async fn get_trace(
 ) -> Result<HttpResponse, ApiError> {
     let trace_id = path.into_inner();
     let ch = &stores.clickhouse;
-    let trace = reads::trace(ch, &auth.project_id, &trace_id)
+    let trace = traces::get(ch, &auth.project_id, &trace_id)
         .await?
         .ok_or_else(|| {
             ApiError::NotFound(format!(
@@ -74,8 +76,8 @@ async fn get_trace(
             ))
         })?;
     let (observations, scores) = futures::try_join!(
-        reads::observations_of_trace(ch, &auth.project_id, &trace_id),
-        reads::scores_of_trace(ch, &auth.project_id, &trace_id),
+        observations::of_trace(ch, &auth.project_id, &trace_id),
+        scores::of_trace(ch, &auth.project_id, &trace_id),
     )?;
     let mut body = trace_json(&trace, &auth.project_id);
     let total_cost: f64 = observations.iter().filter_map(|o| o.total_cost).sum();
@@ -125,7 +127,7 @@ async fn list_traces(
         from_timestamp: query.time("fromTimestamp")?,
         to_timestamp: query.time("toTimestamp")?,
     };
-    let (rows, total) = reads::traces(
+    let (rows, total) = traces::list(
         &stores.clickhouse,
         &auth.project_id,
         &filter,
@@ -135,8 +137,7 @@ async fn list_traces(
     )
     .await?;
     let ids: Vec<String> = rows.iter().map(|t| t.id.clone()).collect();
-    let (summaries, scores) =
-        reads::trace_summaries(&stores.clickhouse, &auth.project_id, &ids).await?;
+    let (summaries, scores) = traces::summaries(&stores.clickhouse, &auth.project_id, &ids).await?;
     let data: Vec<Value> = rows
         .iter()
         .map(|t| {
@@ -181,7 +182,7 @@ async fn delete_one(
     settings: web::Data<IngestionSettings>,
 ) -> Result<HttpResponse, ApiError> {
     let trace_id = path.into_inner();
-    if reads::trace(&stores.clickhouse, &auth.project_id, &trace_id)
+    if traces::get(&stores.clickhouse, &auth.project_id, &trace_id)
         .await?
         .is_none()
     {

@@ -1,5 +1,5 @@
-//! The `entity_events` and `trace_deletions` tables (`sql/clickhouse/0002_entity_events.sql`):
-//! for each entity, where its events are stored; for each deleted trace, when it was deleted.
+//! The `entity_events` table (`sql/clickhouse/0002_entity_events.sql`): for each entity, where its
+//! events are stored. A lookup also brings the recent trace deletions (`trace_deletions`).
 //!
 //! The worker looks up every entity of a round (coalesced over all its rounds) in one query, and
 //! writes each entity's complete list back before the records built from it, so that a record is
@@ -9,10 +9,8 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use clickhouse::serde::chrono::datetime64::millis;
 use serde::{Deserialize, Serialize};
 
-use crate::ingest::event::EntityKind;
 use crate::storage::queue::EntityRef;
 
 /// One stored segment as the table holds it: object key, byte offset, byte length, received at
@@ -114,43 +112,9 @@ pub async fn lookup(
         }
     }
     if let Some(since) = deletions_since {
-        out.deleted_at = deletions(ch, since).await?;
+        out.deleted_at = super::trace_deletions::since(ch, since).await?;
     }
     Ok(out)
-}
-
-/// The latest deletion of every trace deleted at or after `since`. Deletions are few, and those
-/// that matter are recent, so they are fetched by time rather than by key.
-async fn deletions(
-    ch: &clickhouse::Client,
-    since: DateTime<Utc>,
-) -> anyhow::Result<BTreeMap<EntityRef, DateTime<Utc>>> {
-    #[derive(Deserialize, clickhouse::Row)]
-    struct Deleted {
-        project_id: String,
-        trace_id: String,
-        #[serde(with = "millis")]
-        latest: DateTime<Utc>,
-    }
-    let rows: Vec<Deleted> = ch
-        .query(
-            "SELECT project_id, trace_id, max(deleted_at) AS latest FROM trace_deletions \
-             WHERE deleted_at >= fromUnixTimestamp64Milli(?) GROUP BY project_id, trace_id",
-        )
-        .bind(since.timestamp_millis())
-        .fetch_all()
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| {
-            let trace = EntityRef {
-                project_id: row.project_id,
-                kind: EntityKind::Trace,
-                entity_id: row.trace_id,
-            };
-            (trace, row.latest)
-        })
-        .collect())
 }
 
 /// Writes entities' complete lists, replacing what the table held for them, in one statement.
@@ -166,38 +130,10 @@ pub async fn upsert(ch: &clickhouse::Client, rows: &[EntityEventsRow]) -> anyhow
     Ok(())
 }
 
-/// Records the deletion of traces at `at`: their events, and those of their observations and
-/// scores, received up to then are deleted by the worker that next rebuilds them.
-pub async fn record_trace_deletions(
-    ch: &clickhouse::Client,
-    project_id: &str,
-    trace_ids: &[String],
-    at: DateTime<Utc>,
-) -> anyhow::Result<()> {
-    #[derive(Serialize, clickhouse::Row)]
-    struct Deletion<'a> {
-        project_id: &'a str,
-        trace_id: &'a str,
-        #[serde(with = "millis")]
-        deleted_at: DateTime<Utc>,
-    }
-    let mut insert = ch.insert("trace_deletions")?;
-    for trace_id in trace_ids {
-        insert
-            .write(&Deletion {
-                project_id,
-                trace_id,
-                deleted_at: at,
-            })
-            .await?;
-    }
-    insert.end().await?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::event::EntityKind;
 
     #[test]
     fn keys_round_trip_whatever_the_ids_contain() {

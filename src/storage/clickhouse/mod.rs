@@ -1,14 +1,27 @@
-//! The ClickHouse client (HTTP interface, official `clickhouse` crate).
+//! The ClickHouse client (HTTP interface, official `clickhouse` crate), and one module per table
+//! holding its row types and its queries (`sql/clickhouse/` defines the tables):
 //!
-//! Table row structs live in one module per table beside this one as the tables get used; their
-//! field order matches the table definitions in `sql/clickhouse/`.
+//! - `traces`, `observations` (and the v2 list's cursor pages, `observations_v2`), `scores`
+//!   (and the v3 list's, `scores::cursor_page`): what the worker inserts and what reads return.
+//!   `sessions` is a view over `traces`.
+//! - `entity_events`: where each entity's events are stored; `trace_deletions`: when each deleted
+//!   trace was deleted. Both are the worker's, but for the deletion the API records.
+//! - `row_batch`: one flush of the worker, an insert per table.
+//! - `sql`: the one builder of query text and bound values; tenant reads go through its
+//!   `latest_versions`/`latest_matching`, which take the project scope.
+//!
+//! Row structs' field order matches the table definitions. `Map` columns travel as arrays of
+//! pairs, `Decimal64(12)` as the integer count of 10⁻¹² units, `DateTime64(3)` as milliseconds.
 
 pub mod entity_events;
+pub mod observations;
 pub mod observations_v2;
-pub mod reads;
-pub mod rows;
-pub mod scores_v3;
+pub mod row_batch;
+pub mod scores;
+pub mod sessions;
 pub mod sql;
+pub mod trace_deletions;
+pub mod traces;
 
 use anyhow::Context;
 use secrecy::ExposeSecret;
@@ -29,6 +42,17 @@ pub fn server_client(settings: &ClickHouseSettings) -> clickhouse::Client {
         .with_user(&settings.user)
         .with_password(settings.password.expose_secret())
         .with_compression(clickhouse::Compression::None)
+}
+
+/// A `Decimal64(12)` value as the integer count of 10⁻¹² units it travels as.
+fn decimal(value: f64) -> i64 {
+    const DECIMAL_SCALE: f64 = 1e12;
+    (value * DECIMAL_SCALE).round() as i64
+}
+
+/// A `Map` value as the array of pairs it travels as.
+fn pairs<V>(map: std::collections::BTreeMap<String, V>) -> Vec<(String, V)> {
+    map.into_iter().collect()
 }
 
 pub async fn ping(client: &clickhouse::Client) -> anyhow::Result<()> {

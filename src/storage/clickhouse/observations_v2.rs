@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use clickhouse::serde::chrono::datetime64::millis;
 use serde::Deserialize;
 
-use super::reads::latest_versions;
-use super::sql::{Bound, Sql};
+use super::sql::{latest_versions, Bound, Sql};
+use crate::domain::project::ProjectId;
 
 /// A column a filter can address. The SQL of each reads the newest observation version as `o`
 /// and, for trace columns, the newest version of its trace as `t` (absent trace: empty values).
@@ -584,7 +584,7 @@ pub struct ObservationV2Row {
 
 /// The query for up to `fetch` rows after `cursor` matching all `conditions`.
 pub fn page_sql(
-    project_id: &str,
+    project: &ProjectId,
     conditions: &[Condition],
     cursor: Option<&Cursor>,
     fetch: u64,
@@ -622,17 +622,21 @@ pub fn page_sql(
          arrayMap(x -> (x.1, toFloat64(x.2)), CAST(cost_details, 'Array(Tuple(String, Decimal64(12)))')), \
          prompt_id, prompt_name, prompt_version FROM (SELECT o.* FROM (",
     );
-    sql.text(&latest_versions("observations", "*", ""));
-    sql.binds.push(Bound::Text(project_id.to_string()));
+    sql.append(latest_versions(
+        project,
+        "observations",
+        "*",
+        Sql::default(),
+    ));
     sql.text(") AS o");
     if conditions.iter().any(|c| c.column().of_trace()) {
         sql.text(" LEFT JOIN (");
-        sql.text(&latest_versions(
+        sql.append(latest_versions(
+            project,
             "traces",
             "id, name, user_id, session_id, release, tags",
-            "",
+            Sql::default(),
         ));
-        sql.binds.push(Bound::Text(project_id.to_string()));
         sql.text(") AS t ON t.id = o.trace_id");
     }
     sql.text(" WHERE 1 = 1");
@@ -662,13 +666,13 @@ pub fn page_sql(
 /// Up to `fetch` observations after `cursor`, in the list's order.
 pub async fn page(
     ch: &clickhouse::Client,
-    project_id: &str,
+    project: &ProjectId,
     conditions: &[Condition],
     cursor: Option<&Cursor>,
     fetch: u64,
     selection: &Selection,
 ) -> anyhow::Result<Vec<ObservationV2Row>> {
-    let sql = page_sql(project_id, conditions, cursor, fetch, selection);
+    let sql = page_sql(project, conditions, cursor, fetch, selection);
     Ok(sql.query(ch).fetch_all().await?)
 }
 
@@ -688,23 +692,21 @@ pub struct TraceContext {
 /// The newest versions of the given traces.
 pub async fn trace_contexts(
     ch: &clickhouse::Client,
-    project_id: &str,
+    project: &ProjectId,
     trace_ids: &[String],
 ) -> anyhow::Result<Vec<TraceContext>> {
     if trace_ids.is_empty() {
         return Ok(Vec::new());
     }
+    let mut by_ids = Sql::new("AND id IN ");
+    by_ids.bind(Bound::Texts(trace_ids.to_vec()));
     let sql = latest_versions(
+        project,
         "traces",
         "id, name, user_id, session_id, release, tags, public, bookmarked",
-        "AND id IN ?",
+        by_ids,
     );
-    Ok(ch
-        .query(&sql)
-        .bind(project_id)
-        .bind(trace_ids)
-        .fetch_all()
-        .await?)
+    Ok(sql.query(ch).fetch_all().await?)
 }
 
 #[cfg(test)]
@@ -833,8 +835,9 @@ mod tests {
             trace_id: "t".into(),
             id: "o".into(),
         };
+        let project = ProjectId::authenticated("p");
         let sql = page_sql(
-            "p",
+            &project,
             &[Condition::Text {
                 column: Column::UserId,
                 op: TextOp::Equals,
@@ -862,7 +865,7 @@ mod tests {
             ]
         );
         assert!(sql.text.contains("LEFT JOIN"));
-        let plain = page_sql("p", &[], None, 2, &Selection::default());
+        let plain = page_sql(&project, &[], None, 2, &Selection::default());
         assert!(!plain.text.contains("JOIN"), "no trace column, no join");
         assert_eq!(plain.binds, vec![text("p"), Bound::Int(2)]);
     }

@@ -25,7 +25,7 @@ use super::round::Rebuilt;
 use super::ConsumerSettings;
 use crate::ingest::event::EntityKind;
 use crate::storage::clickhouse::entity_events::{self, EntityEventsRow};
-use crate::storage::clickhouse::rows::RowBatch;
+use crate::storage::clickhouse::row_batch::RowBatch;
 use crate::storage::queue::{self, EntityRef};
 use crate::storage::Stores;
 

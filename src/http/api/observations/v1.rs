@@ -9,7 +9,7 @@ use crate::http::api::params::{page_meta, Query};
 use crate::http::api::resource;
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
-use crate::storage::clickhouse::reads::{self, ObservationFilter, ObservationView};
+use crate::storage::clickhouse::observations::{self, ObservationFilter, ObservationView};
 use crate::storage::Stores;
 
 const DEFAULT_LIMIT: u64 = 50;
@@ -95,7 +95,7 @@ async fn get_observation(
     stores: web::Data<Stores>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path.into_inner();
-    let observation = reads::observation(&stores.clickhouse, &auth.project_id, &id)
+    let observation = observations::get(&stores.clickhouse, &auth.project_id, &id)
         .await?
         .ok_or_else(|| {
             ApiError::NotFound(format!(
@@ -123,7 +123,7 @@ async fn list_observations(
         from_start_time: query.time("fromStartTime")?,
         to_start_time: query.time("toStartTime")?,
     };
-    let (rows, total) = reads::observations(
+    let (rows, total) = observations::list(
         &stores.clickhouse,
         &auth.project_id,
         &filter,

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashSet};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
+use crate::domain::project::ProjectId;
 use crate::http::api::json::{iso, json_text, metadata, seconds_between};
 use crate::http::api::params::{self, bad, Query};
 use crate::http::api::resource;
@@ -323,7 +324,7 @@ fn non_empty(text: &Option<String>) -> Option<&str> {
 pub fn observation_json(
     o: &ObservationV2Row,
     trace: Option<&TraceContext>,
-    project_id: &str,
+    project: &ProjectId,
     groups: Groups,
 ) -> Map<String, Value> {
     let is_root = non_empty(&o.parent_observation_id).is_none();
@@ -335,7 +336,7 @@ pub fn observation_json(
     put("traceId", json!(o.trace_id));
     put("startTime", json!(iso(o.start_time)));
     put("endTime", json!(o.end_time.map(iso)));
-    put("projectId", json!(project_id));
+    put("projectId", json!(project));
     put(
         "parentObservationId",
         json!(non_empty(&o.parent_observation_id)),

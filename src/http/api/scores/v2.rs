@@ -9,7 +9,7 @@ use crate::http::api::params::{bad, page_meta, Query};
 use crate::http::api::resource;
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
-use crate::storage::clickhouse::reads::{self, ScoreView};
+use crate::storage::clickhouse::scores::{self, ScoreFilter, ScoreView};
 use crate::storage::Stores;
 
 const DEFAULT_LIMIT: u64 = 50;
@@ -77,7 +77,7 @@ async fn list_scores(
         }
         _ => return Err(bad("operator and value go together")),
     };
-    let filter = reads::ScoreFilter {
+    let filter = ScoreFilter {
         name: query.text("name")?,
         source: query.text("source")?,
         data_type: query.text("dataType")?,
@@ -95,7 +95,7 @@ async fn list_scores(
         trace_user_id: query.text("userId")?,
         trace_tags: query.values("traceTags"),
     };
-    let (rows, total) = reads::scores_with_traces(
+    let (rows, total) = scores::list_with_traces(
         &stores.clickhouse,
         &auth.project_id,
         &filter,

@@ -8,12 +8,13 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
+use crate::domain::project::ProjectId;
 use crate::http::api::json::{iso, metadata};
 use crate::http::api::params::{self, bad, Query};
 use crate::http::api::resource;
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
-use crate::storage::clickhouse::scores_v3::{
+use crate::storage::clickhouse::scores::cursor_page::{
     self as store, ScoreCursor, ScoreV3Filter, ScoreV3Row, ValueFilter,
 };
 use crate::storage::Stores;
@@ -332,7 +333,7 @@ fn subject(row: &ScoreV3Row) -> Result<Value, &'static str> {
 
 pub fn score_json(
     row: &ScoreV3Row,
-    project_id: &str,
+    project: &ProjectId,
     groups: Groups,
 ) -> Result<Map<String, Value>, &'static str> {
     let mut score = Map::new();
@@ -340,7 +341,7 @@ pub fn score_json(
         score.insert(key.to_string(), value);
     };
     put("id", json!(row.id));
-    put("projectId", json!(project_id));
+    put("projectId", json!(project));
     put("name", json!(row.name));
     put("dataType", json!(row.data_type));
     put("value", polymorphic_value(row)?);
@@ -490,28 +491,53 @@ mod tests {
             subject: true,
             ..Groups::default()
         };
-        let numeric = score_json(&row("NUMERIC", 0.5, None), "p", groups).unwrap();
+        let numeric = score_json(
+            &row("NUMERIC", 0.5, None),
+            &ProjectId::authenticated("p"),
+            groups,
+        )
+        .unwrap();
         assert_eq!(numeric["value"], json!(0.5));
         assert_eq!(numeric["subject"], json!({"kind": "trace", "id": "t"}));
-        let boolean = score_json(&row("BOOLEAN", 1.0, Some("True")), "p", groups).unwrap();
+        let boolean = score_json(
+            &row("BOOLEAN", 1.0, Some("True")),
+            &ProjectId::authenticated("p"),
+            groups,
+        )
+        .unwrap();
         assert_eq!(boolean["value"], json!(true));
-        let label = score_json(&row("CATEGORICAL", 0.0, Some("good")), "p", groups).unwrap();
+        let label = score_json(
+            &row("CATEGORICAL", 0.0, Some("good")),
+            &ProjectId::authenticated("p"),
+            groups,
+        )
+        .unwrap();
         assert_eq!(label["value"], json!("good"));
-        assert!(score_json(&row("CATEGORICAL", 0.0, None), "p", groups).is_err());
+        assert!(score_json(
+            &row("CATEGORICAL", 0.0, None),
+            &ProjectId::authenticated("p"),
+            groups
+        )
+        .is_err());
         let mut observation = row("NUMERIC", 1.0, None);
         observation.observation_id = Some("o".into());
         observation.session_id = Some("ignored".into());
         assert_eq!(
-            score_json(&observation, "p", groups).unwrap()["subject"],
+            score_json(&observation, &ProjectId::authenticated("p"), groups).unwrap()["subject"],
             json!({"kind": "observation", "id": "o", "traceId": "t"})
         );
         let mut run = observation.clone();
         run.dataset_run_id = Some("r".into());
         assert_eq!(
-            score_json(&run, "p", groups).unwrap()["subject"],
+            score_json(&run, &ProjectId::authenticated("p"), groups).unwrap()["subject"],
             json!({"kind": "experiment", "id": "r"})
         );
-        let core = score_json(&row("NUMERIC", 1.0, None), "p", Groups::default()).unwrap();
+        let core = score_json(
+            &row("NUMERIC", 1.0, None),
+            &ProjectId::authenticated("p"),
+            Groups::default(),
+        )
+        .unwrap();
         let keys: Vec<&str> = core.keys().map(String::as_str).collect();
         assert_eq!(
             keys,

@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use clickhouse::serde::chrono::datetime64::millis;
 use serde::Deserialize;
 
-use super::reads::latest_versions;
-use super::sql::{Bound, Sql};
+use crate::domain::project::ProjectId;
+use crate::storage::clickhouse::sql::{latest_versions, Bound, Sql};
 
 /// Exact values a score must have: numbers (NUMERIC, BOOLEAN as 0/1) or category labels.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,15 +78,14 @@ const COLUMNS: &str = "id, timestamp, toString(environment) AS environment, name
     session_id, dataset_run_id, author_user_id, queue_id";
 
 pub fn page_sql(
-    project_id: &str,
+    project: &ProjectId,
     filter: &ScoreV3Filter,
     cursor: Option<&ScoreCursor>,
     fetch: u64,
 ) -> Sql {
     let mut sql = Sql::default();
     sql.text("SELECT * FROM (");
-    sql.text(&latest_versions("scores", COLUMNS, ""));
-    sql.binds.push(Bound::Text(project_id.to_string()));
+    sql.append(latest_versions(project, "scores", COLUMNS, Sql::default()));
     sql.text(") WHERE 1 = 1");
     for (values, column) in [
         (&filter.ids, "id"),
@@ -151,12 +150,12 @@ pub fn page_sql(
 /// Up to `fetch` scores after `cursor`, in the list's order.
 pub async fn page(
     ch: &clickhouse::Client,
-    project_id: &str,
+    project: &ProjectId,
     filter: &ScoreV3Filter,
     cursor: Option<&ScoreCursor>,
     fetch: u64,
 ) -> anyhow::Result<Vec<ScoreV3Row>> {
-    let sql = page_sql(project_id, filter, cursor, fetch);
+    let sql = page_sql(project, filter, cursor, fetch);
     Ok(sql.query(ch).fetch_all().await?)
 }
 
@@ -177,7 +176,8 @@ mod tests {
             timestamp: DateTime::from_timestamp_millis(7).unwrap(),
             id: "s".into(),
         };
-        let sql = page_sql("p", &filter, Some(&cursor), 11);
+        let project = ProjectId::authenticated("p");
+        let sql = page_sql(&project, &filter, Some(&cursor), 11);
         assert_eq!(sql.text.matches('?').count(), sql.binds.len());
         assert_eq!(
             sql.binds,
@@ -193,7 +193,7 @@ mod tests {
             ]
         );
         assert!(sql.text.contains(" AND string_value IN ?"));
-        let plain = page_sql("p", &ScoreV3Filter::default(), None, 2);
+        let plain = page_sql(&project, &ScoreV3Filter::default(), None, 2);
         assert_eq!(plain.binds, vec![Bound::Text("p".into()), Bound::Int(2)]);
     }
 }

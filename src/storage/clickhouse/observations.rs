@@ -1,0 +1,230 @@
+//! The `observations` table: the row the worker inserts, the view reads return, and the queries
+//! of the v1 API (the v2 list's cursor pages are in `observations_v2`).
+//!
+//! Every read keeps the newest version of each observation before it looks at any mutable
+//! column ([`super::sql::latest_versions`]): in this schema even the start time and the trace id
+//! of an observation may differ between versions.
+
+use chrono::{DateTime, Utc};
+use clickhouse::serde::chrono::datetime64::millis;
+use serde::{Deserialize, Serialize};
+
+use super::sql::{latest_matching, latest_versions, page_of, Bound, Sql};
+use super::{decimal, pairs};
+use crate::domain::project::ProjectId;
+use crate::ingest::merge::ObservationRecord;
+
+/// A row as inserted; field order matches the table.
+#[derive(Debug, Clone, Serialize, clickhouse::Row)]
+pub struct ObservationRow {
+    pub id: String,
+    pub trace_id: String,
+    pub project_id: String,
+    pub environment: String,
+    #[serde(rename = "type")]
+    pub observation_type: String,
+    pub parent_observation_id: Option<String>,
+    #[serde(with = "millis")]
+    pub start_time: DateTime<Utc>,
+    #[serde(with = "millis::option")]
+    pub end_time: Option<DateTime<Utc>>,
+    pub name: String,
+    pub metadata: Vec<(String, String)>,
+    pub level: String,
+    pub status_message: Option<String>,
+    pub version: Option<String>,
+    pub input: Option<String>,
+    pub output: Option<String>,
+    pub provided_model_name: Option<String>,
+    pub model_parameters: Option<String>,
+    pub provided_usage_details: Vec<(String, u64)>,
+    pub usage_details: Vec<(String, u64)>,
+    pub provided_cost_details: Vec<(String, i64)>,
+    pub cost_details: Vec<(String, i64)>,
+    pub total_cost: Option<i64>,
+    #[serde(with = "millis::option")]
+    pub completion_start_time: Option<DateTime<Utc>>,
+    pub prompt_name: Option<String>,
+    pub prompt_version: Option<u16>,
+    #[serde(with = "millis")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "millis")]
+    pub updated_at: DateTime<Utc>,
+    #[serde(with = "millis")]
+    pub event_ts: DateTime<Utc>,
+    pub is_deleted: u8,
+}
+
+impl From<ObservationRecord> for ObservationRow {
+    fn from(o: ObservationRecord) -> Self {
+        let costs: Vec<(String, i64)> = o
+            .cost_details
+            .into_iter()
+            .map(|(k, v)| (k, decimal(v)))
+            .collect();
+        let usage = pairs(o.usage_details);
+        ObservationRow {
+            id: o.id,
+            trace_id: o.trace_id,
+            project_id: o.project_id,
+            environment: o.environment,
+            observation_type: o.observation_type.as_str().to_string(),
+            parent_observation_id: o.parent_observation_id,
+            start_time: o.start_time,
+            end_time: o.end_time,
+            name: o.name.unwrap_or_default(),
+            metadata: pairs(o.metadata),
+            level: o.level.as_str().to_string(),
+            status_message: o.status_message,
+            version: o.version,
+            input: o.input,
+            output: o.output,
+            provided_model_name: o.model,
+            model_parameters: o.model_parameters,
+            provided_usage_details: usage.clone(),
+            usage_details: usage,
+            provided_cost_details: costs.clone(),
+            cost_details: costs,
+            total_cost: o.total_cost.map(decimal),
+            completion_start_time: o.completion_start_time,
+            prompt_name: o.prompt_name,
+            prompt_version: o.prompt_version,
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+            event_ts: o.event_ts,
+            is_deleted: 0,
+        }
+    }
+}
+
+/// An observation as reads return it.
+#[derive(Debug, Clone, Deserialize, clickhouse::Row)]
+pub struct ObservationView {
+    pub id: String,
+    pub trace_id: String,
+    pub environment: String,
+    pub observation_type: String,
+    pub parent_observation_id: Option<String>,
+    #[serde(with = "millis")]
+    pub start_time: DateTime<Utc>,
+    #[serde(with = "millis::option")]
+    pub end_time: Option<DateTime<Utc>>,
+    pub name: String,
+    pub metadata: Vec<(String, String)>,
+    pub level: String,
+    pub status_message: Option<String>,
+    pub version: Option<String>,
+    pub input: Option<String>,
+    pub output: Option<String>,
+    pub model: Option<String>,
+    pub model_parameters: Option<String>,
+    pub usage_details: Vec<(String, u64)>,
+    pub cost_details: Vec<(String, f64)>,
+    pub total_cost: Option<f64>,
+    #[serde(with = "millis::option")]
+    pub completion_start_time: Option<DateTime<Utc>>,
+    pub prompt_name: Option<String>,
+    pub prompt_version: Option<u16>,
+}
+
+const OBSERVATION_COLUMNS: &str = "id, trace_id, toString(environment) AS environment, toString(type) AS observation_type, \
+    parent_observation_id, start_time, end_time, name, CAST(metadata, 'Array(Tuple(String, String))') AS metadata, \
+    toString(level) AS level, status_message, version, input, output, provided_model_name AS model, model_parameters, \
+    CAST(usage_details, 'Array(Tuple(String, UInt64))') AS usage_details, \
+    arrayMap(x -> (x.1, toFloat64(x.2)), CAST(cost_details, 'Array(Tuple(String, Decimal64(12)))')) AS cost_details, \
+    toFloat64(total_cost) AS total_cost, completion_start_time, prompt_name, prompt_version";
+
+/// Filters of the observation list.
+#[derive(Debug, Clone, Default)]
+pub struct ObservationFilter {
+    pub name: Option<String>,
+    pub observation_type: Option<String>,
+    pub trace_id: Option<String>,
+    pub level: Option<String>,
+    pub parent_observation_id: Option<String>,
+    pub version: Option<String>,
+    pub environments: Vec<String>,
+    pub from_start_time: Option<DateTime<Utc>>,
+    pub to_start_time: Option<DateTime<Utc>>,
+}
+
+/// One page of observations, newest start time first, and the total number matching.
+pub async fn list(
+    ch: &clickhouse::Client,
+    project: &ProjectId,
+    filter: &ObservationFilter,
+    page: u64,
+    limit: u64,
+) -> anyhow::Result<(Vec<ObservationView>, u64)> {
+    // The trace and the time range narrow the candidates by the sorting key, and are checked
+    // again on the newest version with the other filters.
+    let mut narrowing = Sql::default();
+    if let Some(trace_id) = &filter.trace_id {
+        narrowing.text(" AND trace_id = ");
+        narrowing.bind(Bound::Text(trace_id.clone()));
+    }
+    if let Some(t) = filter.from_start_time {
+        narrowing.text(" AND start_time >= fromUnixTimestamp64Milli(");
+        narrowing.bind(Bound::Int(t.timestamp_millis()));
+        narrowing.text(")");
+    }
+    if let Some(t) = filter.to_start_time {
+        narrowing.text(" AND start_time < fromUnixTimestamp64Milli(");
+        narrowing.bind(Bound::Int(t.timestamp_millis()));
+        narrowing.text(")");
+    }
+    let mut base = Sql::new("SELECT * FROM (");
+    base.append(latest_matching(
+        project,
+        "observations",
+        OBSERVATION_COLUMNS,
+        &narrowing,
+    ));
+    base.text(") WHERE 1 = 1");
+    for (value, column) in [
+        (&filter.name, "name"),
+        (&filter.observation_type, "observation_type"),
+        (&filter.level, "level"),
+        (&filter.parent_observation_id, "parent_observation_id"),
+        (&filter.version, "version"),
+    ] {
+        if let Some(value) = value {
+            base.text(&format!(" AND {column} = "));
+            base.bind(Bound::Text(value.clone()));
+        }
+    }
+    if !filter.environments.is_empty() {
+        base.text(" AND environment IN ");
+        base.bind(Bound::Texts(filter.environments.clone()));
+    }
+    page_of(ch, base, "start_time DESC, id DESC", page, limit).await
+}
+
+/// The observation `observation_id`, newest version, unless deleted.
+pub async fn get(
+    ch: &clickhouse::Client,
+    project: &ProjectId,
+    observation_id: &str,
+) -> anyhow::Result<Option<ObservationView>> {
+    let mut by_id = Sql::new("AND id = ");
+    by_id.bind(Bound::Text(observation_id.to_string()));
+    Ok(
+        latest_versions(project, "observations", OBSERVATION_COLUMNS, by_id)
+            .query(ch)
+            .fetch_optional()
+            .await?,
+    )
+}
+
+/// The observations of a trace, by start time.
+pub async fn of_trace(
+    ch: &clickhouse::Client,
+    project: &ProjectId,
+    trace_id: &str,
+) -> anyhow::Result<Vec<ObservationView>> {
+    let mut of_trace = Sql::new("AND trace_id = ");
+    of_trace.bind(Bound::Text(trace_id.to_string()));
+    let mut sql = latest_matching(project, "observations", OBSERVATION_COLUMNS, &of_trace);
+    sql.text(" ORDER BY start_time, id");
+    Ok(sql.query(ch).fetch_all().await?)
+}
