@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //! - `config`: the typed settings tree (defaults < file < environment).
-//! - `domain`: pure types and rules, no I/O.
+//! - `domain`: pure types and rules, no I/O: entity kinds, observation types and levels, date-time
+//!   text, API-key hashing, prompt rules.
 //! - `storage`: PostgreSQL, Redis, ClickHouse and blob storage clients and their queries; the
 //!   only place the roles meet.
 //! - `ingest`: pure ingestion rules: event parsing and validation, and the merge.

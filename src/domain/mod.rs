@@ -1,5 +1,15 @@
 //! Pure types and rules: no I/O.
+//!
+//! - `api_key`: salted hashes of API-key secrets and their constant-time comparison.
+//! - `entity`: the kinds of record ingestion writes (trace, observation, score).
+//! - `observation`: an observation's type and level.
+//! - `project`: `ProjectId`, the scope every query of one project's data takes.
+//! - `prompt`: prompt validation, labels, and the resolution of composed prompts.
+//! - `time`: the date-time forms clients may send, and the one this server writes.
 
 pub mod api_key;
+pub mod entity;
+pub mod observation;
 pub mod project;
 pub mod prompt;
+pub mod time;

@@ -10,106 +10,14 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-/// Which kind of record an event writes to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum EntityKind {
-    Trace,
-    Observation,
-    Score,
-}
-
-impl EntityKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EntityKind::Trace => "trace",
-            EntityKind::Observation => "observation",
-            EntityKind::Score => "score",
-        }
-    }
-}
-
-impl std::str::FromStr for EntityKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "trace" => Ok(EntityKind::Trace),
-            "observation" => Ok(EntityKind::Observation),
-            "score" => Ok(EntityKind::Score),
-            other => Err(format!("unknown entity kind {other:?}")),
-        }
-    }
-}
-
-impl serde::Serialize for EntityKind {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for EntityKind {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = std::borrow::Cow::<str>::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-/// The observation types of Langfuse v3.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum ObservationType {
-    Span,
-    Generation,
-    Event,
-    Agent,
-    Tool,
-    Chain,
-    Retriever,
-    Evaluator,
-    Embedding,
-    Guardrail,
-}
-
-impl ObservationType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ObservationType::Span => "SPAN",
-            ObservationType::Generation => "GENERATION",
-            ObservationType::Event => "EVENT",
-            ObservationType::Agent => "AGENT",
-            ObservationType::Tool => "TOOL",
-            ObservationType::Chain => "CHAIN",
-            ObservationType::Retriever => "RETRIEVER",
-            ObservationType::Evaluator => "EVALUATOR",
-            ObservationType::Embedding => "EMBEDDING",
-            ObservationType::Guardrail => "GUARDRAIL",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Level {
-    Debug,
-    Default,
-    Warning,
-    Error,
-}
-
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Debug => "DEBUG",
-            Level::Default => "DEFAULT",
-            Level::Warning => "WARNING",
-            Level::Error => "ERROR",
-        }
-    }
-}
+// Re-exported until the http and clickhouse modules import from domain.
+pub use crate::domain::entity::EntityKind;
+pub use crate::domain::observation::{Level, ObservationType};
+pub use crate::domain::time::parse_time;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ScoreDataType {
@@ -392,17 +300,6 @@ fn required_id(id: &Option<String>, is_create: bool) -> Result<String, String> {
         _ if is_create => Err("body.id is missing".into()),
         _ => Err("body.id is required for an update".into()),
     }
-}
-
-/// Accepts RFC 3339 (with `Z` or an offset) and, as UTC, an ISO date-time without an offset.
-pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.with_timezone(&Utc));
-    }
-    ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
-        .map(|t| t.and_utc())
 }
 
 fn optional_time(field: &str, value: &Option<String>) -> Result<Option<DateTime<Utc>>, String> {
@@ -1113,13 +1010,5 @@ mod tests {
     fn sdk_logs_are_accepted_but_not_events() {
         let parsed = parse_envelope(&envelope("sdk-log", json!({"log": "hello"}))).unwrap();
         assert!(matches!(parsed, Parsed::SdkLog { .. }));
-    }
-
-    #[test]
-    fn timestamps_with_and_without_offsets_parse() {
-        assert!(parse_time("2024-05-01T10:00:00Z").is_some());
-        assert!(parse_time("2024-05-01T10:00:00.123456+02:00").is_some());
-        assert!(parse_time("2024-05-01T10:00:00.123").is_some());
-        assert!(parse_time("2024-05-01").is_none());
     }
 }

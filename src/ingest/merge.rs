@@ -17,9 +17,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 
 use super::event::{
-    Body, EntityKind, Event, Level, ObservationPatch, ObservationType, ScoreDataType, ScorePatch,
-    TracePatch, DEFAULT_ENVIRONMENT,
+    Body, Event, ObservationPatch, ScoreDataType, ScorePatch, TracePatch, DEFAULT_ENVIRONMENT,
 };
+use crate::domain::entity::EntityKind;
+use crate::domain::observation::{Level, ObservationType};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct TraceRecord {

@@ -24,7 +24,7 @@ use fred::types::streams::{XReadResponse, XID};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::ingest::event::EntityKind;
+use crate::domain::entity::EntityKind;
 use crate::storage::raw_events::Segment;
 use crate::storage::redis::RedisStore;
 

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::ingest::event::EntityKind;
+use crate::domain::entity::EntityKind;
 use crate::storage::blob::{event_keys, BlobStore};
 use crate::storage::redis::RedisStore;
 

@@ -18,7 +18,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use serde_json::{json, Map, Value};
 
 use super::generation::{
@@ -28,7 +28,9 @@ use super::generation::{
 use super::io::{input_output, remaining_attributes, Domain};
 use super::observation_type::{meaningful, observation_type, SpanFacts};
 use super::{Attributes, Export, ScopeSpans, Span, STATUS_CODE_ERROR};
-use crate::ingest::event::{parse_envelope, parse_time, EventError, ObservationType, Parsed};
+use crate::domain::observation::ObservationType;
+use crate::domain::time::{iso, parse_time};
+use crate::ingest::event::{parse_envelope, EventError, Parsed};
 
 /// Which span an envelope or a rejection belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -225,10 +227,6 @@ const METADATA_EXCLUDED_KEYS: &[&str] = &[
 fn first_truthy_text(attributes: &Attributes, keys: &[&str]) -> Option<String> {
     keys.iter()
         .find_map(|k| attributes.get(*k).filter(|v| truthy(v)).map(text))
-}
-
-fn iso(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 fn from_nanos(nanos: u64) -> Option<DateTime<Utc>> {

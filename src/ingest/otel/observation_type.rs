@@ -13,7 +13,7 @@
 use serde_json::Value;
 
 use super::Attributes;
-use crate::ingest::event::ObservationType;
+use crate::domain::observation::ObservationType;
 use ObservationType::*;
 
 /// What the rules see of a span.

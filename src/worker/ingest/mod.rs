@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
-use crate::ingest::event::EntityKind;
+use crate::domain::entity::EntityKind;
 use crate::storage::queue::{self, EntityRef};
 use crate::storage::Stores;
 use pending::{Pending, RoundId};

@@ -95,7 +95,7 @@ impl Pending {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::event::EntityKind;
+    use crate::domain::entity::EntityKind;
     use crate::storage::raw_events::Segment;
 
     fn location(object: &str) -> Location {

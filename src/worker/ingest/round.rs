@@ -19,7 +19,8 @@ use tokio_util::sync::CancellationToken;
 use super::lookups::{IndexLookups, Question};
 use super::pending::{Pending, RoundId};
 use super::ConsumerSettings;
-use crate::ingest::event::{parse_envelope, EntityKind, Event, Parsed};
+use crate::domain::entity::EntityKind;
+use crate::ingest::event::{parse_envelope, Event, Parsed};
 use crate::ingest::merge;
 use crate::storage::clickhouse::entity_events::{self, EntityEventsRow, Recorded};
 use crate::storage::clickhouse::observations::ObservationRow;
@@ -89,9 +90,91 @@ pub async fn process(
     entries: Vec<Entry>,
     stop: &CancellationToken,
 ) -> Option<Rebuilt> {
-    // What the entries announce.
-    let mut announced: BTreeMap<EntityRef, Vec<Location>> = BTreeMap::new();
-    // Traces with events in this round's objects, and when they were received.
+    let (announced, undecodable) = read_entries(entries);
+    dead_letter_undecodable(stores, id.shard, undecodable).await;
+    pending.add(id, announced.segments());
+
+    let question = question_for_announced(&announced);
+    let deletions_checked_at = Utc::now();
+    let mut known = Known::default();
+    known.learn(lookups, pending, question, stop).await?;
+
+    let segments_of = gather_segments(&announced, &known);
+    let contents = read_segments(stores, settings, segments_of.values().flatten()).await;
+
+    let question = follow_up_question(&announced, &known, &segments_of, &contents);
+    if !question.is_empty() {
+        known.learn(lookups, pending, question, stop).await?;
+    }
+
+    let Rebuilding {
+        rows,
+        lists,
+        deletions,
+        to_blank,
+        mut letters,
+    } = rebuild_entities(
+        settings,
+        id.shard,
+        &announced,
+        &known,
+        &segments_of,
+        &contents,
+    );
+    letters.extend(
+        blank_deleted_segments(stores, settings, id.shard, &announced, &deletions, to_blank).await,
+    );
+    dead_letter_entities(stores, id.shard, &letters).await;
+
+    Some(Rebuilt {
+        round: id,
+        deletions_checked_at,
+        entry_ids: announced.entry_ids,
+        rows,
+        lists,
+        deletions,
+    })
+}
+
+/// What a round's queue entries announce, gathered by entity so that an entity named by several
+/// entries is rebuilt once.
+struct Announced {
+    /// The segments the entries name, by entity; none for an entity queued only for a rebuild.
+    locations: BTreeMap<EntityRef, Vec<Location>>,
+    /// Traces with events in this round's objects, and when they were last received (Unix ms).
+    traces_present: HashMap<EntityRef, i64>,
+    /// The entries this round settles.
+    entry_ids: Vec<String>,
+}
+
+impl Announced {
+    /// Every announced segment with its entity.
+    fn segments(&self) -> impl Iterator<Item = (&EntityRef, &Location)> + '_ {
+        self.locations
+            .iter()
+            .flat_map(|(entity, locations)| locations.iter().map(move |l| (entity, l)))
+    }
+
+    /// Whether the entries named segments of `entity`, not only a rebuild.
+    fn names_segments_of(&self, entity: &EntityRef) -> bool {
+        self.locations.get(entity).is_some_and(|l| !l.is_empty())
+    }
+
+    /// Whether the entries named a segment of `entity` in `object`.
+    fn names_segment_in(&self, entity: &EntityRef, object: &str) -> bool {
+        self.locations
+            .get(entity)
+            .is_some_and(|l| l.iter().any(|l| l.object == object))
+    }
+}
+
+/// A queue entry that cannot be decoded: its id and its raw content.
+type Undecodable = (String, String);
+
+/// Reads what the entries announce; those that cannot be decoded are set apart, as no later
+/// round could read them either.
+fn read_entries(entries: Vec<Entry>) -> (Announced, Vec<Undecodable>) {
+    let mut locations: BTreeMap<EntityRef, Vec<Location>> = BTreeMap::new();
     let mut traces_present: HashMap<EntityRef, i64> = HashMap::new();
     let mut entry_ids = Vec::new();
     let mut undecodable = Vec::new();
@@ -104,7 +187,7 @@ pub async fn process(
                         kind: segment.kind,
                         entity_id: segment.entity_id.clone(),
                     };
-                    announced.entry(entity).or_default().push(Location {
+                    locations.entry(entity).or_default().push(Location {
                         object: message.object.clone(),
                         received_at_ms: message.received_at_ms,
                         segment,
@@ -119,7 +202,7 @@ pub async fn process(
             }
             Ok(Message::Rebuild(message)) => {
                 for (kind, entity_id) in message.entities {
-                    announced
+                    locations
                         .entry(EntityRef {
                             project_id: message.project_id.clone(),
                             kind,
@@ -132,19 +215,20 @@ pub async fn process(
             Err(raw) => undecodable.push((entry.id, raw)),
         }
     }
-    dead_letter_undecodable(stores, id.shard, undecodable).await;
+    let announced = Announced {
+        locations,
+        traces_present,
+        entry_ids,
+    };
+    (announced, undecodable)
+}
 
-    pending.add(
-        id,
-        announced
-            .iter()
-            .flat_map(|(entity, locations)| locations.iter().map(move |l| (entity, l))),
-    );
-
-    // Look the entities up, with the traces their segments name: their deletions, and whether
-    // they exist (for wrapper traces) when the same objects do not say so already.
+/// The round's first question, which is its only one in most rounds: the announced entities, the
+/// traces their segments name that this round's objects do not show (whether they exist decides
+/// wrapper traces), and the deletions since the oldest announced segment.
+fn question_for_announced(announced: &Announced) -> Keys {
     let mut question = Keys::default();
-    for (entity, locations) in &announced {
+    for (entity, locations) in &announced.locations {
         question.entities.insert(entity.clone());
         for location in locations {
             question.deletions_since = Some(
@@ -154,27 +238,39 @@ pub async fn process(
             );
             if let Some(trace) = &location.segment.trace_id {
                 let trace = trace_ref(&entity.project_id, trace);
-                if !traces_present.contains_key(&trace) {
+                if !announced.traces_present.contains_key(&trace) {
                     question.entities.insert(trace);
                 }
             }
         }
     }
-    let deletions_checked_at = Utc::now();
-    let mut known = Known::default();
-    known.learn(lookups, pending, question, stop).await?;
+    question
+}
 
-    // Read every segment of every announced entity, each once.
-    let mut segments_of: BTreeMap<EntityRef, BTreeSet<StoredSegment>> = BTreeMap::new();
-    for (entity, locations) in &announced {
+/// Every stored segment of each entity of a round, each once.
+type SegmentsOf = BTreeMap<EntityRef, BTreeSet<StoredSegment>>;
+
+/// Gathers every segment each announced entity ever had (announced, pending or recorded), as a
+/// record is always rebuilt from all of its entity's events.
+fn gather_segments(announced: &Announced, known: &Known) -> SegmentsOf {
+    let mut segments_of = SegmentsOf::new();
+    for (entity, locations) in &announced.locations {
         let all = segments_of.entry(entity.clone()).or_default();
         all.extend(locations.iter().map(StoredSegment::from));
         all.extend(known.segments(entity));
     }
-    let contents = read_segments(stores, settings, segments_of.values().flatten()).await;
+    segments_of
+}
 
-    // Merge, in two passes: observations whose trace their segments did not name, and entities
-    // with segments older than the deletions known, need one more question first.
+/// What the first answer left open, found only once the segments are read: the traces of
+/// observations whose segments did not name them, and deletions older than those asked for, as
+/// recorded segments can be older than every announced one.
+fn follow_up_question(
+    announced: &Announced,
+    known: &Known,
+    segments_of: &SegmentsOf,
+    contents: &HashMap<StoredSegment, Content>,
+) -> Keys {
     let mut question = Keys::default();
     // Deletions since the oldest segment of any entity of the round, not only the announced ones.
     let oldest = segments_of
@@ -190,85 +286,130 @@ pub async fn process(
             question.deletions_since = Some(oldest);
         }
     }
-    for (entity, segments) in &segments_of {
+    for (entity, segments) in segments_of {
         if entity.kind == EntityKind::Trace {
             continue;
         }
-        let Ok(events) = live_events(segments, &contents, i64::MIN) else {
+        let Ok(events) = live_events(segments, contents, i64::MIN) else {
             continue;
         };
         let Some(trace) = trace_of(entity, &events.kept) else {
             continue;
         };
         if entity.kind == EntityKind::Observation
-            && !traces_present.contains_key(&trace)
+            && !announced.traces_present.contains_key(&trace)
             && !known.looked_up.contains(&trace)
         {
             question.entities.insert(trace);
         }
     }
-    if !question.is_empty() {
-        known.learn(lookups, pending, question, stop).await?;
-    }
+    question
+}
 
-    let mut rebuilt = Rebuilt {
-        round: id,
-        deletions_checked_at,
-        entry_ids,
-        rows: RowBatch::default(),
-        lists: Vec::new(),
-        deletions: Vec::new(),
-    };
+/// What rebuilding a round's entities came to, before the deleted events are blanked.
+#[derive(Default)]
+struct Rebuilding {
+    rows: RowBatch,
+    /// The complete segment list of every entity whose list changed.
+    lists: Vec<EntityEventsRow>,
+    /// Entities whose events were all deleted.
+    deletions: Vec<EntityRef>,
+    /// The byte ranges of deleted events, by object.
+    to_blank: BTreeMap<String, Vec<Range<u64>>>,
+    /// Entities that could not be rebuilt.
+    letters: Vec<DeadLetter>,
+}
+
+/// Rebuilds each entity from all of its events into rows and a segment list, and collects what
+/// deletions leave to blank, so that one entity that cannot be read does not hold up the others.
+fn rebuild_entities(
+    settings: &ConsumerSettings,
+    shard: u32,
+    announced: &Announced,
+    known: &Known,
+    segments_of: &SegmentsOf,
+    contents: &HashMap<StoredSegment, Content>,
+) -> Rebuilding {
+    let mut rebuilding = Rebuilding::default();
     let mut wrappers = BTreeSet::new();
-    let mut letters = Vec::new();
-    let mut to_blank: BTreeMap<String, Vec<Range<u64>>> = BTreeMap::new();
-    for (entity, segments) in &segments_of {
+    for (entity, segments) in segments_of {
         let result = rebuild_entity(
             entity,
             segments,
-            &contents,
-            &known,
-            &traces_present,
-            &mut rebuilt.rows,
+            contents,
+            known,
+            &announced.traces_present,
+            &mut rebuilding.rows,
             &mut wrappers,
         );
         let entity_result = match result {
             Ok(entity_result) => entity_result,
             Err(error) => {
-                letters.push(letter(settings, id.shard, entity, &announced, error));
+                rebuilding
+                    .letters
+                    .push(letter(settings, shard, entity, announced, error));
                 continue;
             }
         };
         if entity_result.deleted {
-            rebuilt.deletions.push(entity.clone());
+            rebuilding.deletions.push(entity.clone());
         }
         for segment in &entity_result.to_blank {
-            to_blank
+            rebuilding
+                .to_blank
                 .entry(segment.object.clone())
                 .or_default()
                 .push(segment.range());
         }
         // The entity's list changes when segments were announced, deleted or found gone.
-        let announced_any = announced.get(entity).is_some_and(|l| !l.is_empty());
-        if announced_any || !entity_result.to_blank.is_empty() || !entity_result.gone.is_empty() {
-            let dropped: BTreeSet<&StoredSegment> = entity_result
-                .to_blank
-                .iter()
-                .chain(&entity_result.gone)
-                .copied()
-                .collect();
-            rebuilt.lists.push(EntityEventsRow {
-                key: entity_events::key_of(entity),
-                trace_id: entity_result.trace_id.clone().unwrap_or_default(),
-                segments: segments
-                    .iter()
-                    .filter(|s| !dropped.contains(s))
-                    .map(|s| (s.object.clone(), s.offset, s.length, s.received_at_ms))
-                    .collect(),
-            });
+        if announced.names_segments_of(entity)
+            || !entity_result.to_blank.is_empty()
+            || !entity_result.gone.is_empty()
+        {
+            rebuilding
+                .lists
+                .push(segment_list(entity, segments, &entity_result));
         }
     }
+    rebuilding
+}
 
+/// The entity's complete segment list after the round, which replaces the recorded one: every
+/// segment but those deleted now or found gone.
+fn segment_list(
+    entity: &EntityRef,
+    segments: &BTreeSet<StoredSegment>,
+    entity_result: &EntityResult,
+) -> EntityEventsRow {
+    let dropped: BTreeSet<&StoredSegment> = entity_result
+        .to_blank
+        .iter()
+        .chain(&entity_result.gone)
+        .copied()
+        .collect();
+    EntityEventsRow {
+        key: entity_events::key_of(entity),
+        trace_id: entity_result.trace_id.clone().unwrap_or_default(),
+        segments: segments
+            .iter()
+            .filter(|s| !dropped.contains(s))
+            .map(|s| (s.object.clone(), s.offset, s.length, s.received_at_ms))
+            .collect(),
+    }
+}
+
+/// Overwrites deleted events with spaces, one object at a time, so that they are gone from blob
+/// storage too. An object that cannot be blanked dead-letters the deleted entities announced in
+/// it, to be retried from there; their rows are deleted meanwhile.
+async fn blank_deleted_segments(
+    stores: &Stores,
+    settings: &ConsumerSettings,
+    shard: u32,
+    announced: &Announced,
+    deletions: &[EntityRef],
+    to_blank: BTreeMap<String, Vec<Range<u64>>>,
+) -> Vec<DeadLetter> {
+    let mut letters = Vec::new();
     for (object, ranges) in to_blank {
         let path = Path::from(object.as_str());
         let blanked = with_retries(settings, || {
@@ -277,33 +418,35 @@ pub async fn process(
         .await;
         if let Err(err) = blanked {
             tracing::error!(%object, error = format!("{err:#}"), "cannot delete stored events");
-            // Retried from the dead letters; the rows are deleted meanwhile.
-            for entity in &rebuilt.deletions {
-                if announced
-                    .get(entity)
-                    .is_some_and(|l| l.iter().any(|l| l.object == object))
-                {
+            for entity in deletions {
+                if announced.names_segment_in(entity, &object) {
                     letters.push(letter(
                         settings,
-                        id.shard,
+                        shard,
                         entity,
-                        &announced,
+                        announced,
                         format!("{err:#}"),
                     ));
                 }
             }
         }
     }
-    if !letters.is_empty() {
-        for letter in &letters {
-            tracing::error!(?letter, "entity moved to the dead letters");
-        }
-        if let Err(err) = queue::dead_letter(&stores.redis, id.shard, &letters, &[]).await {
-            // The entries stay pending and are processed again by the shard's next owner.
-            tracing::error!(error = format!("{err:#}"), "cannot record dead letters");
-        }
+    letters
+}
+
+/// Records the entities that could not be rebuilt in the dead letters, from where they can be
+/// retried (`queue retry`) without holding up their shard meanwhile.
+async fn dead_letter_entities(stores: &Stores, shard: u32, letters: &[DeadLetter]) {
+    if letters.is_empty() {
+        return;
     }
-    Some(rebuilt)
+    for letter in letters {
+        tracing::error!(?letter, "entity moved to the dead letters");
+    }
+    if let Err(err) = queue::dead_letter(&stores.redis, shard, letters, &[]).await {
+        // The entries stay pending and are processed again by the shard's next owner.
+        tracing::error!(error = format!("{err:#}"), "cannot record dead letters");
+    }
 }
 
 /// What a round asks ClickHouse.
@@ -607,17 +750,18 @@ fn trace_has_live_events(
             .any(|s| s.received_at_ms > deleted_before)
 }
 
+/// A dead letter for an entity of this round, with the segments its entries announced.
 fn letter(
     settings: &ConsumerSettings,
     shard: u32,
     entity: &EntityRef,
-    announced: &BTreeMap<EntityRef, Vec<Location>>,
+    announced: &Announced,
     error: String,
 ) -> DeadLetter {
     DeadLetter {
         shard,
         entity: Some(entity.clone()),
-        locations: announced.get(entity).cloned().unwrap_or_default(),
+        locations: announced.locations.get(entity).cloned().unwrap_or_default(),
         raw: None,
         error,
         attempts: settings.max_attempts,

@@ -23,7 +23,7 @@ use super::lookups::{IndexLookups, Question};
 use super::pending::{Pending, RoundId};
 use super::round::Rebuilt;
 use super::ConsumerSettings;
-use crate::ingest::event::EntityKind;
+use crate::domain::entity::EntityKind;
 use crate::storage::clickhouse::entity_events::{self, EntityEventsRow};
 use crate::storage::clickhouse::row_batch::RowBatch;
 use crate::storage::queue::{self, EntityRef};
