@@ -9,7 +9,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Value};
 
-use crate::ingest::event::parse_time;
+use crate::domain::time::parse_time;
 use crate::storage::clickhouse::observations_v2::{ArrayOp, Column, Compare, Condition, TextOp};
 
 /// Which filter types a column takes.

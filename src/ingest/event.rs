@@ -14,10 +14,9 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-// Re-exported until the http and clickhouse modules import from domain.
-pub use crate::domain::entity::EntityKind;
-pub use crate::domain::observation::{Level, ObservationType};
-pub use crate::domain::time::parse_time;
+use crate::domain::entity::EntityKind;
+use crate::domain::observation::{Level, ObservationType};
+use crate::domain::time::parse_time;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ScoreDataType {

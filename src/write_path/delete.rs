@@ -7,8 +7,8 @@
 //! answer 404 right away.
 
 use super::WriteError;
+use crate::domain::entity::EntityKind;
 use crate::domain::project::ProjectId;
-use crate::ingest::event::EntityKind;
 use crate::storage::clickhouse::{trace_deletions, traces};
 use crate::storage::queue::{self, EntityRef};
 use crate::storage::Stores;

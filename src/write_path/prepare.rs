@@ -8,10 +8,9 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::{BatchOutcome, Failure, Success, WriteError};
+use crate::domain::entity::EntityKind;
 use crate::domain::project::ProjectId;
-use crate::ingest::event::{
-    assign_missing_id, parse_envelope, Body, EntityKind, EventError, Parsed,
-};
+use crate::ingest::event::{assign_missing_id, parse_envelope, Body, EventError, Parsed};
 use crate::ingest::gzip::{self, GzipError};
 use crate::storage::raw_events::{self, EntityEvents, Segment};
 

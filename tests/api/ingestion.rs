@@ -235,7 +235,7 @@ async fn stored_trace_events(app: &TestApp, project_id: &str, trace_id: &str) ->
     langfuse_rs::storage::raw_events::scan_entity(
         &app.stores.blob,
         project_id,
-        langfuse_rs::ingest::event::EntityKind::Trace,
+        langfuse_rs::domain::entity::EntityKind::Trace,
         trace_id,
     )
     .await
@@ -306,7 +306,7 @@ async fn a_backlog_over_its_bound_is_answered_429_with_retry_after() {
 
 #[tokio::test]
 async fn entities_that_keep_failing_become_dead_letters_that_can_be_retried() {
-    use langfuse_rs::ingest::event::EntityKind;
+    use langfuse_rs::domain::entity::EntityKind;
     use langfuse_rs::storage::blob::event_keys;
     use langfuse_rs::storage::queue;
     use langfuse_rs::storage::raw_events::Segment;

@@ -187,7 +187,7 @@ async fn observation_lists_filter_by_trace_and_type() {
 
 #[tokio::test]
 async fn deleted_traces_are_gone_with_their_observations_scores_and_raw_events() {
-    use langfuse_rs::ingest::event::EntityKind;
+    use langfuse_rs::domain::entity::EntityKind;
 
     let (app, keys) = seeded_app().await;
     let other = create_project(&app.config, "other").await;
@@ -324,7 +324,7 @@ async fn lists_filter_on_the_newest_version_of_each_row() {
 async fn remains(
     app: &TestApp,
     project: &str,
-    entities: &[(langfuse_rs::ingest::event::EntityKind, &str)],
+    entities: &[(langfuse_rs::domain::entity::EntityKind, &str)],
 ) -> (u64, usize) {
     let mut rows = 0;
     for table in ["traces", "observations", "scores"] {
@@ -350,7 +350,7 @@ async fn remains(
 
 #[tokio::test]
 async fn a_child_still_queued_when_its_trace_is_deleted_does_not_bring_it_back() {
-    use langfuse_rs::ingest::event::EntityKind;
+    use langfuse_rs::domain::entity::EntityKind;
     use langfuse_rs::worker::ingest::ConsumerSettings;
 
     let app = TestApp::spawn(TestConfig::new().await).await;

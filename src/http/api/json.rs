@@ -1,13 +1,8 @@
 //! Stored values back to the JSON the API answers with, shared by every area that shows traces,
 //! observations, scores or sessions.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
-
-/// A time as Langfuse answers it: RFC 3339 with milliseconds, in UTC (`Z`).
-pub fn iso(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
 
 /// Stored text back to JSON: what was JSON is returned as JSON, anything else as a string.
 pub fn json_text(text: &Option<String>) -> Value {

@@ -19,8 +19,8 @@ use base64::Engine;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{json, Value};
 
+use crate::domain::time::parse_time;
 use crate::http::error::ApiError;
-use crate::ingest::event::parse_time;
 
 pub fn bad(message: impl std::fmt::Display) -> ApiError {
     ApiError::BadRequest(format!("Invalid query parameters: {message}"))

@@ -16,11 +16,12 @@ use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use actix_web::http::StatusCode;
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use super::resource;
 use crate::domain::prompt::{self, Resolved, Selector, PRODUCTION_LABEL};
+use crate::domain::time::iso;
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
 use crate::prompt_cache::{Cached, PromptCache, Source};
@@ -91,10 +92,6 @@ impl From<PromptError> for ApiError {
             PromptError::Store(cause) => ApiError::Internal(cause),
         }
     }
-}
-
-fn iso(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// A version as the API shows it. `resolved` is given for reads of one prompt, which carry

@@ -4,10 +4,10 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use super::json::iso;
 use super::params::{page_meta, Query};
 use super::resource;
 use super::traces::trace_json;
+use crate::domain::time::iso;
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
 use crate::storage::clickhouse::{sessions, traces};

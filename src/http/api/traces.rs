@@ -5,13 +5,14 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::json::{iso, json_text, metadata};
+use super::json::{json_text, metadata};
 use super::observations::v1::observation_json;
 use super::params::{bad, page_meta, Query};
 use super::resource;
 use super::scores::v2::score_json;
 use crate::config::IngestionSettings;
 use crate::domain::project::ProjectId;
+use crate::domain::time::iso;
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
 use crate::storage::clickhouse::traces::{self, TraceFilter, TraceOrder, TraceView};

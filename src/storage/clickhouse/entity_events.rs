@@ -133,7 +133,7 @@ pub async fn upsert(ch: &clickhouse::Client, rows: &[EntityEventsRow]) -> anyhow
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::event::EntityKind;
+    use crate::domain::entity::EntityKind;
 
     #[test]
     fn keys_round_trip_whatever_the_ids_contain() {

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use clickhouse::serde::chrono::datetime64::millis;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::entity::EntityKind;
 use crate::domain::project::ProjectId;
-use crate::ingest::event::EntityKind;
 use crate::storage::queue::EntityRef;
 
 /// Records the deletion of traces at `at`: their events, and those of their observations and

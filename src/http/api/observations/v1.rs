@@ -4,7 +4,8 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use crate::http::api::json::{iso, json_text, metadata, seconds_between};
+use crate::domain::time::iso;
+use crate::http::api::json::{json_text, metadata, seconds_between};
 use crate::http::api::params::{page_meta, Query};
 use crate::http::api::resource;
 use crate::http::auth::ProjectAuth;

@@ -10,6 +10,7 @@ use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
 use crate::config::IngestionSettings;
+use crate::domain::time::iso;
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
 use crate::storage::Stores;
@@ -44,7 +45,7 @@ async fn create_scores(
     stores: web::Data<Stores>,
     settings: web::Data<IngestionSettings>,
 ) -> Result<HttpResponse, ApiError> {
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let now = iso(chrono::Utc::now());
     match body.into_inner() {
         Value::Array(scores) => {
             let count = scores.len();

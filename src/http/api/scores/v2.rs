@@ -4,7 +4,8 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use crate::http::api::json::{iso, metadata};
+use crate::domain::time::iso;
+use crate::http::api::json::metadata;
 use crate::http::api::params::{bad, page_meta, Query};
 use crate::http::api::resource;
 use crate::http::auth::ProjectAuth;

@@ -9,7 +9,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use crate::domain::project::ProjectId;
-use crate::http::api::json::{iso, metadata};
+use crate::domain::time::iso;
+use crate::http::api::json::metadata;
 use crate::http::api::params::{self, bad, Query};
 use crate::http::api::resource;
 use crate::http::auth::ProjectAuth;
