@@ -153,6 +153,12 @@ impl TestConfig {
         self
     }
 
+    /// Points the application at the test Redis Cluster instead of the standalone server.
+    pub fn use_redis_cluster(&mut self) -> &mut Self {
+        self.set("REDIS_CLUSTER_ENABLED", "true")
+            .set("REDIS_CLUSTER_NODES", redis_cluster_nodes())
+    }
+
     pub fn settings(&self) -> Settings {
         Settings::load(None, &self.env).expect("test settings")
     }
@@ -272,6 +278,14 @@ impl TestApp {
             .expect("request")
     }
 
+    /// Sends `batch` to the ingestion API and checks that every event in it was accepted.
+    pub async fn ingest_accepted(&self, key: &ApiKey, batch: &Value) {
+        let response = self.post_as(INGESTION, key, batch).await;
+        assert_eq!(response.status(), 207);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["errors"], json!([]), "{body}");
+    }
+
     /// Counts the rows of `table` for `project_id`, as merged (FINAL).
     pub async fn count_rows(&self, table: &str, project_id: &str) -> u64 {
         self.stores
@@ -378,6 +392,23 @@ pub fn envelope(id: &str, kind: &str, at: &str, body: Value) -> Value {
     json!({"id": id, "type": kind, "timestamp": at, "body": body})
 }
 
+/// `bytes` gzip-compressed, as a client sends a `Content-Encoding: gzip` body.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// A TCP port nothing listens on right now, for a process started with its port in the environment.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A TCP forwarder in front of a real service, which a test can stop (and resume) to take the
 /// service away from the application without disturbing other tests that share the server.
 /// While stopped, new connections are closed at once and open ones are cut.
@@ -445,6 +476,27 @@ impl Drop for TcpProxy {
         self._listener_task.abort();
         self.connections.lock().unwrap().cancel();
     }
+}
+
+/// Creates a bucket on the S3-compatible test server.
+pub async fn create_bucket(bucket: &str) {
+    // The local S3-compatible server accepts an unsigned bucket creation.
+    let response = reqwest::Client::new()
+        .put(format!("{}/{bucket}", s3_endpoint()))
+        .send()
+        .await
+        .expect("S3 server reachable (see scripts/test.sh)");
+    assert!(response.status().is_success(), "{}", response.status());
+}
+
+/// Polls the health probe on 127.0.0.1:`port` for up to 30 seconds; whether it answered 200.
+pub async fn becomes_healthy(port: u16) -> bool {
+    let url = format!("http://127.0.0.1:{port}/api/public/health");
+    eventually(Duration::from_secs(30), || {
+        let url = url.clone();
+        async move { reqwest::get(url).await.is_ok_and(|r| r.status() == 200) }
+    })
+    .await
 }
 
 /// Polls `check` until it returns true or `timeout` passes.

@@ -4,8 +4,8 @@ use reqwest::header::AUTHORIZATION;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    create_project, envelope, redis_url, socket_of, with_socket, TcpProxy, TestApp, TestConfig,
-    INGESTION,
+    create_project, envelope, gzip, redis_url, socket_of, with_socket, TcpProxy, TestApp,
+    TestConfig, INGESTION,
 };
 
 #[derive(Debug, serde::Deserialize, clickhouse::Row)]
@@ -377,12 +377,6 @@ async fn entities_that_keep_failing_become_dead_letters_that_can_be_retried() {
 
 #[tokio::test]
 async fn gzip_bodies_are_inflated_within_the_limit() {
-    use std::io::Write;
-    let gzip = |bytes: &[u8]| {
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        encoder.write_all(bytes).unwrap();
-        encoder.finish().unwrap()
-    };
     let mut config = TestConfig::new().await;
     config.set("LANGFUSE_RS__INGESTION__MAX_BODY_BYTES", "100000");
     let app = TestApp::spawn_with_worker(config).await;

@@ -2,7 +2,6 @@
 //! plain, through the pipeline and the worker, read back through the read API; and every way an
 //! export can be refused.
 
-use std::io::Write;
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::trace::v1::{
@@ -15,7 +14,7 @@ use prost::Message;
 use reqwest::header::AUTHORIZATION;
 use serde_json::{json, Value};
 
-use crate::helpers::{create_project, ApiKey, TestApp, TestConfig};
+use crate::helpers::{create_project, gzip, ApiKey, TestApp, TestConfig};
 
 const PATH: &str = "/api/public/otel/v1/traces";
 
@@ -148,12 +147,6 @@ fn json_export(resource: &Value, scope: &str, spans: &[TestSpan]) -> Value {
             })).collect::<Vec<_>>(),
         }],
     }]})
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(bytes).unwrap();
-    encoder.finish().unwrap()
 }
 
 /// A small Langfuse-SDK-shaped trace: a root span with trace attributes, a generation and a

@@ -9,8 +9,8 @@ use reqwest::header::AUTHORIZATION;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    create_project, eventually, redis_cluster_nodes, redis_url, socket_of, with_socket, ApiKey,
-    TcpProxy, TestApp, TestConfig,
+    becomes_healthy, create_project, eventually, free_port, redis_url, socket_of, with_socket,
+    ApiKey, TcpProxy, TestApp, TestConfig,
 };
 
 const PROMPTS: &str = "/api/public/v2/prompts";
@@ -845,11 +845,7 @@ struct Serve {
 
 impl Serve {
     async fn start(config: &TestConfig) -> Serve {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let mut command = config.command(&["serve"]);
         command
             .env("HOSTNAME", "127.0.0.1")
@@ -859,12 +855,7 @@ impl Serve {
             .kill_on_drop(true);
         let child = command.spawn().expect("start serve");
         let address = format!("http://127.0.0.1:{port}");
-        let health = format!("{address}/api/public/health");
-        let up = eventually(Duration::from_secs(30), || {
-            let health = health.clone();
-            async move { reqwest::get(health).await.is_ok_and(|r| r.status() == 200) }
-        })
-        .await;
+        let up = becomes_healthy(port).await;
         assert!(up, "serve on port {port} did not come up");
         Serve { child, address }
     }
@@ -940,9 +931,7 @@ async fn two_serve_processes_converge_within_a_second() {
 #[tokio::test]
 async fn two_serve_processes_converge_within_a_second_on_redis_cluster() {
     let mut config = TestConfig::new().await;
-    config
-        .set("REDIS_CLUSTER_ENABLED", "true")
-        .set("REDIS_CLUSTER_NODES", redis_cluster_nodes());
+    config.use_redis_cluster();
     replicas_converge(config).await;
 }
 

@@ -12,8 +12,8 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{
-    clickhouse_url, create_project, eventually, socket_of, with_socket, ApiKey, TcpProxy, TestApp,
-    TestConfig, INGESTION,
+    clickhouse_url, create_project, eventually, free_port, socket_of, with_socket, ApiKey,
+    TcpProxy, TestApp, TestConfig,
 };
 
 /// A deterministic generator, so a failure can be replayed.
@@ -81,12 +81,9 @@ fn batches(rng: &mut XorShift, events: &[Value], size: usize) -> Vec<Value> {
 }
 
 async fn post_all(app: &TestApp, key: &ApiKey, batches: Vec<Value>) {
-    let posts = batches.into_iter().map(|batch| async move {
-        let response = app.post_as(INGESTION, key, &batch).await;
-        assert_eq!(response.status(), 207);
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["errors"], json!([]), "{body}");
-    });
+    let posts = batches
+        .into_iter()
+        .map(|batch| async move { app.ingest_accepted(key, &batch).await });
     futures::future::join_all(posts).await;
 }
 
@@ -334,11 +331,7 @@ impl PrivateRedis {
 
 #[tokio::test]
 async fn references_lost_with_redis_are_recovered_from_blob_storage() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut redis = PrivateRedis::start(port).await;
     let mut config = TestConfig::new().await;
     config.set(
