@@ -1,15 +1,16 @@
-use serde_json::Value;
-
 use std::time::Duration;
+
+use reqwest::header::AUTHORIZATION;
+use serde_json::Value;
 
 use crate::helpers::{create_project, eventually, TestApp, TestConfig};
 
 #[tokio::test]
 async fn a_valid_key_resolves_to_its_project_in_langfuse_shape() {
     let app = TestApp::spawn(TestConfig::new().await).await;
-    let (pk, sk) = create_project(&app.config, "proj-a").await;
+    let key = create_project(&app.config, "proj-a").await;
 
-    let response = app.get_as("/api/public/projects", &pk, &sk).await;
+    let response = app.get_as("/api/public/projects", &key).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(
@@ -28,11 +29,11 @@ async fn a_valid_key_resolves_to_its_project_in_langfuse_shape() {
 #[tokio::test]
 async fn each_key_sees_only_its_own_project() {
     let app = TestApp::spawn(TestConfig::new().await).await;
-    let (pk_a, sk_a) = create_project(&app.config, "proj-a").await;
-    let (pk_b, sk_b) = create_project(&app.config, "proj-b").await;
-    for (pk, sk, id) in [(&pk_a, &sk_a, "proj-a"), (&pk_b, &sk_b, "proj-b")] {
+    let key_a = create_project(&app.config, "proj-a").await;
+    let key_b = create_project(&app.config, "proj-b").await;
+    for (key, id) in [(&key_a, "proj-a"), (&key_b, "proj-b")] {
         let body: Value = app
-            .get_as("/api/public/projects", pk, sk)
+            .get_as("/api/public/projects", key)
             .await
             .json()
             .await
@@ -42,7 +43,7 @@ async fn each_key_sees_only_its_own_project() {
     }
     // One project's public key with the other's secret is refused.
     assert_eq!(
-        app.get_as("/api/public/projects", &pk_a, &sk_b)
+        app.get_as("/api/public/projects", &key_a.with_secret(&key_b.secret))
             .await
             .status(),
         401
@@ -52,12 +53,13 @@ async fn each_key_sees_only_its_own_project() {
 #[tokio::test]
 async fn wrong_or_missing_credentials_get_401_with_a_json_message() {
     let app = TestApp::spawn(TestConfig::new().await).await;
-    let (pk, sk) = create_project(&app.config, "proj-a").await;
+    let key = create_project(&app.config, "proj-a").await;
 
     let cases = vec![
         app.get("/api/public/projects").await,
-        app.get_as("/api/public/projects", &pk, "sk-lf-wrong").await,
-        app.get_as("/api/public/projects", "pk-lf-unknown", &sk)
+        app.get_as("/api/public/projects", &key.with_secret("sk-lf-wrong"))
+            .await,
+        app.get_as("/api/public/projects", &key.with_public("pk-lf-unknown"))
             .await,
         app.http
             .get(app.url("/api/public/projects"))
@@ -79,12 +81,9 @@ async fn wrong_or_missing_credentials_get_401_with_a_json_message() {
         assert!(!message.is_empty());
     }
     // A wrong secret after a correct one (the key is now cached) is still refused.
+    assert_eq!(app.get_as("/api/public/projects", &key).await.status(), 200);
     assert_eq!(
-        app.get_as("/api/public/projects", &pk, &sk).await.status(),
-        200
-    );
-    assert_eq!(
-        app.get_as("/api/public/projects", &pk, "sk-lf-x")
+        app.get_as("/api/public/projects", &key.with_secret("sk-lf-x"))
             .await
             .status(),
         401
@@ -97,11 +96,8 @@ async fn a_deleted_project_s_keys_stop_working() {
     // No caching, so the deletion is seen on the next request.
     config.set("LANGFUSE_RS__AUTH__KEY_CACHE_TTL_SECS", "0");
     let app = TestApp::spawn(config).await;
-    let (pk, sk) = create_project(&app.config, "proj-a").await;
-    assert_eq!(
-        app.get_as("/api/public/projects", &pk, &sk).await.status(),
-        200
-    );
+    let key = create_project(&app.config, "proj-a").await;
+    assert_eq!(app.get_as("/api/public/projects", &key).await.status(), 200);
 
     let client = app.stores.postgres.get().await.unwrap();
     client
@@ -111,10 +107,7 @@ async fn a_deleted_project_s_keys_stop_working() {
         )
         .await
         .unwrap();
-    assert_eq!(
-        app.get_as("/api/public/projects", &pk, &sk).await.status(),
-        401
-    );
+    assert_eq!(app.get_as("/api/public/projects", &key).await.status(), 401);
 }
 
 #[tokio::test]
@@ -122,14 +115,14 @@ async fn a_cached_key_in_use_is_renewed_in_the_background_before_it_expires() {
     let mut config = TestConfig::new().await;
     config.set("LANGFUSE_RS__AUTH__KEY_CACHE_TTL_SECS", "10");
     let app = TestApp::spawn(config).await;
-    let (pk, sk) = create_project(&app.config, "proj-renew").await;
-    let status = || async { app.get_as("/api/public/projects", &pk, &sk).await.status() };
+    let key = create_project(&app.config, "proj-renew").await;
+    let status = || async { app.get_as("/api/public/projects", &key).await.status() };
     assert_eq!(status().await, 200);
     let started = std::time::Instant::now();
 
     let client = app.stores.postgres.get().await.unwrap();
     client
-        .execute("DELETE FROM api_keys WHERE public_key = $1", &[&pk])
+        .execute("DELETE FROM api_keys WHERE public_key = $1", &[&key.public])
         .await
         .unwrap();
     // Fresh: answered from the cache, without asking the database.
@@ -151,31 +144,31 @@ async fn a_cached_key_in_use_is_renewed_in_the_background_before_it_expires() {
 #[tokio::test]
 async fn secrets_are_stored_only_as_salted_hashes() {
     let app = TestApp::spawn(TestConfig::new().await).await;
-    let (pk, sk) = create_project(&app.config, "proj-a").await;
+    let key = create_project(&app.config, "proj-a").await;
     let client = app.stores.postgres.get().await.unwrap();
     let row = client
         .query_one(
             "SELECT row_to_json(k)::text FROM api_keys k WHERE public_key = $1",
-            &[&pk],
+            &[&key.public],
         )
         .await
         .unwrap();
     let stored: String = row.get(0);
     assert!(
-        !stored.contains(&sk),
+        !stored.contains(&key.secret),
         "the plain secret is in the row: {stored}"
     );
     let hash: String = client
         .query_one(
             "SELECT fast_hashed_secret_key FROM api_keys WHERE public_key = $1",
-            &[&pk],
+            &[&key.public],
         )
         .await
         .unwrap()
         .get(0);
     assert_eq!(
         hash,
-        langfuse_rs::domain::api_key::hash_secret(crate::helpers::SALT, &sk)
+        langfuse_rs::domain::api_key::hash_secret(crate::helpers::SALT, &key.secret)
     );
 }
 
@@ -248,10 +241,10 @@ async fn browsers_may_call_the_api_from_any_origin() {
     assert!(header(&preflight, "access-control-allow-credentials").is_empty());
 
     // The answers themselves carry the origin, errors included.
-    let (pk, sk) = create_project(&app.config, "proj-cors").await;
+    let key = create_project(&app.config, "proj-cors").await;
     let answer = client
         .get(app.url("/api/public/projects"))
-        .basic_auth(&pk, Some(&sk))
+        .header(AUTHORIZATION, key.basic_auth())
         .header("Origin", origin)
         .send()
         .await

@@ -1,16 +1,6 @@
 use object_store::PutPayload;
 
-use crate::helpers::{s3_endpoint, unique, TestApp, TestConfig};
-
-async fn create_bucket(bucket: &str) {
-    // The local S3-compatible server accepts an unsigned bucket creation.
-    let response = reqwest::Client::new()
-        .put(format!("{}/{bucket}", s3_endpoint()))
-        .send()
-        .await
-        .expect("S3 server reachable (see scripts/test.sh)");
-    assert!(response.status().is_success(), "{}", response.status());
-}
+use crate::helpers::{create_bucket, s3_endpoint, unique, TestApp, TestConfig};
 
 fn s3_config(config: &mut TestConfig, bucket: &str) {
     config

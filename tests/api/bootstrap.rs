@@ -1,15 +1,21 @@
 use langfuse_rs::config::Settings;
 
-use crate::helpers::{TestApp, TestConfig};
+use crate::helpers::{ApiKey, TestApp, TestConfig};
+
+/// The key `with_init` provisions.
+fn init_key() -> ApiKey {
+    ApiKey::new("pk-lf-boot", "sk-lf-boot-secret")
+}
 
 fn with_init(config: &mut TestConfig) {
+    let key = init_key();
     config
         .set("LANGFUSE_INIT_ORG_ID", "boot-org")
         .set("LANGFUSE_INIT_ORG_NAME", "Boot Org")
         .set("LANGFUSE_INIT_PROJECT_ID", "boot-project")
         .set("LANGFUSE_INIT_PROJECT_NAME", "Boot Project")
-        .set("LANGFUSE_INIT_PROJECT_PUBLIC_KEY", "pk-lf-boot")
-        .set("LANGFUSE_INIT_PROJECT_SECRET_KEY", "sk-lf-boot-secret");
+        .set("LANGFUSE_INIT_PROJECT_PUBLIC_KEY", key.public)
+        .set("LANGFUSE_INIT_PROJECT_SECRET_KEY", key.secret);
 }
 
 async fn count(app_settings: &Settings, table: &str) -> i64 {
@@ -27,9 +33,7 @@ async fn startup_provisions_the_init_project_and_its_key() {
     let mut config = TestConfig::new().await;
     with_init(&mut config);
     let app = TestApp::spawn(config).await;
-    let response = app
-        .get_as("/api/public/projects", "pk-lf-boot", "sk-lf-boot-secret")
-        .await;
+    let response = app.get_as("/api/public/projects", &init_key()).await;
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["data"][0]["id"], "boot-project");

@@ -3,7 +3,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::helpers::TestConfig;
+use crate::helpers::{becomes_healthy, free_port, TestConfig};
 
 const BIN: &str = env!("CARGO_BIN_EXE_langfuse-rs");
 
@@ -75,26 +75,8 @@ async fn serve_without_a_salt_or_a_migrated_schema_says_what_to_do() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn wait_until_healthy(port: u16) {
-    let url = format!("http://127.0.0.1:{port}/api/public/health");
-    let healthy = crate::helpers::eventually(Duration::from_secs(30), || {
-        let url = url.clone();
-        async move {
-            reqwest::get(url)
-                .await
-                .map(|r| r.status() == 200)
-                .unwrap_or(false)
-        }
-    })
-    .await;
+    let healthy = becomes_healthy(port).await;
     assert!(healthy, "no health answer on port {port}");
 }
 

@@ -3,8 +3,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::helpers::{
-    admin_database_url, clickhouse_url, redis_url, s3_endpoint, socket_of, unique, with_socket,
-    TcpProxy, TestApp, TestConfig,
+    admin_database_url, clickhouse_url, create_bucket, redis_url, s3_endpoint, socket_of, unique,
+    with_socket, TcpProxy, TestApp, TestConfig,
 };
 
 #[tokio::test]
@@ -48,11 +48,7 @@ async fn ready_names_the_stopped_store(store: &str) {
         }
         "blob_storage" => {
             let bucket = unique("lfrs-ready").replace('_', "-");
-            reqwest::Client::new()
-                .put(format!("{}/{bucket}", s3_endpoint()))
-                .send()
-                .await
-                .unwrap();
+            create_bucket(&bucket).await;
             proxy = TcpProxy::start(socket_of(&s3_endpoint())).await;
             config
                 .set("LANGFUSE_S3_EVENT_UPLOAD_BUCKET", bucket)

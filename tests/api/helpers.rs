@@ -5,12 +5,18 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use base64::Engine;
 use langfuse_rs::config::Settings;
 use langfuse_rs::storage::Stores;
+use reqwest::header::AUTHORIZATION;
+use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 
 pub const SALT: &str = "test-salt";
+
+/// The batch ingestion endpoint.
+pub const INGESTION: &str = "/api/public/ingestion";
 
 fn var(name: &str, default: &str) -> String {
     std::env::var(name)
@@ -147,6 +153,12 @@ impl TestConfig {
         self
     }
 
+    /// Points the application at the test Redis Cluster instead of the standalone server.
+    pub fn use_redis_cluster(&mut self) -> &mut Self {
+        self.set("REDIS_CLUSTER_ENABLED", "true")
+            .set("REDIS_CLUSTER_NODES", redis_cluster_nodes())
+    }
+
     pub fn settings(&self) -> Settings {
         Settings::load(None, &self.env).expect("test settings")
     }
@@ -236,28 +248,42 @@ impl TestApp {
         self.http.get(self.url(path)).send().await.expect("request")
     }
 
-    pub async fn get_as(&self, path: &str, public_key: &str, secret: &str) -> reqwest::Response {
+    pub async fn get_as(&self, path: &str, key: &ApiKey) -> reqwest::Response {
         self.http
             .get(self.url(path))
-            .basic_auth(public_key, Some(secret))
+            .header(AUTHORIZATION, key.basic_auth())
             .send()
             .await
             .expect("request")
     }
 
-    pub async fn post_as(
-        &self,
-        path: &str,
-        (public_key, secret): (&str, &str),
-        body: &serde_json::Value,
-    ) -> reqwest::Response {
+    /// GETs `path` with `key`; returns the status and the JSON body (every answer here is JSON).
+    pub async fn get_json(&self, path: &str, key: &ApiKey) -> (u16, Value) {
+        let response = self.get_as(path, key).await;
+        let status = response.status().as_u16();
+        let body = response
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path} answered {status} without JSON: {e}"));
+        (status, body)
+    }
+
+    pub async fn post_as(&self, path: &str, key: &ApiKey, body: &Value) -> reqwest::Response {
         self.http
             .post(self.url(path))
-            .basic_auth(public_key, Some(secret))
+            .header(AUTHORIZATION, key.basic_auth())
             .json(body)
             .send()
             .await
             .expect("request")
+    }
+
+    /// Sends `batch` to the ingestion API and checks that every event in it was accepted.
+    pub async fn ingest_accepted(&self, key: &ApiKey, batch: &Value) {
+        let response = self.post_as(INGESTION, key, batch).await;
+        assert_eq!(response.status(), 207);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["errors"], json!([]), "{body}");
     }
 
     /// Counts the rows of `table` for `project_id`, as merged (FINAL).
@@ -297,8 +323,43 @@ impl Drop for TestApp {
     }
 }
 
-/// Creates an organization, project and API key through the bootstrap path; returns the keys.
-pub async fn create_project(config: &TestConfig, project_id: &str) -> (String, String) {
+/// A project's API key pair, as an SDK holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKey {
+    pub public: String,
+    pub secret: String,
+}
+
+impl ApiKey {
+    pub fn new(public: impl Into<String>, secret: impl Into<String>) -> ApiKey {
+        ApiKey {
+            public: public.into(),
+            secret: secret.into(),
+        }
+    }
+
+    /// This public key with another secret: a wrong secret for a known key.
+    pub fn with_secret(&self, secret: &str) -> ApiKey {
+        ApiKey::new(self.public.clone(), secret)
+    }
+
+    /// Another public key with this secret: an unknown key.
+    pub fn with_public(&self, public: &str) -> ApiKey {
+        ApiKey::new(public, self.secret.clone())
+    }
+
+    /// The `Authorization` header value of HTTP Basic auth, as the SDKs send it.
+    pub fn basic_auth(&self) -> String {
+        let pair = format!("{}:{}", self.public, self.secret);
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+    }
+}
+
+/// Creates an organization, project and API key through the bootstrap path; returns the key.
+pub async fn create_project(config: &TestConfig, project_id: &str) -> ApiKey {
     let public_key = format!("pk-lf-{}", uuid::Uuid::new_v4().simple());
     let secret_key = format!("sk-lf-{}", uuid::Uuid::new_v4().simple());
     let mut env = config.env.clone();
@@ -323,7 +384,29 @@ pub async fn create_project(config: &TestConfig, project_id: &str) -> (String, S
     let settings = Settings::load(None, &env).unwrap();
     let pool = langfuse_rs::storage::postgres::connect(&settings.database).unwrap();
     langfuse_rs::bootstrap::run(&pool, &settings).await.unwrap();
-    (public_key, secret_key)
+    ApiKey::new(public_key, secret_key)
+}
+
+/// One event of an ingestion batch: its envelope around an entity's `body`.
+pub fn envelope(id: &str, kind: &str, at: &str, body: Value) -> Value {
+    json!({"id": id, "type": kind, "timestamp": at, "body": body})
+}
+
+/// `bytes` gzip-compressed, as a client sends a `Content-Encoding: gzip` body.
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// A TCP port nothing listens on right now, for a process started with its port in the environment.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A TCP forwarder in front of a real service, which a test can stop (and resume) to take the
@@ -393,6 +476,27 @@ impl Drop for TcpProxy {
         self._listener_task.abort();
         self.connections.lock().unwrap().cancel();
     }
+}
+
+/// Creates a bucket on the S3-compatible test server.
+pub async fn create_bucket(bucket: &str) {
+    // The local S3-compatible server accepts an unsigned bucket creation.
+    let response = reqwest::Client::new()
+        .put(format!("{}/{bucket}", s3_endpoint()))
+        .send()
+        .await
+        .expect("S3 server reachable (see scripts/test.sh)");
+    assert!(response.status().is_success(), "{}", response.status());
+}
+
+/// Polls the health probe on 127.0.0.1:`port` for up to 30 seconds; whether it answered 200.
+pub async fn becomes_healthy(port: u16) -> bool {
+    let url = format!("http://127.0.0.1:{port}/api/public/health");
+    eventually(Duration::from_secs(30), || {
+        let url = url.clone();
+        async move { reqwest::get(url).await.is_ok_and(|r| r.status() == 200) }
+    })
+    .await
 }
 
 /// Polls `check` until it returns true or `timeout` passes.

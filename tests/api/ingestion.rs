@@ -1,16 +1,12 @@
 //! `POST /api/public/ingestion` end to end: HTTP → blob storage → queue → worker → ClickHouse.
 
+use reqwest::header::AUTHORIZATION;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    create_project, redis_url, socket_of, with_socket, TcpProxy, TestApp, TestConfig,
+    create_project, envelope, gzip, redis_url, socket_of, with_socket, TcpProxy, TestApp,
+    TestConfig, INGESTION,
 };
-
-const INGESTION: &str = "/api/public/ingestion";
-
-fn envelope(id: &str, kind: &str, at: &str, body: Value) -> Value {
-    json!({"id": id, "type": kind, "timestamp": at, "body": body})
-}
 
 #[derive(Debug, serde::Deserialize, clickhouse::Row)]
 struct TraceFields {
@@ -50,7 +46,7 @@ struct GenerationFields {
 #[tokio::test]
 async fn every_event_type_is_answered_207_and_lands_in_clickhouse() {
     let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
-    let (pk, sk) = create_project(&app.config, "ingest").await;
+    let key = create_project(&app.config, "ingest").await;
     let t = "2024-05-01T10:00:00.000Z";
     let batch = json!({"batch": [
         envelope("e1", "trace-create", t, json!({"id": "trace-1", "name": "chat", "userId": "user-1",
@@ -75,7 +71,7 @@ async fn every_event_type_is_answered_207_and_lands_in_clickhouse() {
         envelope("e17", "sdk-log", t, json!({"log": "hello from the sdk"})),
         envelope("bad", "span-create", "not a time", json!({"id": "x"})),
     ]});
-    let response = app.post_as(INGESTION, (&pk, &sk), &batch).await;
+    let response = app.post_as(INGESTION, &key, &batch).await;
     assert_eq!(response.status(), 207);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["successes"].as_array().unwrap().len(), 17, "{body}");
@@ -148,26 +144,17 @@ async fn every_event_type_is_answered_207_and_lands_in_clickhouse() {
 #[tokio::test]
 async fn updates_before_creates_across_batches_merge_into_one_record() {
     let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
-    let (pk, sk) = create_project(&app.config, "merge").await;
+    let key = create_project(&app.config, "merge").await;
     // The update (later timestamp) arrives first, in its own batch.
     let update = json!({"batch": [envelope("u", "trace-create", "2024-05-01T10:00:05Z",
         json!({"id": "t", "name": "renamed", "tags": ["later"]}))]});
     let create = json!({"batch": [envelope("c", "trace-create", "2024-05-01T10:00:00Z",
         json!({"id": "t", "name": "original", "userId": "u1", "tags": ["first"]}))]});
-    assert_eq!(
-        app.post_as(INGESTION, (&pk, &sk), &update).await.status(),
-        207
-    );
+    assert_eq!(app.post_as(INGESTION, &key, &update).await.status(), 207);
     assert!(app.wait_for_rows("traces", "merge", 1).await);
-    assert_eq!(
-        app.post_as(INGESTION, (&pk, &sk), &create).await.status(),
-        207
-    );
+    assert_eq!(app.post_as(INGESTION, &key, &create).await.status(), 207);
     // The same event again: counted once.
-    assert_eq!(
-        app.post_as(INGESTION, (&pk, &sk), &create).await.status(),
-        207
-    );
+    assert_eq!(app.post_as(INGESTION, &key, &create).await.status(), 207);
 
     let merged = crate::helpers::eventually(std::time::Duration::from_secs(20), || async {
         let (name, user, tags, _) = trace_fields(&app, "merge", "t").await;
@@ -180,13 +167,10 @@ async fn updates_before_creates_across_batches_merge_into_one_record() {
 #[tokio::test]
 async fn an_observation_without_its_trace_gets_a_wrapper_trace() {
     let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
-    let (pk, sk) = create_project(&app.config, "wrap").await;
+    let key = create_project(&app.config, "wrap").await;
     let batch = json!({"batch": [envelope("e", "span-create", "2024-05-01T10:00:00Z",
         json!({"id": "lonely", "traceId": "missing-trace", "environment": "staging"}))]});
-    assert_eq!(
-        app.post_as(INGESTION, (&pk, &sk), &batch).await.status(),
-        207
-    );
+    assert_eq!(app.post_as(INGESTION, &key, &batch).await.status(), 207);
     assert!(app.wait_for_rows("traces", "wrap", 1).await);
     let (_, _, _, environment) = trace_fields(&app, "wrap", "missing-trace").await;
     assert_eq!(environment, "staging");
@@ -195,11 +179,11 @@ async fn an_observation_without_its_trace_gets_a_wrapper_trace() {
 #[tokio::test]
 async fn bad_requests_get_clear_errors() {
     let app = TestApp::spawn(TestConfig::new().await).await;
-    let (pk, sk) = create_project(&app.config, "bad").await;
+    let key = create_project(&app.config, "bad").await;
     let send = |body: Vec<u8>| {
         app.http
             .post(app.url(INGESTION))
-            .basic_auth(&pk, Some(&sk))
+            .header(AUTHORIZATION, key.basic_auth())
             .header("content-type", "application/json")
             .body(body)
             .send()
@@ -224,9 +208,7 @@ async fn bad_requests_get_clear_errors() {
         .unwrap();
     assert_eq!(response.status(), 401);
     // An empty batch is fine.
-    let response = app
-        .post_as(INGESTION, (&pk, &sk), &json!({"batch": []}))
-        .await;
+    let response = app.post_as(INGESTION, &key, &json!({"batch": []})).await;
     assert_eq!(response.status(), 207);
 }
 
@@ -245,12 +227,9 @@ async fn stored_trace_events(app: &TestApp, project_id: &str, trace_id: &str) ->
 #[tokio::test]
 async fn accepted_events_are_on_disk_before_the_answer() {
     let app = TestApp::spawn(TestConfig::new().await).await;
-    let (pk, sk) = create_project(&app.config, "durable").await;
+    let key = create_project(&app.config, "durable").await;
     let batch = json!({"batch": [envelope("e", "trace-create", "2024-05-01T10:00:00Z", json!({"id": "t/with/slash"}))]});
-    assert_eq!(
-        app.post_as(INGESTION, (&pk, &sk), &batch).await.status(),
-        207
-    );
+    assert_eq!(app.post_as(INGESTION, &key, &batch).await.status(), 207);
     let events = stored_trace_events(&app, "durable", "t/with/slash").await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["id"], "e");
@@ -270,10 +249,10 @@ async fn when_redis_is_gone_ingestion_fails_and_leaves_no_events_behind() {
         with_socket(&redis_url(), proxy.addr),
     );
     let app = TestApp::spawn(config).await;
-    let (pk, sk) = create_project(&app.config, "noredis").await;
+    let key = create_project(&app.config, "noredis").await;
     proxy.stop();
     let batch = json!({"batch": [envelope("e", "trace-create", "2024-05-01T10:00:00Z", json!({"id": "t"}))]});
-    let response = app.post_as(INGESTION, (&pk, &sk), &batch).await;
+    let response = app.post_as(INGESTION, &key, &batch).await;
     assert_eq!(response.status(), 503);
     let events = stored_trace_events(&app, "noredis", "t").await;
     assert!(
@@ -288,18 +267,15 @@ async fn a_backlog_over_its_bound_is_answered_429_with_retry_after() {
     let mut config = TestConfig::new().await;
     config.set("LANGFUSE_RS__INGESTION__MAX_BACKLOG", "0");
     let app = TestApp::spawn(config).await;
-    let (pk, sk) = create_project(&app.config, "busy").await;
+    let key = create_project(&app.config, "busy").await;
     let batch = json!({"batch": [envelope("e", "trace-create", "2024-05-01T10:00:00Z", json!({"id": "t"}))]});
-    assert_eq!(
-        app.post_as(INGESTION, (&pk, &sk), &batch).await.status(),
-        207
-    );
+    assert_eq!(app.post_as(INGESTION, &key, &batch).await.status(), 207);
     let throttled = crate::helpers::eventually(std::time::Duration::from_secs(5), || async {
-        app.post_as(INGESTION, (&pk, &sk), &batch).await.status() == 429
+        app.post_as(INGESTION, &key, &batch).await.status() == 429
     })
     .await;
     assert!(throttled);
-    let response = app.post_as(INGESTION, (&pk, &sk), &batch).await;
+    let response = app.post_as(INGESTION, &key, &batch).await;
     assert_eq!(response.status(), 429);
     assert_eq!(response.headers()["retry-after"], "2");
 }
@@ -401,20 +377,14 @@ async fn entities_that_keep_failing_become_dead_letters_that_can_be_retried() {
 
 #[tokio::test]
 async fn gzip_bodies_are_inflated_within_the_limit() {
-    use std::io::Write;
-    let gzip = |bytes: &[u8]| {
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        encoder.write_all(bytes).unwrap();
-        encoder.finish().unwrap()
-    };
     let mut config = TestConfig::new().await;
     config.set("LANGFUSE_RS__INGESTION__MAX_BODY_BYTES", "100000");
     let app = TestApp::spawn_with_worker(config).await;
-    let (pk, sk) = create_project(&app.config, "gzipped").await;
+    let key = create_project(&app.config, "gzipped").await;
     let send = |body: Vec<u8>, encoding: &'static str| {
         app.http
             .post(app.url(INGESTION))
-            .basic_auth(&pk, Some(&sk))
+            .header(AUTHORIZATION, key.basic_auth())
             .header("content-type", "application/json")
             .header("content-encoding", encoding)
             .body(body)

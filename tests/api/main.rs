@@ -1,6 +1,8 @@
 //! The one integration-test binary: every module runs against the real PostgreSQL, Redis (standalone
-//! and cluster), ClickHouse-compatible server and blob storage that `scripts/test.sh` starts.
+//! and cluster), ClickHouse-compatible server and blob storage that `scripts/test.sh` starts, except
+//! `architecture`, a check of the sources' layering.
 
+mod architecture;
 mod auth;
 mod blob;
 mod bootstrap;

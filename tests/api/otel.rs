@@ -2,7 +2,6 @@
 //! plain, through the pipeline and the worker, read back through the read API; and every way an
 //! export can be refused.
 
-use std::io::Write;
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::trace::v1::{
@@ -12,9 +11,10 @@ use opentelemetry_proto::tonic::common::v1 as common;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1 as trace;
 use prost::Message;
+use reqwest::header::AUTHORIZATION;
 use serde_json::{json, Value};
 
-use crate::helpers::{create_project, TestApp, TestConfig};
+use crate::helpers::{create_project, gzip, ApiKey, TestApp, TestConfig};
 
 const PATH: &str = "/api/public/otel/v1/traces";
 
@@ -149,12 +149,6 @@ fn json_export(resource: &Value, scope: &str, spans: &[TestSpan]) -> Value {
     }]})
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(bytes).unwrap();
-    encoder.finish().unwrap()
-}
-
 /// A small Langfuse-SDK-shaped trace: a root span with trace attributes, a generation and a
 /// failed tool call.
 fn chat_trace(trace_id: &str) -> Vec<TestSpan> {
@@ -220,7 +214,7 @@ fn resource() -> Value {
 
 async fn post(
     app: &TestApp,
-    keys: (&str, &str),
+    key: &ApiKey,
     content_type: &str,
     encoding: Option<&str>,
     body: Vec<u8>,
@@ -228,7 +222,7 @@ async fn post(
     let mut request = app
         .http
         .post(app.url(PATH))
-        .basic_auth(keys.0, Some(keys.1))
+        .header(AUTHORIZATION, key.basic_auth())
         .header("content-type", content_type)
         .body(body);
     if let Some(encoding) = encoding {
@@ -237,23 +231,17 @@ async fn post(
     request.send().await.expect("request")
 }
 
-async fn get_json(app: &TestApp, keys: (&str, &str), path: &str) -> (u16, Value) {
-    let response = app.get_as(path, keys.0, keys.1).await;
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 /// Waits until the trace reads back with `observations` observations and returns it.
 pub(crate) async fn read_trace(
     app: &TestApp,
-    keys: (&str, &str),
+    key: &ApiKey,
     trace_id: &str,
     observations: usize,
 ) -> Value {
     let path = format!("/api/public/traces/{trace_id}");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let (status, body) = get_json(app, keys, &path).await;
+        let (status, body) = app.get_json(&path, key).await;
         if status == 200 && body["observations"].as_array().map(Vec::len) == Some(observations) {
             return body;
         }
@@ -344,8 +332,7 @@ fn check_chat_trace(trace: &Value, trace_id: &str) {
 #[tokio::test]
 async fn protobuf_and_json_gzip_or_not_are_stored_and_read_back() {
     let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
-    let (pk, sk) = create_project(&app.config, "otel").await;
-    let keys = (pk.as_str(), sk.as_str());
+    let key = create_project(&app.config, "otel").await;
     let variants = [
         (
             "application/x-protobuf",
@@ -378,7 +365,7 @@ async fn protobuf_and_json_gzip_or_not_are_stored_and_read_back() {
         } else {
             (body, None)
         };
-        let response = post(&app, keys, content_type, encoding, body).await;
+        let response = post(&app, &key, content_type, encoding, body).await;
         assert_eq!(response.status(), 200, "{content_type} gzip={gzipped}");
         assert_eq!(
             response.headers()["content-type"].to_str().unwrap(),
@@ -393,7 +380,7 @@ async fn protobuf_and_json_gzip_or_not_are_stored_and_read_back() {
         }
     }
     for (content_type, gzipped, trace_id) in variants {
-        let trace = read_trace(&app, keys, trace_id, 3).await;
+        let trace = read_trace(&app, &key, trace_id, 3).await;
         eprintln!("checking {content_type} gzip={gzipped}");
         check_chat_trace(&trace, trace_id);
     }
@@ -402,27 +389,26 @@ async fn protobuf_and_json_gzip_or_not_are_stored_and_read_back() {
 #[tokio::test]
 async fn a_retried_export_is_stored_once_and_late_root_spans_still_name_the_trace() {
     let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
-    let (pk, sk) = create_project(&app.config, "otel-retry").await;
-    let keys = (pk.as_str(), sk.as_str());
+    let key = create_project(&app.config, "otel-retry").await;
     let trace_id = "2a2b3c4d5e6f70810000000000000001";
     let mut spans = chat_trace(trace_id);
     let root = spans.pop().unwrap();
     // Children first (they end first and are exported first), twice; then the root.
     let children = proto_export(&resource(), "otel-test-scope", &spans).encode_to_vec();
     for _ in 0..2 {
-        let response = post(&app, keys, "application/x-protobuf", None, children.clone()).await;
+        let response = post(&app, &key, "application/x-protobuf", None, children.clone()).await;
         assert_eq!(response.status(), 200);
     }
     let response = post(
         &app,
-        keys,
+        &key,
         "application/x-protobuf",
         None,
         proto_export(&resource(), "otel-test-scope", &[root]).encode_to_vec(),
     )
     .await;
     assert_eq!(response.status(), 200);
-    let trace = read_trace(&app, keys, trace_id, 3).await;
+    let trace = read_trace(&app, &key, trace_id, 3).await;
     check_chat_trace(&trace, trace_id);
     assert!(app.wait_for_rows("observations", "otel-retry", 3).await);
     assert!(app.wait_for_rows("traces", "otel-retry", 1).await);
@@ -431,8 +417,7 @@ async fn a_retried_export_is_stored_once_and_late_root_spans_still_name_the_trac
 #[tokio::test]
 async fn spans_of_a_trace_without_its_root_still_make_the_trace() {
     let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
-    let (pk, sk) = create_project(&app.config, "otel-orphans").await;
-    let keys = (pk.as_str(), sk.as_str());
+    let key = create_project(&app.config, "otel-orphans").await;
     let trace_id = "3a2b3c4d5e6f70810000000000000001";
     let spans = vec![TestSpan {
         trace_id: trace_id.into(),
@@ -445,9 +430,9 @@ async fn spans_of_a_trace_without_its_root_still_make_the_trace() {
         error: None,
     }];
     let body = json_export(&resource(), "my-lib", &spans).to_string();
-    let response = post(&app, keys, "application/json", None, body.into_bytes()).await;
+    let response = post(&app, &key, "application/json", None, body.into_bytes()).await;
     assert_eq!(response.status(), 200);
-    let trace = read_trace(&app, keys, trace_id, 1).await;
+    let trace = read_trace(&app, &key, trace_id, 1).await;
     // No root: the trace exists, named by nothing, timed by its earliest span.
     assert_eq!(trace["name"], Value::Null);
     assert_eq!(trace["timestamp"], "2025-01-01T12:00:00.200Z");
@@ -464,8 +449,7 @@ async fn spans_of_a_trace_without_its_root_still_make_the_trace() {
 #[tokio::test]
 async fn spans_the_pipeline_would_refuse_are_reported_in_partial_success() {
     let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
-    let (pk, sk) = create_project(&app.config, "otel-partial").await;
-    let keys = (pk.as_str(), sk.as_str());
+    let key = create_project(&app.config, "otel-partial").await;
     let trace_id = "4a2b3c4d5e6f70810000000000000001";
     let spans = vec![
         TestSpan {
@@ -497,7 +481,7 @@ async fn spans_the_pipeline_would_refuse_are_reported_in_partial_success() {
         } else {
             proto_export(&resource(), "s", &spans).encode_to_vec()
         };
-        let response = post(&app, keys, content_type, None, body).await;
+        let response = post(&app, &key, content_type, None, body).await;
         assert_eq!(response.status(), 200);
         let bytes = response.bytes().await.unwrap();
         let (rejected, message) = if content_type == "application/json" {
@@ -524,7 +508,7 @@ async fn spans_the_pipeline_would_refuse_are_reported_in_partial_success() {
         assert!(message.contains("1 of 2 spans rejected"), "{message}");
         assert!(message.contains("usage input"), "{message}");
     }
-    let trace = read_trace(&app, keys, trace_id, 1).await;
+    let trace = read_trace(&app, &key, trace_id, 1).await;
     assert_eq!(trace["name"], "good");
 }
 
@@ -533,8 +517,7 @@ async fn bad_requests_get_their_status_and_store_nothing() {
     let mut config = TestConfig::new().await;
     config.set("LANGFUSE_RS__INGESTION__OTEL_MAX_BODY_BYTES", "100000");
     let app = TestApp::spawn_with_worker(config).await;
-    let (pk, sk) = create_project(&app.config, "otel-bad").await;
-    let keys = (pk.as_str(), sk.as_str());
+    let key = create_project(&app.config, "otel-bad").await;
     let good_trace = "5a2b3c4d5e6f70810000000000000001";
     let good = proto_export(&resource(), "s", &chat_trace(good_trace)).encode_to_vec();
     let json_good = json_export(&resource(), "s", &chat_trace(good_trace)).to_string();
@@ -551,7 +534,7 @@ async fn bad_requests_get_their_status_and_store_nothing() {
     assert_eq!(response.status(), 401);
     let response = post(
         &app,
-        (&pk, "sk-lf-wrong"),
+        &key.with_secret("sk-lf-wrong"),
         "application/x-protobuf",
         None,
         good.clone(),
@@ -566,7 +549,7 @@ async fn bad_requests_get_their_status_and_store_nothing() {
         ("", None),
         ("application/x-protobuf", Some("br")),
     ] {
-        let response = post(&app, keys, content_type, encoding, good.clone()).await;
+        let response = post(&app, &key, content_type, encoding, good.clone()).await;
         assert_eq!(response.status(), 415, "{content_type} {encoding:?}");
         let body: Value = response.json().await.unwrap();
         assert!(
@@ -614,7 +597,7 @@ async fn bad_requests_get_their_status_and_store_nothing() {
             "all-zero traceId",
         ),
     ] {
-        let response = post(&app, keys, content_type, encoding, body).await;
+        let response = post(&app, &key, content_type, encoding, body).await;
         assert_eq!(response.status(), 400, "{expected}");
         let body: Value = response.json().await.unwrap();
         assert!(
@@ -627,13 +610,13 @@ async fn bad_requests_get_their_status_and_store_nothing() {
     let mut big = chat_trace("5a2b3c4d5e6f70830000000000000003");
     big[0].attributes["langfuse.observation.input"] = json!("x".repeat(200_000));
     let big = proto_export(&resource(), "s", &big).encode_to_vec();
-    let response = post(&app, keys, "application/x-protobuf", None, big.clone()).await;
+    let response = post(&app, &key, "application/x-protobuf", None, big.clone()).await;
     assert_eq!(response.status(), 413);
     let compressed = gzip(&big);
     assert!(compressed.len() < 100_000);
     let response = post(
         &app,
-        keys,
+        &key,
         "application/x-protobuf",
         Some("gzip"),
         compressed,
@@ -642,9 +625,9 @@ async fn bad_requests_get_their_status_and_store_nothing() {
     assert_eq!(response.status(), 413);
 
     // Only the good export, sent last, is stored: none of the refused ones left anything behind.
-    let response = post(&app, keys, "application/x-protobuf", None, good).await;
+    let response = post(&app, &key, "application/x-protobuf", None, good).await;
     assert_eq!(response.status(), 200);
-    read_trace(&app, keys, good_trace, 3).await;
+    read_trace(&app, &key, good_trace, 3).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(app.count_rows("traces", "otel-bad").await, 1);
     assert_eq!(app.count_rows("observations", "otel-bad").await, 3);
@@ -653,11 +636,11 @@ async fn bad_requests_get_their_status_and_store_nothing() {
 #[tokio::test]
 async fn an_empty_export_is_answered_as_a_success() {
     let app = TestApp::spawn(TestConfig::new().await).await;
-    let (pk, sk) = create_project(&app.config, "otel-empty").await;
-    let response = post(&app, (&pk, &sk), "application/json", None, b"{}".to_vec()).await;
+    let key = create_project(&app.config, "otel-empty").await;
+    let response = post(&app, &key, "application/json", None, b"{}".to_vec()).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.json::<Value>().await.unwrap(), json!({}));
-    let response = post(&app, (&pk, &sk), "application/x-protobuf", None, Vec::new()).await;
+    let response = post(&app, &key, "application/x-protobuf", None, Vec::new()).await;
     assert_eq!(response.status(), 200);
     assert!(response.bytes().await.unwrap().is_empty());
 }
@@ -665,8 +648,7 @@ async fn an_empty_export_is_answered_as_a_success() {
 #[tokio::test]
 async fn a_ten_megabyte_export_is_accepted_and_stored() {
     let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
-    let (pk, sk) = create_project(&app.config, "otel-big").await;
-    let keys = (pk.as_str(), sk.as_str());
+    let key = create_project(&app.config, "otel-big").await;
     let trace_id = "6a2b3c4d5e6f70810000000000000001";
     // 100 spans of ~100 KB of input each: a 10 MB body.
     let spans: Vec<TestSpan> = (0..100)
@@ -695,12 +677,13 @@ async fn a_ten_megabyte_export_is_accepted_and_stored() {
         if !gzipped {
             assert!(body.len() > 10_000_000, "{}", body.len());
         }
-        let response = post(&app, keys, content_type, gzipped.then_some("gzip"), body).await;
+        let response = post(&app, &key, content_type, gzipped.then_some("gzip"), body).await;
         assert_eq!(response.status(), 200, "{content_type}");
     }
     assert!(app.wait_for_rows("observations", "otel-big", 100).await);
-    let (status, observation) =
-        get_json(&app, keys, "/api/public/observations/6a2b3c4d5e6f0063").await;
+    let (status, observation) = app
+        .get_json("/api/public/observations/6a2b3c4d5e6f0063", &key)
+        .await;
     assert_eq!(status, 200);
     let input = observation["input"].as_str().unwrap();
     assert_eq!(input.len(), 100_003);
@@ -713,19 +696,18 @@ async fn a_queue_backlog_over_its_bound_is_answered_429_as_for_the_batch_api() {
     config.set("LANGFUSE_RS__INGESTION__MAX_BACKLOG", "0");
     // No worker: what is accepted stays in the queue.
     let app = TestApp::spawn(config).await;
-    let (pk, sk) = create_project(&app.config, "otel-busy").await;
-    let keys = (pk.as_str(), sk.as_str());
+    let key = create_project(&app.config, "otel-busy").await;
     let body = proto_export(
         &resource(),
         "s",
         &chat_trace("7a2b3c4d5e6f70810000000000000001"),
     )
     .encode_to_vec();
-    let response = post(&app, keys, "application/x-protobuf", None, body.clone()).await;
+    let response = post(&app, &key, "application/x-protobuf", None, body.clone()).await;
     assert_eq!(response.status(), 200);
     let mut throttled = None;
     for _ in 0..50 {
-        let response = post(&app, keys, "application/x-protobuf", None, body.clone()).await;
+        let response = post(&app, &key, "application/x-protobuf", None, body.clone()).await;
         if response.status() == 429 {
             throttled = Some(response);
             break;

@@ -4,21 +4,16 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{create_project, TestApp, TestConfig};
+use crate::helpers::{create_project, ApiKey, TestApp, TestConfig};
 use crate::otel::{observation, read_trace};
 use crate::sdk::{node_modules, run_roundtrip, sdk_python, sdk_script};
 
 /// Waits for the trace's one score (sent through the batch API) and returns it.
-async fn read_score(app: &TestApp, keys: (&str, &str), trace_id: &str) -> Value {
+async fn read_score(app: &TestApp, key: &ApiKey, trace_id: &str) -> Value {
     let path = format!("/api/public/traces/{trace_id}");
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let trace: Value = app
-            .get_as(&path, keys.0, keys.1)
-            .await
-            .json()
-            .await
-            .unwrap();
+        let trace: Value = app.get_as(&path, key).await.json().await.unwrap();
         if let Some(score) = trace["scores"].as_array().and_then(|s| s.first()) {
             return score.clone();
         }
@@ -31,15 +26,14 @@ async fn read_score(app: &TestApp, keys: (&str, &str), trace_id: &str) -> Value 
 async fn python_sdk_v5_traces_are_stored_and_read_back() {
     let python = sdk_python("LANGFUSE_TEST_PYTHON_SDK_V5", "sdk-python-v5");
     let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
-    let (pk, sk) = create_project(&app.config, "sdk-v5").await;
-    let keys = (pk.as_str(), sk.as_str());
+    let key = create_project(&app.config, "sdk-v5").await;
     let trace_id = "5dc5d1b8a3e94b0c9f1a2b3c4d5e6f70";
     let mut command = tokio::process::Command::new(python);
     command.arg(sdk_script("python_v5_otel_roundtrip.py"));
-    let ids = run_roundtrip(command, &app, keys, trace_id).await;
+    let ids = run_roundtrip(command, &app, &key, trace_id).await;
     let id = |k: &str| ids[k].as_str().unwrap().to_string();
 
-    let trace = read_trace(&app, keys, trace_id, 5).await;
+    let trace = read_trace(&app, &key, trace_id, 5).await;
     assert_eq!(trace["name"], "sdk-v5-trace");
     assert_eq!(trace["userId"], "user-1");
     assert_eq!(trace["sessionId"], "session-1");
@@ -129,7 +123,7 @@ async fn python_sdk_v5_traces_are_stored_and_read_back() {
     assert_eq!(event["level"], "WARNING");
     assert_eq!(event["metadata"]["key"], "x");
 
-    let score = read_score(&app, keys, trace_id).await;
+    let score = read_score(&app, &key, trace_id).await;
     assert_eq!(score["name"], "quality");
     assert_eq!(score["value"], 0.9);
     assert_eq!(score["comment"], "fine");
@@ -138,17 +132,16 @@ async fn python_sdk_v5_traces_are_stored_and_read_back() {
 #[tokio::test]
 async fn js_sdk_traces_are_stored_and_read_back() {
     let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
-    let (pk, sk) = create_project(&app.config, "sdk-js-otel").await;
-    let keys = (pk.as_str(), sk.as_str());
+    let key = create_project(&app.config, "sdk-js-otel").await;
     let mut command = tokio::process::Command::new("node");
     command
         .arg(sdk_script("js_otel_roundtrip.js"))
         .env("NODE_PATH", node_modules());
-    let ids = run_roundtrip(command, &app, keys, "").await;
+    let ids = run_roundtrip(command, &app, &key, "").await;
     let id = |k: &str| ids[k].as_str().unwrap().to_string();
     let trace_id = id("traceId");
 
-    let trace = read_trace(&app, keys, &trace_id, 4).await;
+    let trace = read_trace(&app, &key, &trace_id, 4).await;
     assert_eq!(trace["name"], "js-otel-trace");
     assert_eq!(trace["userId"], "js-user");
     assert_eq!(trace["sessionId"], "js-session");
@@ -201,7 +194,7 @@ async fn js_sdk_traces_are_stored_and_read_back() {
     assert_eq!(tool["level"], "ERROR");
     assert_eq!(tool["statusMessage"], "lookup failed");
 
-    let score = read_score(&app, keys, &trace_id).await;
+    let score = read_score(&app, &key, &trace_id).await;
     assert_eq!(score["name"], "helpful");
     assert_eq!(score["value"], 1.0);
     assert_eq!(score["comment"], "yes");
@@ -211,15 +204,14 @@ async fn js_sdk_traces_are_stored_and_read_back() {
 async fn a_plain_opentelemetry_exporter_with_openinference_and_gen_ai_spans() {
     let python = sdk_python("LANGFUSE_TEST_PYTHON_OTEL", "sdk-python-otel");
     let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
-    let (pk, sk) = create_project(&app.config, "otel-conventions").await;
-    let keys = (pk.as_str(), sk.as_str());
+    let key = create_project(&app.config, "otel-conventions").await;
     let mut command = tokio::process::Command::new(python);
     command.arg(sdk_script("otel_conventions_roundtrip.py"));
-    let ids = run_roundtrip(command, &app, keys, "").await;
+    let ids = run_roundtrip(command, &app, &key, "").await;
     let id = |k: &str| ids[k].as_str().unwrap().to_string();
 
     // OpenInference.
-    let trace = read_trace(&app, keys, &id("oi_trace"), 3).await;
+    let trace = read_trace(&app, &key, &id("oi_trace"), 3).await;
     assert_eq!(trace["name"], "qa-chain");
     assert_eq!(trace["sessionId"], "oi-session");
     assert_eq!(trace["userId"], "oi-user");
@@ -265,7 +257,7 @@ async fn a_plain_opentelemetry_exporter_with_openinference_and_gen_ai_spans() {
     assert_eq!(tool["input"], json!({"q": "otlp"}));
 
     // OpenTelemetry GenAI.
-    let trace = read_trace(&app, keys, &id("ga_trace"), 3).await;
+    let trace = read_trace(&app, &key, &id("ga_trace"), 3).await;
     assert_eq!(trace["name"], "chat gpt-4o");
     assert_eq!(trace["sessionId"], "ga-conversation");
     let chat = observation(&trace, &id("ga_chat"));

@@ -5,11 +5,12 @@ use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use reqwest::header::AUTHORIZATION;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    create_project, eventually, redis_cluster_nodes, redis_url, socket_of, with_socket, TcpProxy,
-    TestApp, TestConfig,
+    becomes_healthy, create_project, eventually, free_port, redis_url, socket_of, with_socket,
+    ApiKey, TcpProxy, TestApp, TestConfig,
 };
 
 const PROMPTS: &str = "/api/public/v2/prompts";
@@ -22,7 +23,7 @@ fn encode(name: &str) -> String {
 /// An HTTP client for one project of a running server.
 struct Api {
     base: String,
-    keys: (String, String),
+    key: ApiKey,
     http: reqwest::Client,
 }
 
@@ -38,14 +39,14 @@ struct Answer {
 
 impl Api {
     async fn of(app: &TestApp, project: &str) -> Api {
-        let keys = create_project(&app.config, project).await;
-        Api::at(&app.address, keys)
+        let key = create_project(&app.config, project).await;
+        Api::at(&app.address, key)
     }
 
-    fn at(base: &str, keys: (String, String)) -> Api {
+    fn at(base: &str, key: ApiKey) -> Api {
         Api {
             base: base.to_string(),
-            keys,
+            key,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
@@ -55,7 +56,7 @@ impl Api {
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
         let response = request
-            .basic_auth(&self.keys.0, Some(&self.keys.1))
+            .header(AUTHORIZATION, self.key.basic_auth())
             .send()
             .await
             .expect("request");
@@ -364,7 +365,7 @@ async fn bad_writes_are_refused_with_a_reason_and_change_nothing() {
     let malformed = app
         .http
         .post(app.url(PROMPTS))
-        .basic_auth(&api.keys.0, Some(&api.keys.1))
+        .header(AUTHORIZATION, api.key.basic_auth())
         .header("content-type", "application/json")
         .body("{\"name\": ")
         .send()
@@ -806,7 +807,7 @@ async fn readers_see_whole_versions_while_a_label_moves() {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let readers: Vec<_> = (0..4)
         .map(|_| {
-            let api = Api::at(&api.base, api.keys.clone());
+            let api = Api::at(&api.base, api.key.clone());
             let stop = stop.clone();
             tokio::spawn(async move {
                 let mut reads = 0u32;
@@ -844,11 +845,7 @@ struct Serve {
 
 impl Serve {
     async fn start(config: &TestConfig) -> Serve {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let mut command = config.command(&["serve"]);
         command
             .env("HOSTNAME", "127.0.0.1")
@@ -858,12 +855,7 @@ impl Serve {
             .kill_on_drop(true);
         let child = command.spawn().expect("start serve");
         let address = format!("http://127.0.0.1:{port}");
-        let health = format!("{address}/api/public/health");
-        let up = eventually(Duration::from_secs(30), || {
-            let health = health.clone();
-            async move { reqwest::get(health).await.is_ok_and(|r| r.status() == 200) }
-        })
-        .await;
+        let up = becomes_healthy(port).await;
         assert!(up, "serve on port {port} did not come up");
         Serve { child, address }
     }
@@ -897,9 +889,9 @@ async fn time_until(api: &Api, name: &str, check: impl Fn(&Answer) -> bool) -> D
 async fn replicas_converge(mut config: TestConfig) {
     config.set("LANGFUSE_RS__PROMPTS__INVALIDATION_POLL_MS", "60000");
     config.migrate().await;
-    let keys = create_project(&config, "p-replicas").await;
+    let key = create_project(&config, "p-replicas").await;
     let (a, b) = (Serve::start(&config).await, Serve::start(&config).await);
-    let (api_a, api_b) = (Api::at(&a.address, keys.clone()), Api::at(&b.address, keys));
+    let (api_a, api_b) = (Api::at(&a.address, key.clone()), Api::at(&b.address, key));
     api_a
         .create(json!({"name": "r", "prompt": "one", "labels": ["production"]}))
         .await;
@@ -939,9 +931,7 @@ async fn two_serve_processes_converge_within_a_second() {
 #[tokio::test]
 async fn two_serve_processes_converge_within_a_second_on_redis_cluster() {
     let mut config = TestConfig::new().await;
-    config
-        .set("REDIS_CLUSTER_ENABLED", "true")
-        .set("REDIS_CLUSTER_NODES", redis_cluster_nodes());
+    config.use_redis_cluster();
     replicas_converge(config).await;
 }
 
@@ -952,9 +942,9 @@ async fn a_lost_invalidation_is_caught_up_by_polling() {
     let mut config = TestConfig::new().await;
     config.set("LANGFUSE_RS__PROMPTS__INVALIDATION_POLL_MS", "250");
     config.migrate().await;
-    let keys = create_project(&config, "p-lost").await;
+    let key = create_project(&config, "p-lost").await;
     let serve = Serve::start(&config).await;
-    let api = Api::at(&serve.address, keys);
+    let api = Api::at(&serve.address, key);
     api.create(json!({"name": "l", "prompt": "one", "labels": ["production"]}))
         .await;
     api.create(json!({"name": "l", "prompt": "two"})).await;

@@ -1,16 +1,13 @@
 //! The read API over what the pipeline stored: shapes, filters, project scoping.
 
+use reqwest::header::AUTHORIZATION;
 use serde_json::{json, Value};
 
-use crate::helpers::{create_project, TestApp, TestConfig};
+use crate::helpers::{create_project, envelope, ApiKey, TestApp, TestConfig, INGESTION};
 
-fn envelope(id: &str, kind: &str, at: &str, body: Value) -> Value {
-    json!({"id": id, "type": kind, "timestamp": at, "body": body})
-}
-
-async fn seeded_app() -> (TestApp, (String, String)) {
+async fn seeded_app() -> (TestApp, ApiKey) {
     let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
-    let keys = create_project(&app.config, "reader").await;
+    let key = create_project(&app.config, "reader").await;
     let batch = json!({"batch": [
         envelope("1", "trace-create", "2024-05-01T10:00:00.000Z", json!({"id": "t1", "name": "chat", "userId": "alice",
             "sessionId": "s1", "tags": ["prod", "vip"], "input": {"question": "hi"}, "output": "hello", "metadata": {"n": 1}})),
@@ -24,26 +21,18 @@ async fn seeded_app() -> (TestApp, (String, String)) {
         envelope("5", "score-create", "2024-05-01T10:00:04.000Z", json!({"id": "sc-1", "traceId": "t1", "name": "quality", "value": 0.75})),
         envelope("6", "score-create", "2024-05-01T10:00:04.000Z", json!({"id": "sc-2", "traceId": "t1", "name": "verdict", "value": "good"})),
     ]});
-    let response = app
-        .post_as("/api/public/ingestion", (&keys.0, &keys.1), &batch)
-        .await;
+    let response = app.post_as(INGESTION, &key, &batch).await;
     assert_eq!(response.status(), 207);
     assert!(app.wait_for_rows("observations", "reader", 2).await);
     assert!(app.wait_for_rows("traces", "reader", 2).await);
     assert!(app.wait_for_rows("scores", "reader", 2).await);
-    (app, keys)
-}
-
-async fn get(app: &TestApp, keys: &(String, String), path: &str) -> (u16, Value) {
-    let response = app.get_as(path, &keys.0, &keys.1).await;
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    (app, key)
 }
 
 #[tokio::test]
 async fn a_trace_comes_back_with_its_observations_and_scores() {
-    let (app, keys) = seeded_app().await;
-    let (status, trace) = get(&app, &keys, "/api/public/traces/t1").await;
+    let (app, key) = seeded_app().await;
+    let (status, trace) = app.get_json("/api/public/traces/t1", &key).await;
     assert_eq!(status, 200, "{trace}");
     assert_eq!(trace["id"], "t1");
     assert_eq!(trace["name"], "chat");
@@ -87,7 +76,7 @@ async fn a_trace_comes_back_with_its_observations_and_scores() {
     assert_eq!(verdict["stringValue"], "good");
     assert_eq!(verdict["dataType"], "CATEGORICAL");
 
-    let (status, observation) = get(&app, &keys, "/api/public/observations/g-1").await;
+    let (status, observation) = app.get_json("/api/public/observations/g-1", &key).await;
     assert_eq!(status, 200);
     assert_eq!(observation["traceId"], "t1");
     assert_eq!(observation["startTime"], "2024-05-01T10:00:01.000Z");
@@ -95,29 +84,29 @@ async fn a_trace_comes_back_with_its_observations_and_scores() {
 
 #[tokio::test]
 async fn unknown_ids_and_other_projects_get_404() {
-    let (app, keys) = seeded_app().await;
+    let (app, key) = seeded_app().await;
     let other = create_project(&app.config, "other").await;
-    for (keys, path) in [
-        (&keys, "/api/public/traces/nope"),
-        (&keys, "/api/public/observations/nope"),
+    for (key, path) in [
+        (&key, "/api/public/traces/nope"),
+        (&key, "/api/public/observations/nope"),
         (&other, "/api/public/traces/t1"),
         (&other, "/api/public/observations/g-1"),
     ] {
-        let (status, body) = get(&app, keys, path).await;
+        let (status, body) = app.get_json(path, key).await;
         assert_eq!(status, 404, "{path}");
         assert!(
             body["message"].as_str().unwrap().contains("not found"),
             "{body}"
         );
     }
-    let (_, list) = get(&app, &other, "/api/public/traces").await;
+    let (_, list) = app.get_json("/api/public/traces", &other).await;
     assert_eq!(list["data"], json!([]));
     assert_eq!(list["meta"]["totalItems"], 0);
 }
 
 #[tokio::test]
 async fn trace_lists_filter_order_and_page() {
-    let (app, keys) = seeded_app().await;
+    let (app, key) = seeded_app().await;
     let ids = |body: &Value| -> Vec<String> {
         body["data"]
             .as_array()
@@ -126,7 +115,7 @@ async fn trace_lists_filter_order_and_page() {
             .map(|t| t["id"].as_str().unwrap().to_string())
             .collect()
     };
-    let (status, all) = get(&app, &keys, "/api/public/traces").await;
+    let (status, all) = app.get_json("/api/public/traces", &key).await;
     assert_eq!(status, 200);
     assert_eq!(ids(&all), ["t2", "t1"], "newest first by default");
     assert_eq!(
@@ -147,11 +136,13 @@ async fn trace_lists_filter_order_and_page() {
         ("environment=production", vec![]),
         ("limit=1&page=2", vec!["t1"]),
     ] {
-        let (status, body) = get(&app, &keys, &format!("/api/public/traces?{query}")).await;
+        let (status, body) = app
+            .get_json(&format!("/api/public/traces?{query}"), &key)
+            .await;
         assert_eq!(status, 200, "{query}: {body}");
         assert_eq!(ids(&body), expected, "{query}");
     }
-    let (_, paged) = get(&app, &keys, "/api/public/traces?limit=1").await;
+    let (_, paged) = app.get_json("/api/public/traces?limit=1", &key).await;
     assert_eq!(paged["meta"]["totalPages"], 2);
 
     for query in [
@@ -161,7 +152,9 @@ async fn trace_lists_filter_order_and_page() {
         "fromTimestamp=yesterday",
         "limit=1000",
     ] {
-        let (status, body) = get(&app, &keys, &format!("/api/public/traces?{query}")).await;
+        let (status, body) = app
+            .get_json(&format!("/api/public/traces?{query}"), &key)
+            .await;
         assert_eq!(status, 400, "{query}");
         assert!(body["message"].is_string());
     }
@@ -169,19 +162,18 @@ async fn trace_lists_filter_order_and_page() {
 
 #[tokio::test]
 async fn observation_lists_filter_by_trace_and_type() {
-    let (app, keys) = seeded_app().await;
-    let (status, body) = get(
-        &app,
-        &keys,
-        "/api/public/observations?traceId=t1&type=GENERATION",
-    )
-    .await;
+    let (app, key) = seeded_app().await;
+    let (status, body) = app
+        .get_json("/api/public/observations?traceId=t1&type=GENERATION", &key)
+        .await;
     assert_eq!(status, 200, "{body}");
     let data = body["data"].as_array().unwrap();
     assert_eq!(data.len(), 1);
     assert_eq!(data[0]["id"], "g-1");
     assert_eq!(body["meta"]["totalItems"], 1);
-    let (_, body) = get(&app, &keys, "/api/public/observations?traceId=t1").await;
+    let (_, body) = app
+        .get_json("/api/public/observations?traceId=t1", &key)
+        .await;
     assert_eq!(body["meta"]["totalItems"], 2);
 }
 
@@ -189,33 +181,30 @@ async fn observation_lists_filter_by_trace_and_type() {
 async fn deleted_traces_are_gone_with_their_observations_scores_and_raw_events() {
     use langfuse_rs::domain::entity::EntityKind;
 
-    let (app, keys) = seeded_app().await;
+    let (app, key) = seeded_app().await;
     let other = create_project(&app.config, "other").await;
-    let delete = |keys: (String, String), path: &'static str| {
+    let delete = |key: &ApiKey, path: &'static str| {
         let request = app
             .http
             .delete(app.url(path))
-            .basic_auth(keys.0, Some(keys.1));
+            .header(AUTHORIZATION, key.basic_auth());
         async move { request.send().await.unwrap() }
     };
     // Another project cannot delete it.
-    assert_eq!(
-        delete(other.clone(), "/api/public/traces/t1")
-            .await
-            .status(),
-        404
-    );
+    assert_eq!(delete(&other, "/api/public/traces/t1").await.status(), 404);
 
-    let response = delete(keys.clone(), "/api/public/traces/t1").await;
+    let response = delete(&key, "/api/public/traces/t1").await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["message"], "Trace deleted successfully");
-    assert_eq!(get(&app, &keys, "/api/public/traces/t1").await.0, 404);
+    assert_eq!(app.get_json("/api/public/traces/t1", &key).await.0, 404);
     assert_eq!(
-        get(&app, &keys, "/api/public/observations/g-1").await.0,
+        app.get_json("/api/public/observations/g-1", &key).await.0,
         404
     );
-    let (_, observations) = get(&app, &keys, "/api/public/observations?traceId=t1").await;
+    let (_, observations) = app
+        .get_json("/api/public/observations?traceId=t1", &key)
+        .await;
     assert_eq!(observations["meta"]["totalItems"], 0);
     assert_eq!(app.count_rows("scores", "reader").await, 0);
     for (kind, id) in [
@@ -233,37 +222,34 @@ async fn deleted_traces_are_gone_with_their_observations_scores_and_raw_events()
         assert!(gone, "raw events of {id} remain");
     }
     // The other trace is untouched; then it goes in a bulk delete.
-    assert_eq!(get(&app, &keys, "/api/public/traces/t2").await.0, 200);
+    assert_eq!(app.get_json("/api/public/traces/t2", &key).await.0, 200);
     let response = app
         .http
         .delete(app.url("/api/public/traces"))
-        .basic_auth(&keys.0, Some(&keys.1))
+        .header(AUTHORIZATION, key.basic_auth())
         .json(&json!({"traceIds": ["t2"]}))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(get(&app, &keys, "/api/public/traces/t2").await.0, 404);
-    assert_eq!(
-        delete(keys.clone(), "/api/public/traces/t1").await.status(),
-        404
-    );
+    assert_eq!(app.get_json("/api/public/traces/t2", &key).await.0, 404);
+    assert_eq!(delete(&key, "/api/public/traces/t1").await.status(), 404);
 }
 
 #[tokio::test]
 async fn lists_filter_on_the_newest_version_of_each_row() {
     let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
-    let keys = create_project(&app.config, "stale").await;
+    let key = create_project(&app.config, "stale").await;
     let post = |batch: Value| {
         let request = app
             .http
-            .post(app.url("/api/public/ingestion"))
-            .basic_auth(&keys.0, Some(&keys.1))
+            .post(app.url(INGESTION))
+            .header(AUTHORIZATION, key.basic_auth())
             .json(&json!({ "batch": batch }));
         async move { assert_eq!(request.send().await.unwrap().status(), 207) }
     };
     let observation_trace =
-        || async { get(&app, &keys, "/api/public/observations/o").await.1["traceId"].clone() };
+        || async { app.get_json("/api/public/observations/o", &key).await.1["traceId"].clone() };
     // An update arrives first and is written alone: a version under trace A, on May 2nd.
     post(json!([envelope(
         "u",
@@ -301,22 +287,26 @@ async fn lists_filter_on_the_newest_version_of_each_row() {
             .map(|o| o["id"].as_str().unwrap().to_string())
             .collect()
     };
-    let (_, under_a) = get(&app, &keys, "/api/public/observations?traceId=A").await;
+    let (_, under_a) = app
+        .get_json("/api/public/observations?traceId=A", &key)
+        .await;
     assert_eq!(ids(&under_a), Vec::<String>::new(), "{under_a}");
-    let (_, under_b) = get(&app, &keys, "/api/public/observations?traceId=B").await;
+    let (_, under_b) = app
+        .get_json("/api/public/observations?traceId=B", &key)
+        .await;
     assert_eq!(ids(&under_b), vec!["o"]);
-    let (_, late) = get(
-        &app,
-        &keys,
-        "/api/public/observations?fromStartTime=2024-05-02T00:00:00Z",
-    )
-    .await;
+    let (_, late) = app
+        .get_json(
+            "/api/public/observations?fromStartTime=2024-05-02T00:00:00Z",
+            &key,
+        )
+        .await;
     assert_eq!(ids(&late), Vec::<String>::new(), "{late}");
-    let (status, trace_a) = get(&app, &keys, "/api/public/traces/A").await;
+    let (status, trace_a) = app.get_json("/api/public/traces/A", &key).await;
     if status == 200 {
         assert_eq!(trace_a["observations"], json!([]), "{trace_a}");
     }
-    let (_, trace_b) = get(&app, &keys, "/api/public/traces/B").await;
+    let (_, trace_b) = app.get_json("/api/public/traces/B", &key).await;
     assert_eq!(trace_b["observations"][0]["id"], "o", "{trace_b}");
 }
 
@@ -354,7 +344,7 @@ async fn a_child_still_queued_when_its_trace_is_deleted_does_not_bring_it_back()
     use langfuse_rs::worker::ingest::ConsumerSettings;
 
     let app = TestApp::spawn(TestConfig::new().await).await;
-    let keys = create_project(&app.config, "racer").await;
+    let key = create_project(&app.config, "racer").await;
     let settings = ConsumerSettings {
         shards: 8,
         flush_rows: 1000,
@@ -377,8 +367,8 @@ async fn a_child_still_queued_when_its_trace_is_deleted_does_not_bring_it_back()
     let post = |batch: Value| {
         let request = app
             .http
-            .post(app.url("/api/public/ingestion"))
-            .basic_auth(&keys.0, Some(&keys.1))
+            .post(app.url(INGESTION))
+            .header(AUTHORIZATION, key.basic_auth())
             .json(&json!({ "batch": batch }));
         async move { assert_eq!(request.send().await.unwrap().status(), 207) }
     };
@@ -423,7 +413,7 @@ async fn a_child_still_queued_when_its_trace_is_deleted_does_not_bring_it_back()
     let response = app
         .http
         .delete(app.url("/api/public/traces/t"))
-        .basic_auth(&keys.0, Some(&keys.1))
+        .header(AUTHORIZATION, key.basic_auth())
         .send()
         .await
         .unwrap();
@@ -451,7 +441,7 @@ async fn a_child_still_queued_when_its_trace_is_deleted_does_not_bring_it_back()
         "rows and raw events left: {:?}",
         remains(&app, "racer", &entities).await
     );
-    assert_eq!(get(&app, &keys, "/api/public/traces/t").await.0, 404);
+    assert_eq!(app.get_json("/api/public/traces/t", &key).await.0, 404);
 
     // Events sent after the deletion make a new trace, as in Langfuse.
     post(json!([envelope(
@@ -462,7 +452,7 @@ async fn a_child_still_queued_when_its_trace_is_deleted_does_not_bring_it_back()
     )]))
     .await;
     let reborn = crate::helpers::eventually(std::time::Duration::from_secs(20), || async {
-        get(&app, &keys, "/api/public/traces/t").await.1["name"] == "reborn"
+        app.get_json("/api/public/traces/t", &key).await.1["name"] == "reborn"
     })
     .await;
     assert!(reborn);
@@ -472,34 +462,34 @@ async fn a_child_still_queued_when_its_trace_is_deleted_does_not_bring_it_back()
 
 #[tokio::test]
 async fn sessions_group_traces_by_session_id() {
-    let (app, keys) = seeded_app().await;
-    let (status, list) = get(&app, &keys, "/api/public/sessions").await;
+    let (app, key) = seeded_app().await;
+    let (status, list) = app.get_json("/api/public/sessions", &key).await;
     assert_eq!(status, 200, "{list}");
     assert_eq!(
         list["data"],
         json!([{"id": "s1", "createdAt": "2024-05-01T10:00:00.000Z", "projectId": "reader", "environment": "default"}])
     );
     assert_eq!(list["meta"]["totalItems"], 1);
-    let (_, later) = get(
-        &app,
-        &keys,
-        "/api/public/sessions?fromTimestamp=2024-05-02T00:00:00Z",
-    )
-    .await;
+    let (_, later) = app
+        .get_json(
+            "/api/public/sessions?fromTimestamp=2024-05-02T00:00:00Z",
+            &key,
+        )
+        .await;
     assert_eq!(later["data"], json!([]));
 
-    let (status, session) = get(&app, &keys, "/api/public/sessions/s1").await;
+    let (status, session) = app.get_json("/api/public/sessions/s1", &key).await;
     assert_eq!(status, 200);
     assert_eq!(session["id"], "s1");
     let traces = session["traces"].as_array().unwrap();
     assert_eq!(traces.len(), 1);
     assert_eq!(traces[0]["id"], "t1");
-    assert_eq!(get(&app, &keys, "/api/public/sessions/nope").await.0, 404);
+    assert_eq!(app.get_json("/api/public/sessions/nope", &key).await.0, 404);
 }
 
 #[tokio::test]
 async fn scores_list_with_filters_and_their_trace() {
-    let (app, keys) = seeded_app().await;
+    let (app, key) = seeded_app().await;
     let names = |body: &Value| -> Vec<String> {
         let mut n: Vec<String> = body["data"]
             .as_array()
@@ -510,7 +500,7 @@ async fn scores_list_with_filters_and_their_trace() {
         n.sort();
         n
     };
-    let (status, all) = get(&app, &keys, "/api/public/v2/scores").await;
+    let (status, all) = app.get_json("/api/public/v2/scores", &key).await;
     assert_eq!(status, 200, "{all}");
     assert_eq!(names(&all), ["quality", "verdict"]);
     assert_eq!(all["meta"]["totalItems"], 2);
@@ -532,18 +522,20 @@ async fn scores_list_with_filters_and_their_trace() {
         ("scoreIds=sc-2", vec!["verdict"]),
         ("traceId=t2", vec![]),
     ] {
-        let (status, body) = get(&app, &keys, &format!("/api/public/v2/scores?{query}")).await;
+        let (status, body) = app
+            .get_json(&format!("/api/public/v2/scores?{query}"), &key)
+            .await;
         assert_eq!(status, 200, "{query}: {body}");
         assert_eq!(names(&body), expected, "{query}");
     }
     assert_eq!(
-        get(&app, &keys, "/api/public/v2/scores?operator=~&value=1")
+        app.get_json("/api/public/v2/scores?operator=~&value=1", &key)
             .await
             .0,
         400
     );
     assert_eq!(
-        get(&app, &keys, "/api/public/v2/scores?operator=%3E")
+        app.get_json("/api/public/v2/scores?operator=%3E", &key)
             .await
             .0,
         400

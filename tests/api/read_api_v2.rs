@@ -5,35 +5,16 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{create_project, eventually, TestApp, TestConfig};
+use crate::helpers::{
+    create_project, envelope, eventually, ApiKey, TestApp, TestConfig, INGESTION,
+};
 
-type Keys = (String, String);
-
-fn envelope(id: &str, kind: &str, at: &str, body: Value) -> Value {
-    json!({"id": id, "type": kind, "timestamp": at, "body": body})
+async fn ingest(app: &TestApp, key: &ApiKey, events: Vec<Value>) {
+    app.ingest_accepted(key, &json!({ "batch": events })).await;
 }
 
-async fn ingest(app: &TestApp, keys: &Keys, events: Vec<Value>) {
-    let response = app
-        .post_as(
-            "/api/public/ingestion",
-            (&keys.0, &keys.1),
-            &json!({ "batch": events }),
-        )
-        .await;
-    assert_eq!(response.status(), 207);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["errors"], json!([]), "{body}");
-}
-
-async fn get(app: &TestApp, keys: &Keys, path: &str) -> (u16, Value) {
-    let response = app.get_as(path, &keys.0, &keys.1).await;
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
-}
-
-async fn ok(app: &TestApp, keys: &Keys, path: &str) -> Value {
-    let (status, body) = get(app, keys, path).await;
+async fn ok(app: &TestApp, key: &ApiKey, path: &str) -> Value {
+    let (status, body) = app.get_json(path, key).await;
     assert_eq!(status, 200, "{path}: {body}");
     body
 }
@@ -57,16 +38,16 @@ fn with_filter(filter: Value) -> String {
 
 /// Two traces with five observations between them (and one whose trace was never sent), and six scores
 /// on traces, an observation, a session and a dataset run.
-async fn seeded_app() -> (TestApp, Keys) {
+async fn seeded_app() -> (TestApp, ApiKey) {
     let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
-    let keys = create_project(&app.config, "reader").await;
-    seed(&app, &keys).await;
-    (app, keys)
+    let key = create_project(&app.config, "reader").await;
+    seed(&app, &key).await;
+    (app, key)
 }
 
-async fn seed(app: &TestApp, keys: &Keys) {
+async fn seed(app: &TestApp, key: &ApiKey) {
     let project = "reader";
-    ingest(app, keys, vec![
+    ingest(app, key, vec![
         envelope("e1", "trace-create", "2024-05-01T10:00:00.000Z", json!({"id": "t1", "name": "chat", "userId": "alice",
             "sessionId": "s1", "tags": ["prod", "vip"], "release": "r1", "public": true})),
         envelope("e2", "trace-create", "2024-05-02T09:00:00.000Z", json!({"id": "t2", "name": "search", "userId": "bob",
@@ -182,10 +163,10 @@ const TRACE_CONTEXT: &[&str] = &["release", "tags", "traceName"];
 
 #[tokio::test]
 async fn v2_observations_return_exactly_the_requested_field_groups() {
-    let (app, keys) = seeded_app().await;
+    let (app, key) = seeded_app().await;
     let path = |fields: &str| format!("{OBSERVATIONS}?traceId=t1&fields={fields}");
 
-    let core = ok(&app, &keys, &path("core")).await;
+    let core = ok(&app, &key, &path("core")).await;
     assert_eq!(ids(&core), ["g-1", "s-1"]);
     assert_eq!(core["meta"], json!({}));
     let generation = item(&core, "g-1");
@@ -201,14 +182,14 @@ async fn v2_observations_return_exactly_the_requested_field_groups() {
 
     // No `fields`, or an empty one: core and basic.
     for default in [format!("{OBSERVATIONS}?traceId=t1"), path("")] {
-        let body = ok(&app, &keys, &default).await;
+        let body = ok(&app, &key, &default).await;
         assert_eq!(keys_of(item(&body, "g-1")), expected_keys(&[BASIC]));
     }
     // Unknown names are dropped: only core is left.
-    let body = ok(&app, &keys, &path("bogus")).await;
+    let body = ok(&app, &key, &path("bogus")).await;
     assert_eq!(keys_of(item(&body, "g-1")), expected_keys(&[]));
 
-    let basic = ok(&app, &keys, &path("basic")).await;
+    let basic = ok(&app, &key, &path("basic")).await;
     let g = item(&basic, "g-1");
     assert_eq!(
         (
@@ -245,7 +226,7 @@ async fn v2_observations_return_exactly_the_requested_field_groups() {
     assert_eq!(item(&basic, "s-1")["isRootObservation"], true);
     assert_eq!(item(&basic, "s-1")["version"], "v1");
 
-    let time = ok(&app, &keys, &path("time")).await;
+    let time = ok(&app, &key, &path("time")).await;
     let g = item(&time, "g-1");
     assert_eq!(keys_of(g), expected_keys(&[TIME]));
     assert_eq!(g["completionStartTime"], "2024-05-01T10:00:01.250Z");
@@ -255,14 +236,14 @@ async fn v2_observations_return_exactly_the_requested_field_groups() {
         "known once the completion start is read"
     );
 
-    let io = ok(&app, &keys, &path("io")).await;
+    let io = ok(&app, &key, &path("io")).await;
     assert_eq!(keys_of(item(&io, "g-1")), expected_keys(&[IO]));
     assert_eq!(item(&io, "g-1")["input"], "What is the needle?");
     // Stored as JSON, returned as the raw string.
     assert_eq!(item(&io, "s-1")["input"], r#"{"query":"hi"}"#);
     assert_eq!(item(&io, "s-1")["output"], "Found the Needle, here.");
 
-    let meta = ok(&app, &keys, &path("metadata")).await;
+    let meta = ok(&app, &key, &path("metadata")).await;
     assert_eq!(keys_of(item(&meta, "s-1")), expected_keys(&[METADATA]));
     let m = &item(&meta, "s-1")["metadata"];
     assert_eq!(
@@ -274,7 +255,7 @@ async fn v2_observations_return_exactly_the_requested_field_groups() {
     assert_eq!(item(&meta, "g-1")["metadata"], json!({}));
     let expanded = ok(
         &app,
-        &keys,
+        &key,
         &format!("{}&expandMetadata=long,missing", path("metadata")),
     )
     .await;
@@ -282,18 +263,13 @@ async fn v2_observations_return_exactly_the_requested_field_groups() {
     assert_eq!(m["long"], "x".repeat(300), "expanded");
     assert_eq!(m["big"], "y".repeat(200), "not expanded");
     assert!(m.get("missing").is_none());
-    let not_expanded = ok(
-        &app,
-        &keys,
-        &format!("{}&expandMetadata=", path("metadata")),
-    )
-    .await;
+    let not_expanded = ok(&app, &key, &format!("{}&expandMetadata=", path("metadata"))).await;
     assert_eq!(
         item(&not_expanded, "s-1")["metadata"]["long"],
         "x".repeat(200)
     );
 
-    let model = ok(&app, &keys, &path("model")).await;
+    let model = ok(&app, &key, &path("model")).await;
     let g = item(&model, "g-1");
     assert_eq!(keys_of(g), expected_keys(&[MODEL]));
     assert_eq!(
@@ -302,7 +278,7 @@ async fn v2_observations_return_exactly_the_requested_field_groups() {
     );
     assert_eq!(item(&model, "s-1")["modelParameters"], Value::Null);
 
-    let usage = ok(&app, &keys, &path("usage")).await;
+    let usage = ok(&app, &key, &path("usage")).await;
     let g = item(&usage, "g-1");
     assert_eq!(keys_of(g), expected_keys(&[USAGE]));
     assert_eq!(
@@ -332,7 +308,7 @@ async fn v2_observations_return_exactly_the_requested_field_groups() {
         (&json!({}), &json!(0), &Value::Null, &json!(0.0))
     );
 
-    let prompt = ok(&app, &keys, &path("prompt")).await;
+    let prompt = ok(&app, &key, &path("prompt")).await;
     let g = item(&prompt, "g-1");
     assert_eq!(keys_of(g), expected_keys(&[PROMPT]));
     assert_eq!(
@@ -340,7 +316,7 @@ async fn v2_observations_return_exactly_the_requested_field_groups() {
         (&Value::Null, &json!("qa"), &json!(3))
     );
 
-    let metrics = ok(&app, &keys, &path("metrics")).await;
+    let metrics = ok(&app, &key, &path("metrics")).await;
     let g = item(&metrics, "g-1");
     assert_eq!(keys_of(g), expected_keys(&[]));
     assert_eq!(
@@ -348,7 +324,7 @@ async fn v2_observations_return_exactly_the_requested_field_groups() {
         (&json!(2.0), &json!(0.25))
     );
 
-    let context = ok(&app, &keys, &format!("{OBSERVATIONS}?fields=trace_context")).await;
+    let context = ok(&app, &key, &format!("{OBSERVATIONS}?fields=trace_context")).await;
     let g = item(&context, "g-1");
     assert_eq!(keys_of(g), expected_keys(&[TRACE_CONTEXT]));
     assert_eq!(
@@ -364,7 +340,7 @@ async fn v2_observations_return_exactly_the_requested_field_groups() {
     assert_eq!(item(&context, "g-2")["traceName"], "search");
 
     let all = "core,basic,time,io,metadata,model,usage,prompt,metrics,trace_context";
-    let everything = ok(&app, &keys, &path(all)).await;
+    let everything = ok(&app, &key, &path(all)).await;
     assert_eq!(
         keys_of(item(&everything, "g-1")),
         expected_keys(&[
@@ -382,9 +358,9 @@ async fn v2_observations_return_exactly_the_requested_field_groups() {
 
 #[tokio::test]
 async fn v2_observations_filter_by_query_parameters_and_structured_filters() {
-    let (app, keys) = seeded_app().await;
+    let (app, key) = seeded_app().await;
     let all = ["o-orphan", "g-2", "e-1", "g-1", "s-1"];
-    let listed = ok(&app, &keys, OBSERVATIONS).await;
+    let listed = ok(&app, &key, OBSERVATIONS).await;
     assert_eq!(ids(&listed), all, "newest start time first");
 
     for (params, expected) in [
@@ -418,7 +394,7 @@ async fn v2_observations_filter_by_query_parameters_and_structured_filters() {
         ("sessionId=s1&isRootObservation=true", vec!["s-1"]),
         ("parseIoAsJson=false&limit=2", vec!["o-orphan", "g-2"]),
     ] {
-        let body = ok(&app, &keys, &format!("{OBSERVATIONS}?{params}")).await;
+        let body = ok(&app, &key, &format!("{OBSERVATIONS}?{params}")).await;
         assert_eq!(ids(&body), expected, "{params}");
     }
 
@@ -524,7 +500,7 @@ async fn v2_observations_filter_by_query_parameters_and_structured_filters() {
         };
         let body = ok(
             &app,
-            &keys,
+            &key,
             &format!("{OBSERVATIONS}?{}", with_filter(filter.clone())),
         )
         .await;
@@ -562,12 +538,7 @@ async fn v2_observations_filter_by_query_parameters_and_structured_filters() {
         let filter_text = json!([filter]).to_string();
         let mut all_pairs = pairs.clone();
         all_pairs.push(("filter", &filter_text));
-        let body = ok(
-            &app,
-            &keys,
-            &format!("{OBSERVATIONS}?{}", query(&all_pairs)),
-        )
-        .await;
+        let body = ok(&app, &key, &format!("{OBSERVATIONS}?{}", query(&all_pairs))).await;
         assert_eq!(ids(&body), expected, "{pairs:?} with {filter}");
     }
 }
@@ -575,7 +546,7 @@ async fn v2_observations_filter_by_query_parameters_and_structured_filters() {
 #[tokio::test]
 async fn v2_observations_page_with_a_cursor_without_gaps_or_duplicates() {
     let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
-    let keys = create_project(&app.config, "pager").await;
+    let key = create_project(&app.config, "pager").await;
     // Six start times; at each, one observation in each of three traces and a second one in the
     // first: ties are broken by the trace's hash, then by id.
     let mut events = Vec::new();
@@ -596,12 +567,12 @@ async fn v2_observations_page_with_a_cursor_without_gaps_or_duplicates() {
             ));
         }
     }
-    ingest(&app, &keys, events).await;
+    ingest(&app, &key, events).await;
     assert!(app.wait_for_rows("observations", "pager", 24).await);
 
     let whole = ok(
         &app,
-        &keys,
+        &key,
         &format!("{OBSERVATIONS}?limit=1000&fields=core"),
     )
     .await;
@@ -621,7 +592,7 @@ async fn v2_observations_page_with_a_cursor_without_gaps_or_duplicates() {
 
     let walk = |limit: usize, extra: &'static str| {
         let app = &app;
-        let keys = &keys;
+        let key = &key;
         async move {
             let mut seen = Vec::new();
             let mut pages = 0;
@@ -635,7 +606,7 @@ async fn v2_observations_page_with_a_cursor_without_gaps_or_duplicates() {
                     "{OBSERVATIONS}?{}{extra}",
                     serde_urlencoded::to_string(&pairs).unwrap()
                 );
-                let page = ok(app, keys, &url).await;
+                let page = ok(app, key, &url).await;
                 let page_ids = ids(&page);
                 assert!(page_ids.len() <= limit);
                 seen.extend(page_ids);
@@ -673,15 +644,15 @@ async fn v2_observations_page_with_a_cursor_without_gaps_or_duplicates() {
         .collect();
     assert_eq!(paged, in_ta);
     // limit=0: nothing, and no cursor.
-    let empty = ok(&app, &keys, &format!("{OBSERVATIONS}?limit=0")).await;
+    let empty = ok(&app, &key, &format!("{OBSERVATIONS}?limit=0")).await;
     assert_eq!(empty, json!({"data": [], "meta": {}}));
     // The default page is 50.
-    assert_eq!(ids(&ok(&app, &keys, OBSERVATIONS).await).len(), 24);
+    assert_eq!(ids(&ok(&app, &key, OBSERVATIONS).await).len(), 24);
 }
 
 #[tokio::test]
 async fn v3_scores_have_polymorphic_values_and_field_groups() {
-    let (app, keys) = seeded_app().await;
+    let (app, key) = seeded_app().await;
     let all = [
         "sc-bool-false",
         "sc-queue",
@@ -690,7 +661,7 @@ async fn v3_scores_have_polymorphic_values_and_field_groups() {
         "sc-bool",
         "sc-num",
     ];
-    let body = ok(&app, &keys, SCORES).await;
+    let body = ok(&app, &key, SCORES).await;
     assert_eq!(ids(&body), all, "newest first");
     assert_eq!(body["meta"], json!({"limit": 50}));
     let num = item(&body, "sc-num");
@@ -708,7 +679,7 @@ async fn v3_scores_have_polymorphic_values_and_field_groups() {
     assert_eq!(item(&body, "sc-cat")["value"], "good");
     assert_eq!(item(&body, "sc-cat")["environment"], "production");
 
-    let details = ok(&app, &keys, &format!("{SCORES}?fields=details")).await;
+    let details = ok(&app, &key, &format!("{SCORES}?fields=details")).await;
     let num = item(&details, "sc-num");
     assert_eq!(
         (&num["comment"], &num["configId"], &num["metadata"]),
@@ -721,7 +692,7 @@ async fn v3_scores_have_polymorphic_values_and_field_groups() {
     assert!(num.get("queueId").is_none() && num.get("subject").is_none());
     assert_eq!(item(&details, "sc-run")["comment"], Value::Null);
 
-    let annotation = ok(&app, &keys, &format!("{SCORES}?fields=annotation")).await;
+    let annotation = ok(&app, &key, &format!("{SCORES}?fields=annotation")).await;
     let queued = item(&annotation, "sc-queue");
     assert_eq!(
         (&queued["queueId"], &queued["authorUserId"]),
@@ -729,7 +700,7 @@ async fn v3_scores_have_polymorphic_values_and_field_groups() {
     );
     assert!(queued.get("comment").is_none());
 
-    let subject = ok(&app, &keys, &format!("{SCORES}?fields=core,subject")).await;
+    let subject = ok(&app, &key, &format!("{SCORES}?fields=core,subject")).await;
     for (id, expected) in [
         ("sc-num", json!({"kind": "trace", "id": "t1"})),
         (
@@ -743,7 +714,7 @@ async fn v3_scores_have_polymorphic_values_and_field_groups() {
     }
     let everything = ok(
         &app,
-        &keys,
+        &key,
         &format!("{SCORES}?fields=details,subject,annotation"),
     )
     .await;
@@ -752,7 +723,7 @@ async fn v3_scores_have_polymorphic_values_and_field_groups() {
 
 #[tokio::test]
 async fn v3_scores_filter() {
-    let (app, keys) = seeded_app().await;
+    let (app, key) = seeded_app().await;
     for (params, expected) in [
         ("id=sc-num,sc-cat", vec!["sc-cat", "sc-num"]),
         ("name=quality", vec!["sc-queue", "sc-num"]),
@@ -833,7 +804,7 @@ async fn v3_scores_filter() {
             ],
         ),
     ] {
-        let body = ok(&app, &keys, &format!("{SCORES}?{params}")).await;
+        let body = ok(&app, &key, &format!("{SCORES}?{params}")).await;
         assert_eq!(ids(&body), expected, "{params}");
     }
 }
@@ -841,7 +812,7 @@ async fn v3_scores_filter() {
 #[tokio::test]
 async fn v3_scores_page_with_a_cursor_without_gaps_or_duplicates() {
     let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
-    let keys = create_project(&app.config, "pager").await;
+    let key = create_project(&app.config, "pager").await;
     // 23 scores, three to a timestamp: ties are ordered by id.
     let mut expected: Vec<(String, String)> = Vec::new();
     let mut events = vec![envelope(
@@ -857,14 +828,14 @@ async fn v3_scores_page_with_a_cursor_without_gaps_or_duplicates() {
             json!({"id": id, "traceId": "t", "name": if i % 2 == 0 { "even" } else { "odd" }, "value": i})));
         expected.push((at, id));
     }
-    ingest(&app, &keys, events).await;
+    ingest(&app, &key, events).await;
     assert!(app.wait_for_rows("scores", "pager", 23).await);
     expected.sort_by(|a, b| b.cmp(a));
     let order: Vec<String> = expected.into_iter().map(|(_, id)| id).collect();
 
     let walk = |limit: usize, extra: &'static str| {
         let app = &app;
-        let keys = &keys;
+        let key = &key;
         async move {
             let (mut seen, mut pages, mut cursor) = (Vec::new(), 0, None::<String>);
             loop {
@@ -872,7 +843,7 @@ async fn v3_scores_page_with_a_cursor_without_gaps_or_duplicates() {
                 if let Some(c) = &cursor {
                     url.push_str(&format!("&cursor={c}"));
                 }
-                let page = ok(app, keys, &url).await;
+                let page = ok(app, key, &url).await;
                 assert_eq!(page["meta"]["limit"], limit);
                 seen.extend(ids(&page));
                 pages += 1;
@@ -903,7 +874,7 @@ async fn v3_scores_page_with_a_cursor_without_gaps_or_duplicates() {
         .collect();
     assert_eq!(walk(2, "&name=odd").await, (odd, 6));
     // A cursor is as good in the padded standard alphabet.
-    let first = ok(&app, &keys, &format!("{SCORES}?limit=1")).await;
+    let first = ok(&app, &key, &format!("{SCORES}?limit=1")).await;
     let cursor = first["meta"]["cursor"]
         .as_str()
         .unwrap()
@@ -911,7 +882,7 @@ async fn v3_scores_page_with_a_cursor_without_gaps_or_duplicates() {
         .replace('_', "/");
     let next = ok(
         &app,
-        &keys,
+        &key,
         &format!("{SCORES}?limit=1&{}", query(&[("cursor", &cursor)])),
     )
     .await;
@@ -920,7 +891,7 @@ async fn v3_scores_page_with_a_cursor_without_gaps_or_duplicates() {
 
 #[tokio::test]
 async fn both_lists_show_only_the_key_projects_data() {
-    let (app, keys) = seeded_app().await;
+    let (app, key) = seeded_app().await;
     let other = create_project(&app.config, "other").await;
     // The same ids in another project.
     ingest(
@@ -966,7 +937,7 @@ async fn both_lists_show_only_the_key_projects_data() {
     assert_eq!(theirs["data"][0]["projectId"], "other");
     let ours = ok(
         &app,
-        &keys,
+        &key,
         &format!("{OBSERVATIONS}?traceId=t1&fields=basic,trace_context"),
     )
     .await;
@@ -981,12 +952,12 @@ async fn both_lists_show_only_the_key_projects_data() {
     assert_eq!(ids(&their_scores), ["sc-num"]);
     assert_eq!(their_scores["data"][0]["name"], "theirs");
     assert_eq!(
-        ok(&app, &keys, &format!("{SCORES}?id=sc-num")).await["data"][0]["name"],
+        ok(&app, &key, &format!("{SCORES}?id=sc-num")).await["data"][0]["name"],
         "quality"
     );
 
     // A cursor does not open another project's data.
-    let page = ok(&app, &keys, &format!("{OBSERVATIONS}?limit=1")).await;
+    let page = ok(&app, &key, &format!("{OBSERVATIONS}?limit=1")).await;
     let cursor = page["meta"]["cursor"].as_str().unwrap().to_string();
     let theirs = ok(
         &app,
@@ -1019,7 +990,7 @@ async fn versions(app: &TestApp, table: &str, id: &str) -> u64 {
 #[tokio::test]
 async fn both_lists_read_only_the_newest_version_of_each_row() {
     let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
-    let keys = create_project(&app.config, "versions").await;
+    let key = create_project(&app.config, "versions").await;
     // Keep every version apart, as ClickHouse does until it merges parts.
     for table in ["observations", "scores", "traces"] {
         app.stores
@@ -1031,7 +1002,7 @@ async fn both_lists_read_only_the_newest_version_of_each_row() {
     }
     ingest(
         &app,
-        &keys,
+        &key,
         vec![
             envelope(
                 "v1",
@@ -1060,7 +1031,7 @@ async fn both_lists_read_only_the_newest_version_of_each_row() {
     assert!(app.wait_for_rows("traces", "versions", 1).await);
     ingest(
         &app,
-        &keys,
+        &key,
         vec![
             envelope(
                 "v4",
@@ -1092,7 +1063,7 @@ async fn both_lists_read_only_the_newest_version_of_each_row() {
     .await;
     assert!(all_versions, "both versions of each row are stored");
 
-    let listed = ok(&app, &keys, OBSERVATIONS).await;
+    let listed = ok(&app, &key, OBSERVATIONS).await;
     assert_eq!(ids(&listed), ["o"]);
     assert_eq!(
         (&listed["data"][0]["name"], &listed["data"][0]["level"]),
@@ -1106,37 +1077,32 @@ async fn both_lists_read_only_the_newest_version_of_each_row() {
         ("userId=first-user", vec![]),
         ("userId=second-user", vec!["o"]),
     ] {
-        let body = ok(&app, &keys, &format!("{OBSERVATIONS}?{params}")).await;
+        let body = ok(&app, &key, &format!("{OBSERVATIONS}?{params}")).await;
         assert_eq!(ids(&body), expected, "{params}");
     }
-    let filtered = ok(&app, &keys, &format!("{OBSERVATIONS}?{}", with_filter(json!([
+    let filtered = ok(&app, &key, &format!("{OBSERVATIONS}?{}", with_filter(json!([
         {"type": "stringOptions", "column": "name", "operator": "any of", "value": ["first"]}
     ])))).await;
     assert_eq!(ids(&filtered), Vec::<String>::new());
 
-    let scores = ok(&app, &keys, SCORES).await;
+    let scores = ok(&app, &key, SCORES).await;
     assert_eq!(ids(&scores), ["s"]);
     assert_eq!(
         (&scores["data"][0]["name"], &scores["data"][0]["value"]),
         (&json!("second"), &json!(2.0))
     );
     assert_eq!(
-        ids(&ok(&app, &keys, &format!("{SCORES}?name=first")).await),
+        ids(&ok(&app, &key, &format!("{SCORES}?name=first")).await),
         Vec::<String>::new()
     );
     assert_eq!(
-        ids(&ok(
-            &app,
-            &keys,
-            &format!("{SCORES}?dataType=NUMERIC&valueMax=1")
-        )
-        .await),
+        ids(&ok(&app, &key, &format!("{SCORES}?dataType=NUMERIC&valueMax=1")).await),
         Vec::<String>::new()
     );
 }
 
-async fn refused(app: &TestApp, keys: &Keys, path: &str, message: &str) {
-    let (status, body) = get(app, keys, path).await;
+async fn refused(app: &TestApp, key: &ApiKey, path: &str, message: &str) {
+    let (status, body) = app.get_json(path, key).await;
     assert_eq!(status, 400, "{path}: {body}");
     assert_eq!(body["error"], "InvalidRequestError", "{path}: {body}");
     let text = body["message"].as_str().unwrap_or_default();
@@ -1146,7 +1112,7 @@ async fn refused(app: &TestApp, keys: &Keys, path: &str, message: &str) {
 #[tokio::test]
 async fn bad_parameters_are_400_and_unknown_paths_404() {
     let app = TestApp::spawn(TestConfig::new().await).await;
-    let keys = create_project(&app.config, "strict").await;
+    let key = create_project(&app.config, "strict").await;
     let filter = |f: Value| format!("{OBSERVATIONS}?{}", with_filter(json!([f])));
     let b64 = |text: &str| {
         use base64::Engine;
@@ -1352,14 +1318,14 @@ async fn bad_parameters_are_400_and_unknown_paths_404() {
         ),
         (format!("{SCORES}?name=a&name=b"), "must be given once"),
     ] {
-        refused(&app, &keys, &path, message).await;
+        refused(&app, &key, &path, message).await;
     }
     for path in [
         "/api/public/v3/scores/abc",
         "/api/public/v2/observations/abc",
         "/api/public/v4/scores",
     ] {
-        let (status, body) = get(&app, &keys, path).await;
+        let (status, body) = app.get_json(path, &key).await;
         assert_eq!(status, 404, "{path}");
         assert_eq!(body["error"], "LangfuseNotFoundError", "{body}");
     }
@@ -1375,10 +1341,10 @@ async fn bad_parameters_are_400_and_unknown_paths_404() {
 #[tokio::test]
 async fn text_and_correction_scores_are_stored_and_read_as_strings() {
     let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
-    let keys = create_project(&app.config, "texts").await;
+    let key = create_project(&app.config, "texts").await;
     ingest(
         &app,
-        &keys,
+        &key,
         vec![
             envelope(
                 "t1",
@@ -1399,15 +1365,15 @@ async fn text_and_correction_scores_are_stored_and_read_as_strings() {
     .await;
     assert!(app.wait_for_rows("scores", "texts", 2).await);
 
-    let v3 = ok(&app, &keys, SCORES).await;
+    let v3 = ok(&app, &key, SCORES).await;
     assert_eq!(item(&v3, "sc-text")["value"], "Too long, but correct.");
     assert_eq!(item(&v3, "sc-text")["dataType"], "TEXT");
     assert_eq!(item(&v3, "sc-fix")["value"], "The capital is Paris.");
     assert_eq!(item(&v3, "sc-fix")["dataType"], "CORRECTION");
-    let text_only = ok(&app, &keys, &format!("{SCORES}?dataType=TEXT")).await;
+    let text_only = ok(&app, &key, &format!("{SCORES}?dataType=TEXT")).await;
     assert_eq!(ids(&text_only), ["sc-text"]);
 
-    let v2 = ok(&app, &keys, "/api/public/v2/scores").await;
+    let v2 = ok(&app, &key, "/api/public/v2/scores").await;
     let fix = item(&v2, "sc-fix");
     assert_eq!(
         (&fix["dataType"], &fix["stringValue"]),
@@ -1417,8 +1383,8 @@ async fn text_and_correction_scores_are_stored_and_read_as_strings() {
     // A TEXT score over 500 characters is refused on its own, with the reason.
     let response = app
         .post_as(
-            "/api/public/ingestion",
-            (&keys.0, &keys.1),
+            INGESTION,
+            &key,
             &json!({ "batch": [envelope("t3", "score-create", "2024-05-01T10:00:02.000Z",
                 json!({"id": "sc-long", "traceId": "t", "name": "feedback", "value": "x".repeat(501), "dataType": "TEXT"}))] }),
         )

@@ -3,13 +3,7 @@ use std::time::Duration;
 use fred::prelude::*;
 use langfuse_rs::storage::redis::{connect, hash_slot};
 
-use crate::helpers::{redis_cluster_nodes, unique, TestApp, TestConfig};
-
-fn cluster_config(config: &mut TestConfig) {
-    config
-        .set("REDIS_CLUSTER_ENABLED", "true")
-        .set("REDIS_CLUSTER_NODES", redis_cluster_nodes());
-}
+use crate::helpers::{unique, TestApp, TestConfig};
 
 /// Round trips and a script over two keys of one slot tag: what every Redis user of the
 /// application relies on, on both topologies.
@@ -60,7 +54,7 @@ async fn standalone_redis_works() {
 #[tokio::test]
 async fn redis_cluster_works() {
     let mut config = TestConfig::new().await;
-    cluster_config(&mut config);
+    config.use_redis_cluster();
     exercise(&config.settings()).await;
 }
 
@@ -68,7 +62,7 @@ async fn redis_cluster_works() {
 async fn the_cluster_really_spreads_slot_tags_over_nodes() {
     // Guards the test above against a "cluster" of one node that would accept anything.
     let mut config = TestConfig::new().await;
-    cluster_config(&mut config);
+    config.use_redis_cluster();
     let store = connect(&config.settings().redis).await.unwrap();
     let nodes = store
         .client
@@ -91,7 +85,7 @@ async fn the_cluster_really_spreads_slot_tags_over_nodes() {
 #[tokio::test]
 async fn the_application_serves_and_is_ready_on_a_cluster() {
     let mut config = TestConfig::new().await;
-    cluster_config(&mut config);
+    config.use_redis_cluster();
     let app = TestApp::spawn(config).await;
     assert_eq!(app.get("/api/public/ready").await.status(), 200);
 }

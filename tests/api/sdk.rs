@@ -1,7 +1,7 @@
 //! The official SDKs, installed from the registry, checking their credentials against us: the first
 //! call every Langfuse client makes.
 
-use crate::helpers::{create_project, TestApp, TestConfig};
+use crate::helpers::{create_project, envelope, ApiKey, TestApp, TestConfig, INGESTION};
 
 /// The Python of a venv holding one SDK version; `scripts/test.sh` builds them.
 pub(crate) fn sdk_python(variable: &str, venv: &str) -> String {
@@ -37,11 +37,11 @@ print("auth_check:", ok)
 sys.exit(0 if ok is True else 1)
 "#;
 
-async fn auth_check(python: &str, app: &TestApp, pk: &str, sk: &str) -> (bool, String) {
+async fn auth_check(python: &str, app: &TestApp, key: &ApiKey) -> (bool, String) {
     let out = tokio::process::Command::new(python)
         .args(["-c", AUTH_CHECK])
-        .env("PK", pk)
-        .env("SK", sk)
+        .env("PK", &key.public)
+        .env("SK", &key.secret)
         .env("HOST", &app.address)
         .output()
         .await
@@ -56,18 +56,18 @@ async fn auth_check(python: &str, app: &TestApp, pk: &str, sk: &str) -> (bool, S
 
 async fn sdk_accepts_good_keys_and_refuses_bad_ones(python: &str) {
     let app = TestApp::spawn(TestConfig::new().await).await;
-    let (pk, sk) = create_project(&app.config, "sdk-project").await;
+    let key = create_project(&app.config, "sdk-project").await;
 
-    let (ok, output) = auth_check(python, &app, &pk, &sk).await;
+    let (ok, output) = auth_check(python, &app, &key).await;
     assert!(ok, "{output}");
     // A distinct public key: the newer SDK keeps one client per public key in the process.
-    let (ok, output) = auth_check(python, &app, "pk-lf-unknown", &sk).await;
+    let (ok, output) = auth_check(python, &app, &key.with_public("pk-lf-unknown")).await;
     assert!(!ok, "an unknown key must be refused: {output}");
     assert!(
         output.contains("401") || output.contains("Unauthorized"),
         "{output}"
     );
-    let (ok, output) = auth_check(python, &app, &pk, "sk-lf-wrong").await;
+    let (ok, output) = auth_check(python, &app, &key.with_secret("sk-lf-wrong")).await;
     assert!(!ok, "a wrong secret must be refused: {output}");
 }
 
@@ -93,12 +93,12 @@ pub(crate) fn sdk_script(name: &str) -> std::path::PathBuf {
 pub(crate) async fn run_roundtrip(
     mut command: tokio::process::Command,
     app: &TestApp,
-    (pk, sk): (&str, &str),
+    key: &ApiKey,
     trace_id: &str,
 ) -> serde_json::Value {
     let out = command
-        .env("PK", pk)
-        .env("SK", sk)
+        .env("PK", &key.public)
+        .env("SK", &key.secret)
         .env("HOST", &app.address)
         .env("TRACE_ID", trace_id)
         .output()
@@ -117,10 +117,10 @@ pub(crate) async fn run_roundtrip(
 async fn python_sdk_v2_traces_are_stored_and_read_back_through_the_sdk() {
     let python = sdk_python("LANGFUSE_TEST_PYTHON_SDK_V2", "sdk-python-v2");
     let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
-    let (pk, sk) = create_project(&app.config, "sdk-v2").await;
+    let key = create_project(&app.config, "sdk-v2").await;
     let mut command = tokio::process::Command::new(python);
     command.arg(sdk_script("python_v2_roundtrip.py"));
-    let result = run_roundtrip(command, &app, (&pk, &sk), "sdk-trace-1").await;
+    let result = run_roundtrip(command, &app, &key, "sdk-trace-1").await;
     assert_eq!(
         result,
         serde_json::json!({
@@ -163,12 +163,12 @@ pub(crate) fn node_modules() -> String {
 #[tokio::test]
 async fn js_legacy_sdk_traces_are_stored_and_read_back_through_the_sdk() {
     let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
-    let (pk, sk) = create_project(&app.config, "sdk-js").await;
+    let key = create_project(&app.config, "sdk-js").await;
     let mut command = tokio::process::Command::new("node");
     command
         .arg(sdk_script("js_legacy_roundtrip.js"))
         .env("NODE_PATH", node_modules());
-    let result = run_roundtrip(command, &app, (&pk, &sk), "js-trace-1").await;
+    let result = run_roundtrip(command, &app, &key, "js-trace-1").await;
     assert_eq!(
         result,
         serde_json::json!({
@@ -190,35 +190,32 @@ async fn js_legacy_sdk_traces_are_stored_and_read_back_through_the_sdk() {
 async fn python_sdk_v5_pages_the_v2_observation_and_v3_score_lists() {
     let python = sdk_python("LANGFUSE_TEST_PYTHON_SDK_V5", "sdk-python-v5");
     let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
-    let (pk, sk) = create_project(&app.config, "sdk-v5-lists").await;
-    let event = |id: &str, kind: &str, at: &str, body: serde_json::Value| serde_json::json!({"id": id, "type": kind, "timestamp": at, "body": body});
+    let key = create_project(&app.config, "sdk-v5-lists").await;
     // Sent through the batch ingestion API: the SDK's own tracing speaks OpenTelemetry.
     let batch = serde_json::json!({"batch": [
-        event("1", "trace-create", "2024-05-01T10:00:00.000Z", serde_json::json!({"id": "lt", "name": "lists", "userId": "u-1"})),
-        event("2", "span-create", "2024-05-01T10:00:00.000Z", serde_json::json!({"id": "lt-span", "traceId": "lt",
+        envelope("1", "trace-create", "2024-05-01T10:00:00.000Z", serde_json::json!({"id": "lt", "name": "lists", "userId": "u-1"})),
+        envelope("2", "span-create", "2024-05-01T10:00:00.000Z", serde_json::json!({"id": "lt-span", "traceId": "lt",
             "name": "retrieve", "startTime": "2024-05-01T10:00:00.000Z", "endTime": "2024-05-01T10:00:02.000Z"})),
-        event("3", "generation-create", "2024-05-01T10:00:01.000Z", serde_json::json!({"id": "lt-gen", "traceId": "lt",
+        envelope("3", "generation-create", "2024-05-01T10:00:01.000Z", serde_json::json!({"id": "lt-gen", "traceId": "lt",
             "parentObservationId": "lt-span", "name": "llm", "model": "gpt-4o", "startTime": "2024-05-01T10:00:01.000Z",
             "endTime": "2024-05-01T10:00:01.500Z", "usage": {"input": 3, "output": 4}})),
-        event("4", "event-create", "2024-05-01T10:00:03.000Z", serde_json::json!({"id": "lt-event", "traceId": "lt",
+        envelope("4", "event-create", "2024-05-01T10:00:03.000Z", serde_json::json!({"id": "lt-event", "traceId": "lt",
             "name": "done", "startTime": "2024-05-01T10:00:03.000Z"})),
-        event("5", "score-create", "2024-05-01T10:00:04.000Z", serde_json::json!({"id": "ls-num", "traceId": "lt",
+        envelope("5", "score-create", "2024-05-01T10:00:04.000Z", serde_json::json!({"id": "ls-num", "traceId": "lt",
             "name": "quality", "value": 0.9})),
-        event("6", "score-create", "2024-05-01T10:00:05.000Z", serde_json::json!({"id": "ls-bool", "traceId": "lt",
+        envelope("6", "score-create", "2024-05-01T10:00:05.000Z", serde_json::json!({"id": "ls-bool", "traceId": "lt",
             "observationId": "lt-gen", "name": "helpful", "value": 1, "dataType": "BOOLEAN"})),
-        event("7", "score-create", "2024-05-01T10:00:06.000Z", serde_json::json!({"id": "ls-cat", "sessionId": "sess",
+        envelope("7", "score-create", "2024-05-01T10:00:06.000Z", serde_json::json!({"id": "ls-cat", "sessionId": "sess",
             "name": "verdict", "value": "good"})),
     ]});
-    let response = app
-        .post_as("/api/public/ingestion", (&pk, &sk), &batch)
-        .await;
+    let response = app.post_as(INGESTION, &key, &batch).await;
     assert_eq!(response.status(), 207);
     assert!(app.wait_for_rows("observations", "sdk-v5-lists", 3).await);
     assert!(app.wait_for_rows("scores", "sdk-v5-lists", 3).await);
 
     let mut command = tokio::process::Command::new(python);
     command.arg(sdk_script("python_v5_read_lists.py"));
-    let result = run_roundtrip(command, &app, (&pk, &sk), "lt").await;
+    let result = run_roundtrip(command, &app, &key, "lt").await;
     assert_eq!(
         result,
         serde_json::json!({
@@ -250,14 +247,14 @@ async fn python_sdk_v5_pages_the_v2_observation_and_v3_score_lists() {
 async fn run_prompt_script(
     mut command: tokio::process::Command,
     app: TestApp,
-    (pk, sk): (&str, &str),
+    key: &ApiKey,
 ) -> serde_json::Value {
     use std::process::Stdio;
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
     let mut child = command
-        .env("PK", pk)
-        .env("SK", sk)
+        .env("PK", &key.public)
+        .env("SK", &key.secret)
         .env("HOST", &app.address)
         .env("NAME", "sdk/prompts")
         .stdin(Stdio::piped())
@@ -308,10 +305,10 @@ async fn run_prompt_script(
 async fn python_sdk_v5_manages_and_compiles_prompts_and_falls_back_when_the_server_is_down() {
     let python = sdk_python("LANGFUSE_TEST_PYTHON_SDK_V5", "sdk-python-v5");
     let app = TestApp::spawn(TestConfig::new().await).await;
-    let (pk, sk) = create_project(&app.config, "sdk-v5-prompts").await;
+    let key = create_project(&app.config, "sdk-v5-prompts").await;
     let mut command = tokio::process::Command::new(python);
     command.arg(sdk_script("python_v5_prompts.py"));
-    let result = run_prompt_script(command, app, (&pk, &sk)).await;
+    let result = run_prompt_script(command, app, &key).await;
     assert_eq!(
         result,
         serde_json::json!({
@@ -341,12 +338,12 @@ async fn python_sdk_v5_manages_and_compiles_prompts_and_falls_back_when_the_serv
 #[tokio::test]
 async fn js_client_manages_and_compiles_prompts_and_falls_back_when_the_server_is_down() {
     let app = TestApp::spawn(TestConfig::new().await).await;
-    let (pk, sk) = create_project(&app.config, "sdk-js-prompts").await;
+    let key = create_project(&app.config, "sdk-js-prompts").await;
     let mut command = tokio::process::Command::new("node");
     command
         .arg(sdk_script("js_client_prompts.js"))
         .env("NODE_PATH", node_modules());
-    let result = run_prompt_script(command, app, (&pk, &sk)).await;
+    let result = run_prompt_script(command, app, &key).await;
     assert_eq!(
         result,
         serde_json::json!({

@@ -12,11 +12,9 @@ use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::helpers::{
-    clickhouse_url, create_project, eventually, socket_of, with_socket, TcpProxy, TestApp,
-    TestConfig,
+    clickhouse_url, create_project, eventually, free_port, socket_of, with_socket, ApiKey,
+    TcpProxy, TestApp, TestConfig,
 };
-
-const INGESTION: &str = "/api/public/ingestion";
 
 /// A deterministic generator, so a failure can be replayed.
 struct XorShift(u64);
@@ -82,13 +80,10 @@ fn batches(rng: &mut XorShift, events: &[Value], size: usize) -> Vec<Value> {
     all.chunks(size).map(|c| json!({"batch": c})).collect()
 }
 
-async fn post_all(app: &TestApp, keys: &(String, String), batches: Vec<Value>) {
-    let posts = batches.into_iter().map(|batch| async move {
-        let response = app.post_as(INGESTION, (&keys.0, &keys.1), &batch).await;
-        assert_eq!(response.status(), 207);
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["errors"], json!([]), "{body}");
-    });
+async fn post_all(app: &TestApp, key: &ApiKey, batches: Vec<Value>) {
+    let posts = batches
+        .into_iter()
+        .map(|batch| async move { app.ingest_accepted(key, &batch).await });
     futures::future::join_all(posts).await;
 }
 
@@ -202,12 +197,12 @@ async fn start_worker(
 #[tokio::test]
 async fn two_workers_turn_shuffled_duplicated_batches_into_the_merged_records() {
     let app = TestApp::spawn(TestConfig::new().await).await;
-    let keys = create_project(&app.config, "torture").await;
+    let key = create_project(&app.config, "torture").await;
     let (stop_a, worker_a) = start_worker(&app.config).await;
     let (stop_b, worker_b) = start_worker(&app.config).await;
     let mut rng = XorShift(0x5eed_1234);
     let events = generate(&mut rng, 40);
-    post_all(&app, &keys, batches(&mut rng, &events, 17)).await;
+    post_all(&app, &key, batches(&mut rng, &events, 17)).await;
     assert_rows_match(&app, "torture", &events, 40).await;
     stop_a.cancel();
     stop_b.cancel();
@@ -223,7 +218,7 @@ async fn a_worker_killed_mid_flush_loses_nothing() {
         .set("LANGFUSE_RS__WORKER__HEALTH_HOSTNAME", "127.0.0.1")
         .set("LANGFUSE_RS__WORKER__HEALTH_PORT", "0");
     let app = TestApp::spawn(config).await;
-    let keys = create_project(&app.config, "killed").await;
+    let key = create_project(&app.config, "killed").await;
     let mut rng = XorShift(0xdead_beef);
     let events = generate(&mut rng, 150);
     let spawn_worker = || {
@@ -236,7 +231,7 @@ async fn a_worker_killed_mid_flush_loses_nothing() {
             .unwrap()
     };
     let mut first = spawn_worker();
-    post_all(&app, &keys, batches(&mut rng, &events, 25)).await;
+    post_all(&app, &key, batches(&mut rng, &events, 25)).await;
     // Kill it as soon as it has written something, while it holds more.
     let started = eventually(Duration::from_secs(20), || async {
         app.count_rows("observations", "killed").await > 0
@@ -266,7 +261,7 @@ async fn clickhouse_away_for_a_while_loses_nothing() {
     let proxy = TcpProxy::start(socket_of(&clickhouse_url())).await;
     config.set("CLICKHOUSE_URL", with_socket(&clickhouse_url(), proxy.addr));
     let app = TestApp::spawn_with_worker(config).await;
-    let keys = create_project(&app.config, "chdown").await;
+    let key = create_project(&app.config, "chdown").await;
     let direct =
         langfuse_rs::storage::clickhouse::connect(&langfuse_rs::config::ClickHouseSettings {
             url: clickhouse_url(),
@@ -277,7 +272,7 @@ async fn clickhouse_away_for_a_while_loses_nothing() {
     let mut rng = XorShift(42);
     let events = generate(&mut rng, 30);
     // Ingestion does not depend on ClickHouse: every batch is accepted.
-    post_all(&app, &keys, batches(&mut rng, &events, 20)).await;
+    post_all(&app, &key, batches(&mut rng, &events, 20)).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let visible: u64 = direct
         .query("SELECT count() FROM observations WHERE project_id = 'chdown'")
@@ -336,11 +331,7 @@ impl PrivateRedis {
 
 #[tokio::test]
 async fn references_lost_with_redis_are_recovered_from_blob_storage() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let mut redis = PrivateRedis::start(port).await;
     let mut config = TestConfig::new().await;
     config.set(
@@ -348,7 +339,7 @@ async fn references_lost_with_redis_are_recovered_from_blob_storage() {
         format!("redis://127.0.0.1:{port}"),
     );
     let app = TestApp::spawn(config).await;
-    let keys = create_project(&app.config, "redisloss").await;
+    let key = create_project(&app.config, "redisloss").await;
 
     // A worker has seen the queue intact once (so the queue has its epoch), then stops.
     let (stop, worker) = start_worker(&app.config).await;
@@ -359,7 +350,7 @@ async fn references_lost_with_redis_are_recovered_from_blob_storage() {
     // Accepted while no worker runs: the references sit in Redis...
     let mut rng = XorShift(7);
     let events = generate(&mut rng, 10);
-    post_all(&app, &keys, batches(&mut rng, &events, 10)).await;
+    post_all(&app, &key, batches(&mut rng, &events, 10)).await;
     // ...which then loses everything.
     redis.kill().await;
     let _redis = PrivateRedis::start(redis.port).await;
