@@ -93,6 +93,62 @@ fn the_modules_of_src_name_only_what_the_architecture_allows() {
 }
 
 /// `src/<module>.rs` and every `.rs` file under `src/<module>/`, in a stable order.
+/// Files of `src/` that may make a `ProjectId`: where the caller's identity is established.
+const PROJECT_SCOPE_MAKERS: &[&str] = &["src/http/auth.rs"];
+
+#[test]
+fn project_scopes_are_made_only_where_callers_are_authenticated() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    let mut folders = vec![root.join("src")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    let mut problems = Vec::new();
+    for file in files {
+        let shown = file.strip_prefix(root).unwrap().display().to_string();
+        if PROJECT_SCOPE_MAKERS.contains(&shown.as_str()) || shown == "src/domain/project.rs" {
+            continue;
+        }
+        let source = std::fs::read_to_string(&file).unwrap();
+        for line in project_scopes_made(&source) {
+            problems.push(format!(
+                "{shown}:{line}: ProjectId::authenticated outside authentication"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Lines of `source` that call `ProjectId::authenticated`, outside comments, strings and the
+/// file's unit tests (a `#[cfg(test)]` module, which comes last by this codebase's convention).
+fn project_scopes_made(source: &str) -> Vec<usize> {
+    let code = source.split("#[cfg(test)]").next().unwrap_or_default();
+    let tokens = tokens(code);
+    tokens
+        .windows(3)
+        .filter(|w| {
+            matches!(&w[0].tok, Tok::Ident(a) if a == "ProjectId")
+                && matches!(w[1].tok, Tok::PathSep)
+                && matches!(&w[2].tok, Tok::Ident(b) if b == "authenticated")
+        })
+        .map(|w| w[0].line)
+        .collect()
+}
+
+#[test]
+fn a_project_scope_made_outside_authentication_is_found() {
+    let source = "// ProjectId::authenticated in a comment\nlet s = \"ProjectId::authenticated\";\nlet p = ProjectId::authenticated(id);\n#[cfg(test)]\nmod tests { fn t() { ProjectId::authenticated(\"p\"); } }\n";
+    assert_eq!(project_scopes_made(source), vec![3]);
+}
+
 fn module_files(src: &Path, module: &str) -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
