@@ -4,7 +4,6 @@
 pub mod auth;
 pub mod error;
 pub mod ingestion;
-pub mod observation_filter;
 pub mod observations_v2;
 pub mod offload;
 pub mod otel;

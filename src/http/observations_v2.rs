@@ -15,13 +15,12 @@ use serde_json::{json, Map, Value};
 
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
-use crate::http::observation_filter;
 use crate::http::params::{self, bad, Params};
 use crate::http::traces::{iso, json_text, metadata, query_pairs, seconds_between};
 use crate::ingest::event::parse_time;
+use crate::storage::clickhouse::filter::{self, observations, Column, Compare, Condition, TextOp};
 use crate::storage::clickhouse::observations_v2::{
-    self as store, Column, Compare, Condition, Cursor, ObservationV2Row, Selection, TextOp,
-    TraceContext,
+    self as store, Cursor, ObservationV2Row, Selection, TraceContext,
 };
 use crate::storage::Stores;
 
@@ -178,7 +177,7 @@ pub fn parse_request(pairs: &[(String, String)]) -> Result<ListRequest, ApiError
     }
 
     let mut simple = Vec::new();
-    let mut equals = |column: Column, value: String| {
+    let mut equals = |column: &'static Column, value: String| {
         simple.push(Condition::Text {
             column,
             op: TextOp::Equals,
@@ -186,27 +185,27 @@ pub fn parse_request(pairs: &[(String, String)]) -> Result<ListRequest, ApiError
         })
     };
     if let Some(v) = params.single("type")? {
-        equals(Column::Type, one_of("type", v, TYPES)?);
+        equals(&observations::TYPE, one_of("type", v, TYPES)?);
     }
     for (key, column) in [
-        ("name", Column::Name),
-        ("userId", Column::UserId),
-        ("sessionId", Column::SessionId),
-        ("traceId", Column::TraceId),
-        ("version", Column::Version),
+        ("name", &observations::NAME),
+        ("userId", &observations::USER_ID),
+        ("sessionId", &observations::SESSION_ID),
+        ("traceId", &observations::TRACE_ID),
+        ("version", &observations::VERSION),
         // An empty value matches observations without a parent.
-        ("parentObservationId", Column::ParentObservationId),
+        ("parentObservationId", &observations::PARENT_OBSERVATION_ID),
     ] {
         if let Some(v) = params.single(key)? {
             equals(column, v.to_string());
         }
     }
     if let Some(v) = params.single("level")? {
-        equals(Column::Level, one_of("level", v, LEVELS)?);
+        equals(&observations::LEVEL, one_of("level", v, LEVELS)?);
     }
     if let Some(v) = params.single("isRootObservation")? {
         simple.push(Condition::Flag {
-            column: Column::IsRootObservation,
+            column: &observations::IS_ROOT_OBSERVATION,
             equals: true,
             value: flag("isRootObservation", v)?,
         });
@@ -219,7 +218,7 @@ pub fn parse_request(pairs: &[(String, String)]) -> Result<ListRequest, ApiError
     };
     if !environments.is_empty() {
         simple.push(Condition::OneOf {
-            column: Column::Environment,
+            column: &observations::ENVIRONMENT,
             negated: false,
             values: environments,
         });
@@ -232,7 +231,7 @@ pub fn parse_request(pairs: &[(String, String)]) -> Result<ListRequest, ApiError
             let at = parse_time(v)
                 .ok_or_else(|| bad(format!("{key} {v:?} is not an ISO 8601 date-time")))?;
             simple.push(Condition::Time {
-                column: Column::StartTime,
+                column: &observations::START_TIME,
                 compare,
                 at,
             });
@@ -240,9 +239,9 @@ pub fn parse_request(pairs: &[(String, String)]) -> Result<ListRequest, ApiError
     }
     let advanced = match params.single("filter")? {
         None => Vec::new(),
-        Some(text) => observation_filter::parse(text).map_err(ApiError::BadRequest)?,
+        Some(text) => filter::parse(&filter::OBSERVATIONS, text).map_err(ApiError::BadRequest)?,
     };
-    let overridden: HashSet<Column> = advanced.iter().map(Condition::column).collect();
+    let overridden: HashSet<&Column> = advanced.iter().map(Condition::column).collect();
     let mut conditions = advanced;
     conditions.extend(
         simple
@@ -514,16 +513,16 @@ mod tests {
              &parentObservationId=&isRootObservation=false&environment=x,y\
              &fromStartTime=2024-05-01T00:00:00Z&toStartTime=2024-05-02T00:00:00Z",
         );
-        let columns: Vec<Column> = request.conditions.iter().map(Condition::column).collect();
+        let columns: Vec<&Column> = request.conditions.iter().map(Condition::column).collect();
         assert_eq!(columns.len(), 12);
         assert!(request.conditions.contains(&Condition::OneOf {
-            column: Column::Environment,
+            column: &observations::ENVIRONMENT,
             negated: false,
             values: vec!["x".into(), "y".into()],
         }));
         let repeated = parsed("environment=x,y&environment=z");
         assert!(repeated.conditions.contains(&Condition::OneOf {
-            column: Column::Environment,
+            column: &observations::ENVIRONMENT,
             negated: false,
             values: vec!["x,y".into(), "z".into()],
         }));
@@ -543,7 +542,7 @@ mod tests {
         let request = parsed(&query);
         assert_eq!(request.conditions.len(), 3, "{:?}", request.conditions);
         assert!(request.conditions.contains(&Condition::Text {
-            column: Column::Name,
+            column: &observations::NAME,
             op: TextOp::Equals,
             value: "b".into(),
         }));

@@ -4,6 +4,7 @@
 //! field order matches the table definitions in `sql/clickhouse/`.
 
 pub mod entity_events;
+pub mod filter;
 pub mod observations_v2;
 pub mod reads;
 pub mod rows;
