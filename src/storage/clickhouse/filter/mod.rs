@@ -14,6 +14,9 @@
 
 pub mod observations;
 pub mod parse;
+pub mod scores;
+pub mod sessions;
+pub mod traces;
 
 use std::fmt;
 
@@ -24,9 +27,12 @@ use super::sql::{Bound, Sql};
 
 pub use observations::OBSERVATIONS;
 pub use parse::parse;
+pub use scores::SCORES;
+pub use sessions::SESSIONS;
+pub use traces::TRACES;
 
 /// Every view, for what concerns them all (tests, listings).
-pub static VIEWS: &[&View] = &[&OBSERVATIONS];
+pub static VIEWS: &[&View] = &[&OBSERVATIONS, &TRACES, &SESSIONS, &SCORES];
 
 /// Which filter types a column takes (Langfuse's column types).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,6 +59,9 @@ pub enum Source {
     Row,
     /// The newest version of the trace of the row (observations, scores).
     Trace,
+    /// Figures over the newest versions of the observations of the row's trace or session
+    /// (traces, sessions).
+    ObservationStats,
 }
 
 /// How a column is searched by token (`matches`).
@@ -144,6 +153,10 @@ impl Unsupported {
     }
 }
 
+/// Why the traces and sessions views cannot filter on Langfuse's score and comment columns.
+const NO_SCORE_AGGREGATES: &str = "filters on score averages and categories are not implemented";
+const NO_COMMENTS: &str = "comments are not stored";
+
 /// What a column name means in a view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -202,6 +215,28 @@ fn newest(project_id: &str, table: &str, columns: &str, alias: &str) -> Sql {
         binds: vec![Bound::Text(project_id.to_string())],
     }
 }
+
+/// The observation columns [`OBSERVATION_FIGURES`] reads.
+const OBSERVATION_FIGURE_COLUMNS: &str =
+    "trace_id, start_time, end_time, level, usage_details, cost_details";
+
+/// Figures over a group of observations `o` (those of a trace, of a session), for the views'
+/// `ObservationStats` relations: the seconds from the first start to the last end (an
+/// observation without an end counts as ending when it starts, as the trace list's latency),
+/// the number of observations at each level, and tokens and costs, each summed as the
+/// observations view reads it for one observation.
+const OBSERVATION_FIGURES: &str = "\
+    dateDiff('millisecond', min(o.start_time), max(coalesce(o.end_time, o.start_time))) / 1000 AS duration, \
+    countIf(o.level = 'ERROR') AS error_count, \
+    countIf(o.level = 'WARNING') AS warning_count, \
+    countIf(o.level = 'DEFAULT') AS default_count, \
+    countIf(o.level = 'DEBUG') AS debug_count, \
+    sum(arraySum(mapValues(mapFilter((k, v) -> positionCaseInsensitive(k, 'input') > 0, o.usage_details)))) AS input_tokens, \
+    sum(arraySum(mapValues(mapFilter((k, v) -> positionCaseInsensitive(k, 'output') > 0, o.usage_details)))) AS output_tokens, \
+    sum(o.usage_details['total']) AS total_tokens, \
+    sum(arraySum(mapValues(mapFilter((k, v) -> positionCaseInsensitive(k, 'input') > 0, o.cost_details)))) AS input_cost, \
+    sum(arraySum(mapValues(mapFilter((k, v) -> positionCaseInsensitive(k, 'output') > 0, o.cost_details)))) AS output_cost, \
+    sum(o.cost_details['total']) AS total_cost";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compare {
@@ -774,6 +809,75 @@ mod tests {
     }
 
     #[test]
+    fn the_views_have_langfuses_columns() {
+        let ids = |view: &View| -> Vec<&str> { view.columns.iter().map(|c| c.id).collect() };
+        let traces = ids(&TRACES);
+        for id in [
+            "id",
+            "name",
+            "timestamp",
+            "userId",
+            "sessionId",
+            "environment",
+            "release",
+            "version",
+            "tags",
+            "metadata",
+            "input",
+            "output",
+            "bookmarked",
+            "public",
+            "latency",
+            "inputTokens",
+            "outputTokens",
+            "totalTokens",
+            "inputCost",
+            "outputCost",
+            "totalCost",
+            "level",
+        ] {
+            assert!(traces.contains(&id), "traces: {id}");
+        }
+        let sessions = ids(&SESSIONS);
+        for id in [
+            "id",
+            "createdAt",
+            "userIds",
+            "environment",
+            "tags",
+            "countTraces",
+            "sessionDuration",
+            "inputCost",
+            "outputCost",
+            "totalCost",
+            "inputTokens",
+            "outputTokens",
+            "totalTokens",
+        ] {
+            assert!(sessions.contains(&id), "sessions: {id}");
+        }
+        for name in [
+            "name",
+            "value",
+            "source",
+            "dataType",
+            "timestamp",
+            "comment",
+            "traceName",
+            "userId",
+            "traceTags",
+            "environment",
+            "metadata",
+        ] {
+            assert!(
+                matches!(SCORES.find(name), Some(Target::Column(_))),
+                "scores: {name}"
+            );
+        }
+        assert_eq!(OBSERVATIONS.columns.len(), 38);
+    }
+
+    #[test]
     fn column_sql_is_constant_text_without_placeholders() {
         for view in VIEWS {
             for column in view.columns {
@@ -975,5 +1079,84 @@ mod tests {
             .text
             .starts_with("(SELECT * FROM (SELECT * FROM observations WHERE project_id = ?"));
         assert!(observations.text.ends_with(") AS t ON t.id = o.trace_id"));
+    }
+
+    #[test]
+    fn conditions_read_the_map_and_the_list_of_their_own_view() {
+        let sql = |condition: Condition| {
+            let mut sql = Sql::default();
+            condition.compile(&mut sql);
+            sql.text
+        };
+        assert_eq!(
+            sql(Condition::MetadataNumber {
+                column: &traces::METADATA,
+                key: "n".into(),
+                compare: Compare::Gt,
+                value: 1.0,
+            }),
+            "(mapContains(t.metadata, ?) AND toFloat64OrNull(t.metadata[?]) > ?)"
+        );
+        assert_eq!(
+            sql(Condition::MetadataFlag {
+                column: &scores::METADATA,
+                key: "f".into(),
+                equals: false,
+                value: true,
+            }),
+            "(NOT (mapContains(s.metadata, ?) AND lower(s.metadata[?]) = ?))"
+        );
+        assert_eq!(
+            sql(Condition::OneOf {
+                column: &sessions::USER_IDS,
+                negated: true,
+                values: vec!["u".into()],
+            }),
+            "(NOT hasAny(?, s.user_ids))"
+        );
+        assert_eq!(
+            sql(Condition::Null {
+                column: &scores::OBSERVATION_ID,
+                is_null: true,
+            }),
+            "(s.observation_id = '' OR s.observation_id IS NULL)"
+        );
+    }
+
+    #[test]
+    fn traces_take_the_input_and_output_rules_of_observations() {
+        let parsed = |filter: serde_json::Value| parse(&TRACES, &filter.to_string());
+        assert_eq!(
+            parsed(serde_json::json!([
+                {"type": "string", "column": "input", "operator": "starts with", "value": "x"}
+            ]))
+            .unwrap_err(),
+            "Input/output filters require at least one `matches` or `=` operator."
+        );
+        let searched = parsed(serde_json::json!([
+            {"type": "string", "column": "output", "operator": "matches", "value": "needle"}
+        ]))
+        .unwrap();
+        assert_eq!(searched[0].column(), &traces::OUTPUT);
+        assert_eq!(
+            parsed(serde_json::json!([
+                {"type": "string", "column": "name", "operator": "matches", "value": "x"}
+            ]))
+            .unwrap_err(),
+            "`matches` is only supported for input, output, and metadata filters."
+        );
+        assert!(parsed(serde_json::json!([
+            {"type": "numberObject", "column": "scores_avg", "key": "k", "operator": ">", "value": 1}
+        ]))
+        .unwrap_err()
+        .contains("cannot be filtered on by this server"));
+        // A column of another view is unknown here.
+        assert_eq!(
+            parsed(serde_json::json!([
+                {"type": "string", "column": "startTime", "operator": "=", "value": "x"}
+            ]))
+            .unwrap_err(),
+            "Column startTime does not match a UI / CH table mapping."
+        );
     }
 }
