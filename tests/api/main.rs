@@ -5,6 +5,7 @@ mod auth;
 mod blob;
 mod bootstrap;
 mod cli;
+mod filter;
 mod health;
 mod helpers;
 mod ingestion;
