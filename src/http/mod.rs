@@ -11,7 +11,6 @@
 pub mod api;
 pub mod auth;
 pub mod error;
-pub mod observation_filter;
 
 use std::net::TcpListener;
 use std::sync::Arc;

@@ -14,6 +14,7 @@
 //! pairs, `Decimal64(12)` as the integer count of 10⁻¹² units, `DateTime64(3)` as milliseconds.
 
 pub mod entity_events;
+pub mod filter;
 pub mod observations;
 pub mod observations_v2;
 pub mod row_batch;

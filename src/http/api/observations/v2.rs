@@ -20,10 +20,9 @@ use crate::http::api::params::{self, bad, Query};
 use crate::http::api::resource;
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
-use crate::http::observation_filter;
+use crate::storage::clickhouse::filter::{self, observations, Column, Compare, Condition, TextOp};
 use crate::storage::clickhouse::observations_v2::{
-    self as store, Column, Compare, Condition, Cursor, ObservationV2Row, Selection, TextOp,
-    TraceContext,
+    self as store, Cursor, ObservationV2Row, Selection, TraceContext,
 };
 use crate::storage::Stores;
 
@@ -179,7 +178,7 @@ pub fn parse_request(params: &Query) -> Result<ListRequest, ApiError> {
     }
 
     let mut simple = Vec::new();
-    let mut equals = |column: Column, value: String| {
+    let mut equals = |column: &'static Column, value: String| {
         simple.push(Condition::Text {
             column,
             op: TextOp::Equals,
@@ -187,27 +186,27 @@ pub fn parse_request(params: &Query) -> Result<ListRequest, ApiError> {
         })
     };
     if let Some(v) = params.single("type")? {
-        equals(Column::Type, one_of("type", v, TYPES)?);
+        equals(&observations::TYPE, one_of("type", v, TYPES)?);
     }
     for (key, column) in [
-        ("name", Column::Name),
-        ("userId", Column::UserId),
-        ("sessionId", Column::SessionId),
-        ("traceId", Column::TraceId),
-        ("version", Column::Version),
+        ("name", &observations::NAME),
+        ("userId", &observations::USER_ID),
+        ("sessionId", &observations::SESSION_ID),
+        ("traceId", &observations::TRACE_ID),
+        ("version", &observations::VERSION),
         // An empty value matches observations without a parent.
-        ("parentObservationId", Column::ParentObservationId),
+        ("parentObservationId", &observations::PARENT_OBSERVATION_ID),
     ] {
         if let Some(v) = params.single(key)? {
             equals(column, v.to_string());
         }
     }
     if let Some(v) = params.single("level")? {
-        equals(Column::Level, one_of("level", v, LEVELS)?);
+        equals(&observations::LEVEL, one_of("level", v, LEVELS)?);
     }
     if let Some(v) = params.single("isRootObservation")? {
         simple.push(Condition::Flag {
-            column: Column::IsRootObservation,
+            column: &observations::IS_ROOT_OBSERVATION,
             equals: true,
             value: flag("isRootObservation", v)?,
         });
@@ -220,7 +219,7 @@ pub fn parse_request(params: &Query) -> Result<ListRequest, ApiError> {
     };
     if !environments.is_empty() {
         simple.push(Condition::OneOf {
-            column: Column::Environment,
+            column: &observations::ENVIRONMENT,
             negated: false,
             values: environments,
         });
@@ -231,7 +230,7 @@ pub fn parse_request(params: &Query) -> Result<ListRequest, ApiError> {
     ] {
         if let Some(at) = params.time(key)? {
             simple.push(Condition::Time {
-                column: Column::StartTime,
+                column: &observations::START_TIME,
                 compare,
                 at,
             });
@@ -239,9 +238,9 @@ pub fn parse_request(params: &Query) -> Result<ListRequest, ApiError> {
     }
     let advanced = match params.single("filter")? {
         None => Vec::new(),
-        Some(text) => observation_filter::parse(text).map_err(ApiError::BadRequest)?,
+        Some(text) => filter::parse(&filter::OBSERVATIONS, text).map_err(ApiError::BadRequest)?,
     };
-    let overridden: HashSet<Column> = advanced.iter().map(Condition::column).collect();
+    let overridden: HashSet<&Column> = advanced.iter().map(Condition::column).collect();
     let mut conditions = advanced;
     conditions.extend(
         simple
@@ -513,16 +512,16 @@ mod tests {
              &parentObservationId=&isRootObservation=false&environment=x,y\
              &fromStartTime=2024-05-01T00:00:00Z&toStartTime=2024-05-02T00:00:00Z",
         );
-        let columns: Vec<Column> = request.conditions.iter().map(Condition::column).collect();
+        let columns: Vec<&Column> = request.conditions.iter().map(Condition::column).collect();
         assert_eq!(columns.len(), 12);
         assert!(request.conditions.contains(&Condition::OneOf {
-            column: Column::Environment,
+            column: &observations::ENVIRONMENT,
             negated: false,
             values: vec!["x".into(), "y".into()],
         }));
         let repeated = parsed("environment=x,y&environment=z");
         assert!(repeated.conditions.contains(&Condition::OneOf {
-            column: Column::Environment,
+            column: &observations::ENVIRONMENT,
             negated: false,
             values: vec!["x,y".into(), "z".into()],
         }));
@@ -542,7 +541,7 @@ mod tests {
         let request = parsed(&query);
         assert_eq!(request.conditions.len(), 3, "{:?}", request.conditions);
         assert!(request.conditions.contains(&Condition::Text {
-            column: Column::Name,
+            column: &observations::NAME,
             op: TextOp::Equals,
             value: "b".into(),
         }));

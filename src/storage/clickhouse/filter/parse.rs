@@ -1,32 +1,16 @@
-//! The structured `filter` parameter of `GET /api/public/v2/observations`: a JSON array of
-//! `{type, column, operator, value, key?}` conditions, parsed into storage conditions.
+//! Langfuse's structured `filter` parameter: a JSON array of `{type, column, operator, value,
+//! key?}` conditions, parsed into conditions on the columns of a view.
 //!
 //! Pure code. It accepts what Langfuse's filter schema accepts, resolves columns by id or display
-//! name as Langfuse does, and refuses with a message what this schema cannot answer (columns of
+//! name as Langfuse does, and refuses with a message what this server cannot answer (columns of
 //! data it does not store, `positionInTrace`). Where Langfuse's own checks reject a combination,
 //! the message is Langfuse's.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::{Map, Value};
 
+use super::{ArrayOp, Column, Compare, Condition, Kind, Search, Target, TextOp, View};
 use crate::domain::time::parse_time;
-use crate::storage::clickhouse::observations_v2::{ArrayOp, Column, Compare, Condition, TextOp};
-
-/// Which filter types a column takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// Free text: `string` (and `stringOptions`).
-    Text,
-    /// Text from a small set of values: `stringOptions` (and `string`).
-    Options,
-    /// A list of strings: `arrayOptions` (and `stringOptions`).
-    Tags,
-    Time,
-    Number,
-    Flag,
-    /// Key-value metadata: `stringObject`, `numberObject`, `categoryOptions`, `booleanObject`.
-    Object,
-}
 
 impl Kind {
     /// The type name Langfuse reports for the column.
@@ -34,7 +18,7 @@ impl Kind {
         match self {
             Kind::Text => "string",
             Kind::Options => "stringOptions",
-            Kind::Tags => "arrayOptions",
+            Kind::List => "arrayOptions",
             Kind::Time => "datetime",
             Kind::Number => "number",
             Kind::Flag => "boolean",
@@ -46,7 +30,7 @@ impl Kind {
         filter_type == "null"
             || match self {
                 Kind::Text | Kind::Options => matches!(filter_type, "string" | "stringOptions"),
-                Kind::Tags => matches!(filter_type, "arrayOptions" | "stringOptions"),
+                Kind::List => matches!(filter_type, "arrayOptions" | "stringOptions"),
                 Kind::Time => filter_type == "datetime",
                 Kind::Number => filter_type == "number",
                 Kind::Flag => filter_type == "boolean",
@@ -56,273 +40,6 @@ impl Kind {
                 ),
             }
     }
-}
-
-enum Target {
-    Column(Column, Kind),
-    /// A column Langfuse has that this server stores no data for; the text says what is missing.
-    Unsupported(&'static str),
-}
-
-const NO_INGESTION_DETAILS: &str = "ingestion API keys, SDK names and versions are not stored";
-const NO_EXPERIMENTS: &str = "experiment data is not stored on observations";
-const NO_TOOLS: &str = "tool definitions and tool calls are not stored";
-
-/// Every column Langfuse's observation filter knows, by id and by display name.
-const COLUMNS: &[(&str, &str, Target)] = &[
-    (
-        "environment",
-        "Environment",
-        Target::Column(Column::Environment, Kind::Options),
-    ),
-    (
-        "ingestionApiKey",
-        "API Key",
-        Target::Unsupported(NO_INGESTION_DETAILS),
-    ),
-    (
-        "ingestionSdkName",
-        "SDK Name",
-        Target::Unsupported(NO_INGESTION_DETAILS),
-    ),
-    (
-        "ingestionSdkVersion",
-        "SDK Version",
-        Target::Unsupported(NO_INGESTION_DETAILS),
-    ),
-    (
-        "ingestionSource",
-        "Ingestion Source",
-        Target::Unsupported(NO_INGESTION_DETAILS),
-    ),
-    ("type", "Type", Target::Column(Column::Type, Kind::Options)),
-    ("id", "ID", Target::Column(Column::Id, Kind::Options)),
-    ("name", "Name", Target::Column(Column::Name, Kind::Options)),
-    (
-        "traceId",
-        "Trace ID",
-        Target::Column(Column::TraceId, Kind::Text),
-    ),
-    (
-        "startTime",
-        "Start Time",
-        Target::Column(Column::StartTime, Kind::Time),
-    ),
-    (
-        "endTime",
-        "End Time",
-        Target::Column(Column::EndTime, Kind::Time),
-    ),
-    (
-        "timeToFirstToken",
-        "Time To First Token (s)",
-        Target::Column(Column::TimeToFirstToken, Kind::Number),
-    ),
-    (
-        "latency",
-        "Latency (s)",
-        Target::Column(Column::Latency, Kind::Number),
-    ),
-    (
-        "tokensPerSecond",
-        "Tokens per second",
-        Target::Column(Column::TokensPerSecond, Kind::Number),
-    ),
-    (
-        "inputCost",
-        "Input Cost ($)",
-        Target::Column(Column::InputCost, Kind::Number),
-    ),
-    (
-        "outputCost",
-        "Output Cost ($)",
-        Target::Column(Column::OutputCost, Kind::Number),
-    ),
-    (
-        "totalCost",
-        "Total Cost ($)",
-        Target::Column(Column::TotalCost, Kind::Number),
-    ),
-    (
-        "level",
-        "Level",
-        Target::Column(Column::Level, Kind::Options),
-    ),
-    (
-        "statusMessage",
-        "Status Message",
-        Target::Column(Column::StatusMessage, Kind::Text),
-    ),
-    (
-        "model",
-        "Model",
-        Target::Column(Column::Model, Kind::Options),
-    ),
-    (
-        "providedModelName",
-        "Provided Model Name",
-        Target::Column(Column::Model, Kind::Options),
-    ),
-    (
-        "modelId",
-        "Model ID",
-        Target::Column(Column::ModelId, Kind::Options),
-    ),
-    (
-        "inputTokens",
-        "Input Tokens",
-        Target::Column(Column::InputTokens, Kind::Number),
-    ),
-    (
-        "outputTokens",
-        "Output Tokens",
-        Target::Column(Column::OutputTokens, Kind::Number),
-    ),
-    (
-        "totalTokens",
-        "Total Tokens",
-        Target::Column(Column::TotalTokens, Kind::Number),
-    ),
-    (
-        "tokens",
-        "Tokens",
-        Target::Column(Column::TotalTokens, Kind::Number),
-    ),
-    (
-        "metadata",
-        "Metadata",
-        Target::Column(Column::Metadata, Kind::Object),
-    ),
-    (
-        "evaluatorId",
-        "Evaluator ID",
-        Target::Column(Column::EvaluatorId, Kind::Options),
-    ),
-    (
-        "ruleId",
-        "Rule ID",
-        Target::Column(Column::RuleId, Kind::Options),
-    ),
-    (
-        "version",
-        "Version",
-        Target::Column(Column::Version, Kind::Text),
-    ),
-    (
-        "release",
-        "Release",
-        Target::Column(Column::Release, Kind::Text),
-    ),
-    (
-        "promptName",
-        "Prompt Name",
-        Target::Column(Column::PromptName, Kind::Options),
-    ),
-    (
-        "promptVersion",
-        "Prompt Version",
-        Target::Column(Column::PromptVersion, Kind::Number),
-    ),
-    ("input", "Input", Target::Column(Column::Input, Kind::Text)),
-    (
-        "output",
-        "Output",
-        Target::Column(Column::Output, Kind::Text),
-    ),
-    (
-        "sessionId",
-        "Session ID",
-        Target::Column(Column::SessionId, Kind::Text),
-    ),
-    (
-        "traceName",
-        "Trace Name",
-        Target::Column(Column::TraceName, Kind::Options),
-    ),
-    (
-        "userId",
-        "User ID",
-        Target::Column(Column::UserId, Kind::Text),
-    ),
-    (
-        "traceTags",
-        "Trace Tags",
-        Target::Column(Column::TraceTags, Kind::Tags),
-    ),
-    (
-        "tags",
-        "Tags",
-        Target::Column(Column::TraceTags, Kind::Tags),
-    ),
-    (
-        "traceEnvironment",
-        "Trace Environment",
-        Target::Column(Column::Environment, Kind::Options),
-    ),
-    (
-        "hasParentObservation",
-        "Has Parent Observation",
-        Target::Column(Column::HasParentObservation, Kind::Flag),
-    ),
-    (
-        "isRootObservation",
-        "Is Root Observation",
-        Target::Column(Column::IsRootObservation, Kind::Flag),
-    ),
-    (
-        "hasInput",
-        "Has Input",
-        Target::Column(Column::HasInput, Kind::Flag),
-    ),
-    (
-        "hasOutput",
-        "Has Output",
-        Target::Column(Column::HasOutput, Kind::Flag),
-    ),
-    (
-        "parentObservationId",
-        "Parent Observation ID",
-        Target::Column(Column::ParentObservationId, Kind::Text),
-    ),
-    (
-        "experimentDatasetId",
-        "Experiment Dataset ID",
-        Target::Unsupported(NO_EXPERIMENTS),
-    ),
-    (
-        "experimentId",
-        "Experiment ID",
-        Target::Unsupported(NO_EXPERIMENTS),
-    ),
-    (
-        "experimentName",
-        "Experiment Name",
-        Target::Unsupported(NO_EXPERIMENTS),
-    ),
-    (
-        "isExperimentItemRootSpan",
-        "Is Experiment Item Root Span",
-        Target::Unsupported(NO_EXPERIMENTS),
-    ),
-    (
-        "toolDefinitions",
-        "Available Tools",
-        Target::Unsupported(NO_TOOLS),
-    ),
-    ("toolCalls", "Tool Calls", Target::Unsupported(NO_TOOLS)),
-    ("toolNames", "Tool Names", Target::Unsupported(NO_TOOLS)),
-    (
-        "calledToolNames",
-        "Called Tool Names",
-        Target::Unsupported(NO_TOOLS),
-    ),
-];
-
-fn find_column(name: &str) -> Option<&'static Target> {
-    COLUMNS
-        .iter()
-        .find(|(id, display, _)| *id == name || *display == name)
-        .map(|(_, _, target)| target)
 }
 
 /// One element of the array, checked against its type's shape but not yet against its column.
@@ -494,8 +211,9 @@ fn text_op(operator: &str) -> TextOp {
     }
 }
 
-fn is_io(column: Column) -> bool {
-    matches!(column, Column::Input | Column::Output)
+/// Input, output: large texts Langfuse only searches, never scans alone.
+fn is_full_text(column: &Column) -> bool {
+    column.search == Search::FullText
 }
 
 /// A `matches` search needs a letter or digit to search for.
@@ -503,8 +221,9 @@ fn has_search_token(value: &str) -> bool {
     value.chars().any(char::is_alphanumeric)
 }
 
-/// Parses the `filter` parameter; an empty parameter is no filter. The error is the message.
-pub fn parse(param: &str) -> Result<Vec<Condition>, String> {
+/// Parses the `filter` parameter into conditions on the columns of `view`; an empty parameter
+/// is no filter. The error is the message.
+pub fn parse(view: &View, param: &str) -> Result<Vec<Condition>, String> {
     if param.is_empty() {
         return Ok(Vec::new());
     }
@@ -520,16 +239,22 @@ pub fn parse(param: &str) -> Result<Vec<Condition>, String> {
         .collect::<Result<Vec<_>, _>>()?;
     // Input and output are searched by text only (Langfuse checks this before anything else).
     for raw in &raws {
-        if let Some(Target::Column(column, _)) = find_column(&raw.column) {
-            if is_io(*column) && raw.filter_type != "string" {
+        if let Some(Target::Column(column)) = view.find(&raw.column) {
+            if is_full_text(column) && raw.filter_type != "string" {
                 return Err("Input/output filters only support filter type `string`.".into());
             }
         }
     }
-    let conditions = raws.iter().map(resolve).collect::<Result<Vec<_>, _>>()?;
+    let conditions = raws
+        .iter()
+        .map(|raw| resolve(view, raw))
+        .collect::<Result<Vec<_>, _>>()?;
     // Langfuse refuses input/output filters that only scan (contains, starts with, ...): one
     // of them must be an exact or a token search.
-    let io: Vec<&Condition> = conditions.iter().filter(|c| is_io(c.column())).collect();
+    let io: Vec<&Condition> = conditions
+        .iter()
+        .filter(|c| is_full_text(c.column()))
+        .collect();
     let searched = io.iter().any(|c| {
         matches!(
             c,
@@ -547,14 +272,14 @@ pub fn parse(param: &str) -> Result<Vec<Condition>, String> {
     Ok(conditions)
 }
 
-fn resolve(raw: &Raw) -> Result<Condition, String> {
+fn resolve(view: &View, raw: &Raw) -> Result<Condition, String> {
     if raw.filter_type == "positionInTrace" {
         return Err(format!(
             "Filter type 'positionInTrace' (column '{}') is not supported by this server",
             raw.column
         ));
     }
-    let (column, kind) = match find_column(&raw.column) {
+    let column = match view.find(&raw.column) {
         None => {
             return Err(format!(
                 "Column {} does not match a UI / CH table mapping.",
@@ -567,8 +292,9 @@ fn resolve(raw: &Raw) -> Result<Condition, String> {
                 raw.column
             ))
         }
-        Some(Target::Column(column, kind)) => (*column, *kind),
+        Some(Target::Column(column)) => column,
     };
+    let kind = column.kind;
     if !kind.accepts(&raw.filter_type) {
         return Err(format!(
             "Invalid filter type '{}' for column '{}'. Expected filter type '{}'.",
@@ -582,11 +308,9 @@ fn resolve(raw: &Raw) -> Result<Condition, String> {
         if !has_search_token(value) {
             return Err("`matches` requires at least one search token.".into());
         }
-        let searchable = match raw.filter_type.as_str() {
-            "string" => is_io(column),
-            _ => column == Column::Metadata,
-        };
-        if !searchable {
+        // The kind check leaves `string` filters on text columns and `stringObject` ones on
+        // maps: the column says whether it is searched by token.
+        if column.search == Search::None {
             return Err(
                 "`matches` is only supported for input, output, and metadata filters.".into(),
             );
@@ -614,7 +338,7 @@ fn resolve(raw: &Raw) -> Result<Condition, String> {
             compare: compare(op),
             value: number(),
         },
-        "stringOptions" if kind == Kind::Tags => Condition::Array {
+        "stringOptions" if kind == Kind::List => Condition::Array {
             column,
             op: if op == "none of" {
                 ArrayOp::NoneOf
@@ -647,21 +371,25 @@ fn resolve(raw: &Raw) -> Result<Condition, String> {
             is_null: op == "is null",
         },
         "stringObject" => Condition::MetadataText {
+            column,
             key: key(),
             op: text_op(op),
             value: text_value(),
         },
         "numberObject" => Condition::MetadataNumber {
+            column,
             key: key(),
             compare: compare(op),
             value: number(),
         },
         "categoryOptions" => Condition::MetadataOneOf {
+            column,
             key: key(),
             negated: op == "none of",
             values: list(),
         },
         "booleanObject" => Condition::MetadataFlag {
+            column,
             key: key(),
             equals: op == "=",
             value: flag(),
@@ -673,22 +401,28 @@ fn resolve(raw: &Raw) -> Result<Condition, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::clickhouse::filter::observations::*;
     use serde_json::json;
 
     fn one(filter: Value) -> Result<Condition, String> {
-        parse(&json!([filter]).to_string()).map(|mut c| c.remove(0))
+        parse(&OBSERVATIONS, &json!([filter]).to_string()).map(|mut c| c.remove(0))
     }
 
     fn error(filter: Value) -> String {
-        parse(&json!([filter]).to_string()).unwrap_err()
+        parse(&OBSERVATIONS, &json!([filter]).to_string()).unwrap_err()
     }
 
     #[test]
     fn empty_is_no_filter_and_bad_json_is_refused() {
-        assert_eq!(parse("").unwrap(), vec![]);
-        assert_eq!(parse("[]").unwrap(), vec![]);
-        assert_eq!(parse("[{").unwrap_err(), "Invalid JSON in filter parameter");
-        assert!(parse("{}").unwrap_err().contains("JSON array"));
+        assert_eq!(parse(&OBSERVATIONS, "").unwrap(), vec![]);
+        assert_eq!(parse(&OBSERVATIONS, "[]").unwrap(), vec![]);
+        assert_eq!(
+            parse(&OBSERVATIONS, "[{").unwrap_err(),
+            "Invalid JSON in filter parameter"
+        );
+        assert!(parse(&OBSERVATIONS, "{}")
+            .unwrap_err()
+            .contains("JSON array"));
     }
 
     #[test]
@@ -701,7 +435,7 @@ mod tests {
                 json!({"type": "datetime", "column": "startTime", "operator": ">=", "value": "2024-05-01T10:00:00.000Z"})
             ),
             Ok(Condition::Time {
-                column: Column::StartTime,
+                column: &START_TIME,
                 compare: Compare::Gte,
                 at
             })
@@ -711,7 +445,7 @@ mod tests {
                 json!({"type": "datetime", "column": "End Time", "operator": "<", "value": "2024-05-01"})
             ),
             Ok(Condition::Time {
-                column: Column::EndTime,
+                column: &END_TIME,
                 compare: Compare::Lt,
                 at: at - chrono::Duration::hours(10)
             })
@@ -721,7 +455,7 @@ mod tests {
                 json!({"type": "string", "column": "name", "operator": "starts with", "value": "ret"})
             ),
             Ok(Condition::Text {
-                column: Column::Name,
+                column: &NAME,
                 op: TextOp::StartsWith,
                 value: "ret".into()
             })
@@ -729,7 +463,7 @@ mod tests {
         assert_eq!(
             one(json!({"type": "number", "column": "latency", "operator": ">", "value": 1.5})),
             Ok(Condition::Number {
-                column: Column::Latency,
+                column: &LATENCY,
                 compare: Compare::Gt,
                 value: 1.5
             })
@@ -739,7 +473,7 @@ mod tests {
                 json!({"type": "stringOptions", "column": "type", "operator": "none of", "value": ["SPAN"]})
             ),
             Ok(Condition::OneOf {
-                column: Column::Type,
+                column: &TYPE,
                 negated: true,
                 values: vec!["SPAN".into()]
             })
@@ -749,7 +483,7 @@ mod tests {
                 json!({"type": "stringOptions", "column": "tags", "operator": "any of", "value": ["a"]})
             ),
             Ok(Condition::Array {
-                column: Column::TraceTags,
+                column: &TRACE_TAGS,
                 op: ArrayOp::AnyOf,
                 values: vec!["a".into()]
             })
@@ -759,7 +493,7 @@ mod tests {
                 json!({"type": "arrayOptions", "column": "traceTags", "operator": "all of", "value": []})
             ),
             Ok(Condition::Array {
-                column: Column::TraceTags,
+                column: &TRACE_TAGS,
                 op: ArrayOp::AllOf,
                 values: vec![]
             })
@@ -769,7 +503,7 @@ mod tests {
                 json!({"type": "boolean", "column": "isRootObservation", "operator": "<>", "value": true})
             ),
             Ok(Condition::Flag {
-                column: Column::IsRootObservation,
+                column: &IS_ROOT_OBSERVATION,
                 equals: false,
                 value: true
             })
@@ -779,7 +513,7 @@ mod tests {
                 json!({"type": "null", "column": "release", "operator": "is not null", "value": ""})
             ),
             Ok(Condition::Null {
-                column: Column::Release,
+                column: &RELEASE,
                 is_null: false
             })
         );
@@ -788,6 +522,7 @@ mod tests {
                 json!({"type": "stringObject", "column": "metadata", "key": "k", "operator": "matches", "value": "v"})
             ),
             Ok(Condition::MetadataText {
+                column: &METADATA,
                 key: "k".into(),
                 op: TextOp::Matches,
                 value: "v".into()
@@ -798,6 +533,7 @@ mod tests {
                 json!({"type": "numberObject", "column": "metadata", "key": "n", "operator": "<=", "value": 3})
             ),
             Ok(Condition::MetadataNumber {
+                column: &METADATA,
                 key: "n".into(),
                 compare: Compare::Lte,
                 value: 3.0
@@ -808,6 +544,7 @@ mod tests {
                 json!({"type": "categoryOptions", "column": "metadata", "key": "k", "operator": "any of", "value": ["a"]})
             ),
             Ok(Condition::MetadataOneOf {
+                column: &METADATA,
                 key: "k".into(),
                 negated: false,
                 values: vec!["a".into()]
@@ -818,6 +555,7 @@ mod tests {
                 json!({"type": "booleanObject", "column": "metadata", "key": "f", "operator": "=", "value": false})
             ),
             Ok(Condition::MetadataFlag {
+                column: &METADATA,
                 key: "f".into(),
                 equals: true,
                 value: false
@@ -829,14 +567,14 @@ mod tests {
     fn aliases_and_display_names_resolve_to_one_column() {
         for name in ["model", "providedModelName", "Provided Model Name", "Model"] {
             let c = one(json!({"type": "string", "column": name, "operator": "=", "value": "m"}));
-            assert_eq!(c.unwrap().column(), Column::Model, "{name}");
+            assert_eq!(c.unwrap().column(), &MODEL, "{name}");
         }
         for name in ["environment", "traceEnvironment"] {
             let c = one(json!({"type": "string", "column": name, "operator": "=", "value": "e"}));
-            assert_eq!(c.unwrap().column(), Column::Environment);
+            assert_eq!(c.unwrap().column(), &ENVIRONMENT);
         }
         let c = one(json!({"type": "number", "column": "tokens", "operator": "=", "value": 1}));
-        assert_eq!(c.unwrap().column(), Column::TotalTokens);
+        assert_eq!(c.unwrap().column(), &TOTAL_TOKENS);
     }
 
     #[test]
@@ -950,7 +688,10 @@ mod tests {
             {"type": "string", "column": "output", "operator": "matches", "value": "needle"},
             {"type": "string", "column": "input", "operator": "contains", "value": "hay"},
         ]);
-        assert_eq!(parse(&together.to_string()).unwrap().len(), 2);
+        assert_eq!(
+            parse(&OBSERVATIONS, &together.to_string()).unwrap().len(),
+            2
+        );
         assert_eq!(
             error(
                 json!({"type": "string", "column": "output", "operator": "matches", "value": "!!"})
