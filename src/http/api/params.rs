@@ -7,6 +7,9 @@
 //! - A comma-separated parameter ([`Query::list`]) is one value split on commas.
 //! - Times ([`Query::time`]) are ISO 8601 date-times, or dates (midnight UTC), as Langfuse's
 //!   `z.coerce.date()` takes them; numbers read as JavaScript's `Number()`.
+//! - An empty value is a value (`parentObservationId=` asks for observations without a parent, and
+//!   `toStartTime=` is refused), except on the endpoints where Langfuse reads an empty value as
+//!   absent (prompts, v3 scores), which read their query [`Query::empty_as_absent`].
 //! - Page-numbered lists take `page` and `limit` ([`Query::page`]) and answer [`page_meta`];
 //!   cursor-paged lists take base64 JSON cursors ([`decode_cursor`]).
 //!
@@ -44,6 +47,11 @@ impl Query {
         Query(pairs)
     }
 
+    /// The same query without the parameters given with an empty value.
+    pub fn empty_as_absent(self) -> Query {
+        Query(self.0.into_iter().filter(|(_, v)| !v.is_empty()).collect())
+    }
+
     /// Every key given, in order, repeated ones once each time.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(|(k, _)| k.as_str())
@@ -64,6 +72,18 @@ impl Query {
             [one] => Ok(Some(one)),
             _ => Err(bad(format!("{key} must be given once"))),
         }
+    }
+
+    /// An integer from 1.
+    pub fn positive_integer(&self, key: &str) -> Result<Option<u64>, ApiError> {
+        self.single(key)?
+            .map(|v| {
+                v.parse::<u64>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| bad(format!("{key} must be a positive integer, not {v:?}")))
+            })
+            .transpose()
     }
 
     /// [`Query::single`], owned.
@@ -93,18 +113,8 @@ impl Query {
 
     /// `page` (from 1) and `limit` (from 1 to `max_limit`, `default_limit` when absent).
     pub fn page(&self, default_limit: u64, max_limit: u64) -> Result<Page, ApiError> {
-        let number = |key: &str, default: u64| -> Result<u64, ApiError> {
-            match self.single(key)? {
-                None => Ok(default),
-                Some(v) => v
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| *n >= 1)
-                    .ok_or_else(|| bad(format!("{key} must be a positive integer"))),
-            }
-        };
-        let page = number("page", 1)?;
-        let limit = number("limit", default_limit)?;
+        let page = self.positive_integer("page")?.unwrap_or(1);
+        let limit = self.positive_integer("limit")?.unwrap_or(default_limit);
         if limit > max_limit {
             return Err(bad(format!("limit must be at most {max_limit}")));
         }

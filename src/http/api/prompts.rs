@@ -16,9 +16,9 @@ use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use actix_web::http::StatusCode;
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
-use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+use super::params::{bad, page_meta, Query};
 use super::resource;
 use crate::domain::prompt::{self, Resolved, Selector, PRODUCTION_LABEL};
 use crate::domain::time::iso;
@@ -27,8 +27,8 @@ use crate::http::error::ApiError;
 use crate::prompt_cache::{Cached, PromptCache, Source};
 use crate::storage::prompts::{self as store, Deletion, ListFilter, PromptError, PromptRecord};
 
-const DEFAULT_LIST_LIMIT: i64 = 10;
-const MAX_LIST_LIMIT: i64 = 100;
+const DEFAULT_LIST_LIMIT: u64 = 10;
+const MAX_LIST_LIMIT: u64 = 100;
 /// What Langfuse records as the author of versions created through the public API.
 const CREATED_BY_API: &str = "API";
 
@@ -137,34 +137,16 @@ fn path_name(req: &HttpRequest) -> Result<String, ApiError> {
         .map_err(|_| ApiError::BadRequest("The prompt name is not valid UTF-8".to_string()))
 }
 
-fn query_pairs(req: &HttpRequest) -> Result<Vec<(String, String)>, ApiError> {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
-        .map_err(|e| ApiError::BadRequest(format!("Invalid query parameters: {e}")))
-}
-
-/// A query parameter; an empty value counts as absent, as in Langfuse.
-fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, v)| k == key && !v.is_empty())
-        .map(|(_, v)| v.as_str())
-}
-
-fn positive_int(value: Option<&str>, key: &str) -> Result<Option<i32>, ApiError> {
-    value
-        .map(|v| {
-            v.parse::<i32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "Invalid query parameters: {key} must be a positive integer, not {v:?}"
-                ))
-            })
-        })
+/// The `version` parameter: a positive integer that fits the stored column.
+fn version(query: &Query) -> Result<Option<i32>, ApiError> {
+    query
+        .positive_integer("version")?
+        .map(|v| i32::try_from(v).map_err(|_| bad(format!("version {v} is too large"))))
         .transpose()
 }
 
-fn selector(pairs: &[(String, String)]) -> Result<Selector, ApiError> {
-    let version = positive_int(param(pairs, "version"), "version")?;
-    Selector::from_parts(version, param(pairs, "label").map(str::to_string))
+fn selector(query: &Query) -> Result<Selector, ApiError> {
+    Selector::from_parts(version(query)?, query.single("label")?.map(str::to_string))
         .map_err(ApiError::BadRequest)
 }
 
@@ -192,16 +174,12 @@ async fn get_prompt(
     cache: web::Data<PromptCache>,
 ) -> Result<HttpResponse, ApiError> {
     let name = path_name(&req)?;
-    let pairs = query_pairs(&req)?;
-    let selector = selector(&pairs)?;
-    let resolve = match param(&pairs, "resolve") {
+    let query = Query::of(&req)?.empty_as_absent();
+    let selector = selector(&query)?;
+    let resolve = match query.single("resolve")? {
         None | Some("true") => true,
         Some("false") => false,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "Invalid query parameters: resolve must be true or false, not {other:?}"
-            )))
-        }
+        Some(other) => return Err(bad(format!("resolve must be true or false, not {other:?}"))),
     };
     if !resolve {
         // The raw stored version, for debugging composed prompts: not cached.
@@ -303,9 +281,8 @@ async fn delete_prompt(
     cache: web::Data<PromptCache>,
 ) -> Result<HttpResponse, ApiError> {
     let name = path_name(&req)?;
-    let pairs = query_pairs(&req)?;
-    let version = positive_int(param(&pairs, "version"), "version")?;
-    let which = match (version, param(&pairs, "label")) {
+    let query = Query::of(&req)?.empty_as_absent();
+    let which = match (version(&query)?, query.single("label")?) {
         (Some(_), Some(_)) => {
             return Err(ApiError::BadRequest(
                 "Cannot specify both version and label".to_string(),
@@ -323,46 +300,28 @@ async fn delete_prompt(
     Ok(HttpResponse::build(StatusCode::NO_CONTENT).finish())
 }
 
-fn time_param(pairs: &[(String, String)], key: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
-    param(pairs, key)
-        .map(|v| {
-            DateTime::parse_from_rfc3339(v)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| {
-                    ApiError::BadRequest(format!(
-                        "Invalid query parameters: {key} must be an ISO 8601 date-time with a \
-                         time zone, not {v:?}"
-                    ))
-                })
-        })
-        .transpose()
-}
-
 async fn list_prompts(
     auth: ProjectAuth,
     req: HttpRequest,
     cache: web::Data<PromptCache>,
 ) -> Result<HttpResponse, ApiError> {
-    let pairs = query_pairs(&req)?;
-    let page = positive_int(param(&pairs, "page"), "page")?.map_or(1, i64::from);
-    let limit =
-        positive_int(param(&pairs, "limit"), "limit")?.map_or(DEFAULT_LIST_LIMIT, i64::from);
-    if limit > MAX_LIST_LIMIT {
-        return Err(ApiError::BadRequest(format!(
-            "Invalid query parameters: limit must be at most {MAX_LIST_LIMIT}"
-        )));
-    }
+    let query = Query::of(&req)?.empty_as_absent();
+    let page = query.page(DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT)?;
+    let text = |key: &str| -> Result<Option<String>, ApiError> {
+        Ok(query.single(key)?.map(str::to_string))
+    };
     let filter = ListFilter {
-        name: param(&pairs, "name").map(str::to_string),
-        label: param(&pairs, "label").map(str::to_string),
-        tag: param(&pairs, "tag").map(str::to_string),
-        version: positive_int(param(&pairs, "version"), "version")?,
-        from_updated_at: time_param(&pairs, "fromUpdatedAt")?,
-        to_updated_at: time_param(&pairs, "toUpdatedAt")?,
+        name: text("name")?,
+        label: text("label")?,
+        tag: text("tag")?,
+        version: version(&query)?,
+        from_updated_at: query.time("fromUpdatedAt")?,
+        to_updated_at: query.time("toUpdatedAt")?,
     };
     let (pool, project_id) = (cache.pool().clone(), auth.project_id.clone());
+    let (number, limit) = (page.page as i64, page.limit as i64);
     let (metas, total) = cache
-        .run(async move { store::list(&pool, &project_id, &filter, page, limit).await })
+        .run(async move { store::list(&pool, &project_id, &filter, number, limit).await })
         .await??;
     let data: Vec<Value> = metas
         .iter()
@@ -378,12 +337,7 @@ async fn list_prompts(
             })
         })
         .collect();
-    let meta = json!({
-        "page": page,
-        "limit": limit,
-        "totalItems": total,
-        "totalPages": (total + limit - 1) / limit,
-    });
+    let meta = page_meta(page, total as u64);
     // `pagination` repeats `meta`: Langfuse's first release of this endpoint used that key, and
     // old clients still read it.
     Ok(HttpResponse::Ok().json(json!({ "data": data, "meta": meta, "pagination": meta })))

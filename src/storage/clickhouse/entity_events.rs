@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::sql::{Bound, Sql};
 use crate::storage::queue::EntityRef;
 
 /// One stored segment as the table holds it: object key, byte offset, byte length, received at
@@ -81,12 +82,14 @@ pub async fn lookup(
     let mut out = Lookup::default();
     for chunk in entities.chunks(LOOKUP_CHUNK) {
         let keys: Vec<String> = chunk.iter().map(|e| hex::encode(key_of(e))).collect();
-        let rows: Vec<EntityEventsRow> = ch
-            .query(
-                "SELECT ?fields FROM entity_events WHERE key IN \
-                 (SELECT unhex(arrayJoin(splitByChar(',', ?))))",
-            )
-            .bind(keys.join(","))
+        let mut sql = Sql::new(
+            "SELECT ?fields FROM entity_events WHERE key IN \
+             (SELECT unhex(arrayJoin(splitByChar(',', ",
+        );
+        sql.bind(Bound::Text(keys.join(",")));
+        sql.text("))))");
+        let rows: Vec<EntityEventsRow> = sql
+            .query(ch)
             .with_option("max_query_size", LOOKUP_MAX_QUERY_SIZE)
             .fetch_all()
             .await?;

@@ -1,9 +1,11 @@
 //! The ClickHouse client (HTTP interface, official `clickhouse` crate), and one module per table
 //! holding its row types and its queries (`sql/clickhouse/` defines the tables):
 //!
-//! - `traces`, `observations` (and the v2 list's cursor pages, `observations_v2`), `scores`
-//!   (and the v3 list's, `scores::cursor_page`): what the worker inserts and what reads return.
-//!   `sessions` is a view over `traces`.
+//! - `traces`, `observations` and `scores`: what the worker inserts, what reads return, and the
+//!   queries of each list (`observations::cursor_page` and `scores::cursor_page` page the v2
+//!   and v3 lists by cursor). `sessions` is a view over `traces`.
+//! - `filter`: the filter language of the list views (observations, traces, sessions, scores),
+//!   a column table per view, compiled to SQL.
 //! - `entity_events`: where each entity's events are stored; `trace_deletions`: when each deleted
 //!   trace was deleted. Both are the worker's, but for the deletion the API records.
 //! - `row_batch`: one flush of the worker, an insert per table.
@@ -16,7 +18,6 @@
 pub mod entity_events;
 pub mod filter;
 pub mod observations;
-pub mod observations_v2;
 pub mod row_batch;
 pub mod scores;
 pub mod sessions;

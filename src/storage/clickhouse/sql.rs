@@ -49,10 +49,11 @@ impl Sql {
     }
 
     /// The query, every value bound. The text must hold one `?` per value, and none elsewhere
-    /// (a `?` in a string literal would take a value meant for a placeholder).
+    /// (a `?` in a string literal would take a value meant for a placeholder); `?fields`, which
+    /// the client replaces with the columns of the row type, is no placeholder.
     pub fn query(&self, ch: &clickhouse::Client) -> clickhouse::query::Query {
         assert_eq!(
-            self.text.matches('?').count(),
+            self.placeholders(),
             self.binds.len(),
             "placeholders and bound values disagree in: {}",
             self.text
@@ -69,6 +70,12 @@ impl Sql {
             };
         }
         query
+    }
+}
+
+impl Sql {
+    fn placeholders(&self) -> usize {
+        self.text.matches('?').count() - self.text.matches("?fields").count()
     }
 }
 

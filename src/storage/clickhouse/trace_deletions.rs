@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use clickhouse::serde::chrono::datetime64::millis;
 use serde::{Deserialize, Serialize};
 
+use super::sql::{Bound, Sql};
 use crate::domain::entity::EntityKind;
 use crate::domain::project::ProjectId;
 use crate::storage::queue::EntityRef;
@@ -54,14 +55,13 @@ pub(super) async fn since(
         #[serde(with = "millis")]
         latest: DateTime<Utc>,
     }
-    let rows: Vec<Deleted> = ch
-        .query(
-            "SELECT project_id, trace_id, max(deleted_at) AS latest FROM trace_deletions \
-             WHERE deleted_at >= fromUnixTimestamp64Milli(?) GROUP BY project_id, trace_id",
-        )
-        .bind(since.timestamp_millis())
-        .fetch_all()
-        .await?;
+    let mut sql = Sql::new(
+        "SELECT project_id, trace_id, max(deleted_at) AS latest FROM trace_deletions \
+         WHERE deleted_at >= fromUnixTimestamp64Milli(",
+    );
+    sql.bind(Bound::Int(since.timestamp_millis()));
+    sql.text(") GROUP BY project_id, trace_id");
+    let rows: Vec<Deleted> = sql.query(ch).fetch_all().await?;
     Ok(rows
         .into_iter()
         .map(|row| {

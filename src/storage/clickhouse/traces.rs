@@ -233,6 +233,39 @@ pub async fn by_ids(
         .await?)
 }
 
+/// What an observation shows of its trace.
+#[derive(Debug, Clone, Deserialize, clickhouse::Row)]
+pub struct TraceContext {
+    pub id: String,
+    pub name: String,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    pub release: Option<String>,
+    pub tags: Vec<String>,
+    pub public: bool,
+    pub bookmarked: bool,
+}
+
+/// What the v2 observation list shows of the given traces (newest versions).
+pub async fn contexts(
+    ch: &clickhouse::Client,
+    project: &ProjectId,
+    trace_ids: &[String],
+) -> anyhow::Result<Vec<TraceContext>> {
+    if trace_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut by_ids = Sql::new("AND id IN ");
+    by_ids.bind(Bound::Texts(trace_ids.to_vec()));
+    let sql = latest_versions(
+        project,
+        "traces",
+        "id, name, user_id, session_id, release, tags, public, bookmarked",
+        by_ids,
+    );
+    Ok(sql.query(ch).fetch_all().await?)
+}
+
 /// The traces of one session, oldest first.
 pub async fn of_session(
     ch: &clickhouse::Client,

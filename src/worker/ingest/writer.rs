@@ -25,7 +25,7 @@ use super::round::Rebuilt;
 use super::ConsumerSettings;
 use crate::domain::entity::EntityKind;
 use crate::storage::clickhouse::entity_events::{self, EntityEventsRow};
-use crate::storage::clickhouse::row_batch::RowBatch;
+use crate::storage::clickhouse::row_batch::{self, RowBatch};
 use crate::storage::queue::{self, EntityRef};
 use crate::storage::Stores;
 
@@ -200,27 +200,7 @@ async fn flush(
 async fn write(ch: &clickhouse::Client, batch: &Batch) -> anyhow::Result<()> {
     let lists: Vec<EntityEventsRow> = batch.lists.values().cloned().collect();
     entity_events::upsert(ch, &lists).await?;
-    let mut deletions: BTreeMap<(&str, EntityKind), Vec<&str>> = BTreeMap::new();
-    for e in &batch.deletions {
-        deletions
-            .entry((&e.project_id, e.kind))
-            .or_default()
-            .push(&e.entity_id);
-    }
-    for ((project_id, kind), ids) in deletions {
-        let table = match kind {
-            EntityKind::Trace => "traces",
-            EntityKind::Observation => "observations",
-            EntityKind::Score => "scores",
-        };
-        ch.query(&format!(
-            "DELETE FROM {table} WHERE project_id = ? AND id IN ?"
-        ))
-        .bind(project_id)
-        .bind(&ids)
-        .execute()
-        .await?;
-    }
+    row_batch::delete_rows(ch, &batch.deletions).await?;
     batch.rows.insert(ch).await
 }
 

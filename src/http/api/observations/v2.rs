@@ -21,9 +21,10 @@ use crate::http::api::resource;
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
 use crate::storage::clickhouse::filter::{self, observations, Column, Compare, Condition, TextOp};
-use crate::storage::clickhouse::observations_v2::{
-    self as store, Cursor, ObservationV2Row, Selection, TraceContext,
+use crate::storage::clickhouse::observations::cursor_page::{
+    self as store, Cursor, ObservationV2Row, Selection,
 };
+use crate::storage::clickhouse::traces::{self, TraceContext};
 use crate::storage::Stores;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -283,7 +284,7 @@ async fn list(
         let mut ids: Vec<String> = rows.iter().map(|r| r.trace_id.clone()).collect();
         ids.sort();
         ids.dedup();
-        store::trace_contexts(ch, &auth.project_id, &ids).await?
+        traces::contexts(ch, &auth.project_id, &ids).await?
     } else {
         Vec::new()
     };

@@ -90,10 +90,6 @@ fn enum_list(params: &Query, key: &str, allowed: &[&str]) -> Result<Vec<String>,
 }
 
 /// An optional parameter where the empty string means absent.
-fn present<'a>(params: &'a Query, key: &str) -> Result<Option<&'a str>, ApiError> {
-    Ok(params.single(key)?.filter(|v| !v.is_empty()))
-}
-
 fn parse_cursor(text: &str) -> Result<ScoreCursor, ApiError> {
     let cursor = params::decode_cursor(text)?;
     if cursor.get("v") != Some(&json!(1)) {
@@ -110,8 +106,10 @@ fn encode_cursor(row: &ScoreV3Row) -> String {
     params::base64_url(cursor.to_string().as_bytes())
 }
 
-pub fn parse_request(params: &Query) -> Result<ListRequest, ApiError> {
-    let mut unknown: Vec<&str> = params
+/// Reads and checks every parameter; unknown ones are refused even when empty, and an empty value
+/// of a known one counts as absent, as in Langfuse.
+pub fn parse_request(query: Query) -> Result<ListRequest, ApiError> {
+    let mut unknown: Vec<&str> = query
         .keys()
         .filter(|k| !KNOWN_PARAMETERS.contains(k))
         .collect();
@@ -123,7 +121,8 @@ pub fn parse_request(params: &Query) -> Result<ListRequest, ApiError> {
             unknown.join(", ")
         )));
     }
-    let limit = match present(params, "limit")? {
+    let params = &query.empty_as_absent();
+    let limit = match params.single("limit")? {
         None => DEFAULT_LIMIT,
         Some(v) => params::js_number(v)
             .filter(|n| n.fract() == 0.0 && (1.0..=MAX_LIMIT as f64).contains(n))
@@ -148,12 +147,14 @@ pub fn parse_request(params: &Query) -> Result<ListRequest, ApiError> {
     let list =
         |key: &str| -> Result<Vec<String>, ApiError> { Ok(params.list(key)?.unwrap_or_default()) };
     let number = |key: &str| -> Result<Option<f64>, ApiError> {
-        present(params, key)?
+        params
+            .single(key)?
             .map(|v| params::js_number(v).ok_or_else(|| bad(format!("{key} must be a number"))))
             .transpose()
     };
     let time = |key: &str| {
-        present(params, key)?
+        params
+            .single(key)?
             .map(|v| params::time_value(key, v))
             .transpose()
     };
@@ -176,12 +177,12 @@ pub fn parse_request(params: &Query) -> Result<ListRequest, ApiError> {
         value_max: number("valueMax")?,
         values: None,
     };
-    if present(params, "userId")?.is_some() {
+    if params.single("userId")?.is_some() {
         return Err(bad(
             "userId filter requires a trace JOIN and is not supported in v3 — use v2 or omit this filter",
         ));
     }
-    if present(params, "traceTags")?.is_some() {
+    if params.single("traceTags")?.is_some() {
         return Err(bad(
             "traceTags filter requires a trace JOIN and is not supported in v3 — use v2 or omit this filter",
         ));
@@ -263,7 +264,7 @@ async fn list(
     req: HttpRequest,
     stores: web::Data<Stores>,
 ) -> Result<HttpResponse, ApiError> {
-    let request = parse_request(&Query::of(&req)?)?;
+    let request = parse_request(Query::of(&req)?)?;
     let mut rows = store::page(
         &stores.clickhouse,
         &auth.project_id,
@@ -372,7 +373,7 @@ mod tests {
     use chrono::Utc;
 
     fn parsed(query: &str) -> Result<ListRequest, String> {
-        parse_request(&Query::parse(query).unwrap()).map_err(|e| e.to_string())
+        parse_request(Query::parse(query).unwrap()).map_err(|e| e.to_string())
     }
 
     fn row(data_type: &str, value: f64, string_value: Option<&str>) -> ScoreV3Row {

@@ -1080,7 +1080,7 @@ mod tests {
         );
         assert!(observations
             .text
-            .starts_with("(SELECT * FROM (SELECT * FROM observations WHERE project = ?"));
+            .starts_with("(SELECT * FROM (SELECT * FROM observations WHERE project_id = ?"));
         assert!(observations.text.ends_with(") AS t ON t.id = o.trace_id"));
     }
 

@@ -12,9 +12,9 @@ use chrono::{DateTime, Utc};
 use clickhouse::serde::chrono::datetime64::millis;
 use serde::Deserialize;
 
-use super::filter::{Condition, OBSERVATIONS};
-use super::sql::{latest_versions, Bound, Sql};
 use crate::domain::project::ProjectId;
+use crate::storage::clickhouse::filter::{Condition, OBSERVATIONS};
+use crate::storage::clickhouse::sql::{Bound, Sql};
 
 /// The position after which the next page starts.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,39 +144,6 @@ pub async fn page(
     selection: &Selection,
 ) -> anyhow::Result<Vec<ObservationV2Row>> {
     let sql = page_sql(project, conditions, cursor, fetch, selection);
-    Ok(sql.query(ch).fetch_all().await?)
-}
-
-/// What an observation shows of its trace.
-#[derive(Debug, Clone, Deserialize, clickhouse::Row)]
-pub struct TraceContext {
-    pub id: String,
-    pub name: String,
-    pub user_id: Option<String>,
-    pub session_id: Option<String>,
-    pub release: Option<String>,
-    pub tags: Vec<String>,
-    pub public: bool,
-    pub bookmarked: bool,
-}
-
-/// The newest versions of the given traces.
-pub async fn trace_contexts(
-    ch: &clickhouse::Client,
-    project: &ProjectId,
-    trace_ids: &[String],
-) -> anyhow::Result<Vec<TraceContext>> {
-    if trace_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut by_ids = Sql::new("AND id IN ");
-    by_ids.bind(Bound::Texts(trace_ids.to_vec()));
-    let sql = latest_versions(
-        project,
-        "traces",
-        "id, name, user_id, session_id, release, tags, public, bookmarked",
-        by_ids,
-    );
     Ok(sql.query(ch).fetch_all().await?)
 }
 

@@ -1,9 +1,11 @@
 //! The `observations` table: the row the worker inserts, the view reads return, and the queries
-//! of the v1 API (the v2 list's cursor pages are in `observations_v2`).
+//! of the v1 API; the v2 list's cursor pages are in [`cursor_page`].
 //!
 //! Every read keeps the newest version of each observation before it looks at any mutable
 //! column ([`super::sql::latest_versions`]): in this schema even the start time and the trace id
 //! of an observation may differ between versions.
+
+pub mod cursor_page;
 
 use chrono::{DateTime, Utc};
 use clickhouse::serde::chrono::datetime64::millis;
