@@ -10,6 +10,8 @@ pub mod prompts;
 pub mod queue;
 pub mod raw_events;
 pub mod redis;
+pub mod trace_gate;
+pub mod whole_trace;
 
 use anyhow::Context;
 

@@ -8,9 +8,12 @@ use serde_json::Value;
 use super::prepare::{prepare, Prepared};
 use super::{offload, BatchOutcome, WriteError};
 use crate::config::IngestionSettings;
+use crate::domain::entity::EntityKind;
 use crate::domain::project::ProjectId;
 use crate::storage::blob::event_keys;
 use crate::storage::queue;
+use crate::storage::raw_events::Segment;
+use crate::storage::trace_gate::{self, Held};
 use crate::storage::Stores;
 
 /// Writes the request's object, then its references; removes the object if the enqueue fails.
@@ -38,6 +41,16 @@ pub async fn persist(
             "Event storage is unavailable; retry the request".to_string(),
         ));
     }
+    // Before the references: a worker may release these only once they exist.
+    let held = held_traces(project, path.as_ref(), &segments);
+    if let Err(err) = trace_gate::hold(&stores.redis, &held).await {
+        // The events are durable and will be written; only the trace may be read before all
+        // of them are.
+        tracing::warn!(
+            error = format!("{err:#}"),
+            "cannot hold traces back until they are written"
+        );
+    }
     let messages = queue::messages_for_object(
         project.as_str(),
         path.as_ref(),
@@ -57,6 +70,20 @@ pub async fn persist(
         ));
     }
     Ok(prepared.outcome)
+}
+
+/// What the request's segments hold back: each segment of a trace or of one of its children.
+fn held_traces(project: &ProjectId, object: &str, segments: &[Segment]) -> Vec<Held> {
+    segments
+        .iter()
+        .filter_map(|s| {
+            let trace = match s.kind {
+                EntityKind::Trace => Some(s.entity_id.as_str()),
+                _ => s.trace_id.as_deref().filter(|t| !t.is_empty()),
+            }?;
+            Some(Held::new(project.as_str(), trace, object, s.offset))
+        })
+        .collect()
 }
 
 /// Validates each envelope on its own and makes the good ones durable, for envelopes the server

@@ -297,3 +297,27 @@ async fn a_plain_opentelemetry_exporter_with_openinference_and_gen_ai_spans() {
         json!({"input": 5, "output": 7, "total": 12})
     );
 }
+
+/// A trace reads whole: read through the SDK as soon as it answers at all, after `flush()`, each of
+/// many nested traces already holds every observation sent with it and the score sent before it.
+#[tokio::test]
+async fn python_sdk_v5_traces_read_whole_from_their_first_answer() {
+    let python = sdk_python("LANGFUSE_TEST_PYTHON_SDK_V5", "sdk-python-v5");
+    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
+    let key = create_project(&app.config, "sdk-v5-whole").await;
+    let mut command = tokio::process::Command::new(python);
+    command
+        .arg(sdk_script("python_v5_trace_reads_whole.py"))
+        .env("ROUNDS", "25");
+    let report = run_roundtrip(command, &app, &key, "unused").await;
+    let traces = report.as_array().expect("a list of traces");
+    assert_eq!(traces.len(), 25);
+    for trace in traces {
+        assert_eq!(
+            trace["observations"].as_array().map(Vec::len),
+            Some(4),
+            "{trace}"
+        );
+        assert_eq!(trace["scores"], json!(["checked"]), "{trace}");
+    }
+}

@@ -89,3 +89,54 @@ async fn the_application_serves_and_is_ready_on_a_cluster() {
     let app = TestApp::spawn(config).await;
     assert_eq!(app.get("/api/public/ready").await.status(), 200);
 }
+
+/// The gate that holds a trace back until what was accepted with it is written: held while any
+/// segment is pending, readable once all are released, and readable for good after that.
+async fn trace_gates_hold_until_everything_is_released(settings: &langfuse_rs::config::Settings) {
+    use langfuse_rs::storage::trace_gate::{hold, is_readable, release, Held};
+    let store = connect(&settings.redis).await.expect("connect");
+    let project = unique("p");
+    // Braces and any length: trace ids are the client's text.
+    let trace = format!("{{t}}-{}", "x".repeat(300));
+    let segment = |offset| Held::new(&project, &trace, "events/a.jsonl", offset);
+
+    assert!(
+        is_readable(&store, &project, &trace).await.unwrap(),
+        "nothing held"
+    );
+    hold(&store, &[segment(0), segment(10), segment(20)])
+        .await
+        .unwrap();
+    assert!(!is_readable(&store, &project, &trace).await.unwrap());
+    release(&store, &[segment(0), segment(20)]).await.unwrap();
+    assert!(
+        !is_readable(&store, &project, &trace).await.unwrap(),
+        "one left"
+    );
+    // A release repeated after a crash changes nothing.
+    release(&store, &[segment(0)]).await.unwrap();
+    assert!(!is_readable(&store, &project, &trace).await.unwrap());
+    release(&store, &[segment(10)]).await.unwrap();
+    assert!(is_readable(&store, &project, &trace).await.unwrap());
+    // Readable for good: a later request does not hide it again.
+    hold(&store, &[segment(30)]).await.unwrap();
+    assert!(is_readable(&store, &project, &trace).await.unwrap());
+    // Another trace of the project is held on its own.
+    let other = Held::new(&project, "other", "events/b.jsonl", 0);
+    hold(&store, std::slice::from_ref(&other)).await.unwrap();
+    assert!(!is_readable(&store, &project, "other").await.unwrap());
+    store.quit().await;
+}
+
+#[tokio::test]
+async fn trace_gates_work_on_standalone_redis() {
+    let config = TestConfig::new().await;
+    trace_gates_hold_until_everything_is_released(&config.settings()).await;
+}
+
+#[tokio::test]
+async fn trace_gates_work_on_redis_cluster() {
+    let mut config = TestConfig::new().await;
+    config.use_redis_cluster();
+    trace_gates_hold_until_everything_is_released(&config.settings()).await;
+}

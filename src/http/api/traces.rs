@@ -16,7 +16,7 @@ use crate::domain::time::iso;
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
 use crate::storage::clickhouse::traces::{self, TraceFilter, TraceOrder, TraceView};
-use crate::storage::clickhouse::{observations, scores};
+use crate::storage::whole_trace::{self, WholeTrace};
 use crate::storage::Stores;
 use crate::write_path;
 
@@ -68,18 +68,17 @@ async fn get_trace(
     stores: web::Data<Stores>,
 ) -> Result<HttpResponse, ApiError> {
     let trace_id = path.into_inner();
-    let ch = &stores.clickhouse;
-    let trace = traces::get(ch, &auth.project_id, &trace_id)
+    let WholeTrace {
+        trace,
+        observations,
+        scores,
+    } = whole_trace::read(&stores, &auth.project_id, &trace_id)
         .await?
         .ok_or_else(|| {
             ApiError::NotFound(format!(
                 "Trace {trace_id} not found within authorized project"
             ))
         })?;
-    let (observations, scores) = futures::try_join!(
-        observations::of_trace(ch, &auth.project_id, &trace_id),
-        scores::of_trace(ch, &auth.project_id, &trace_id),
-    )?;
     let mut body = trace_json(&trace, &auth.project_id);
     let total_cost: f64 = observations.iter().filter_map(|o| o.total_cost).sum();
     let latency = observations

@@ -47,9 +47,11 @@ impl RowBatch {
             insert.end().await?;
             Ok(())
         }
-        insert_all(client, "traces", &self.traces).await?;
+        // Traces last: a trace becomes readable only with the observations and scores written
+        // with it (each statement is confirmed before the next starts).
         insert_all(client, "observations", &self.observations).await?;
         insert_all(client, "scores", &self.scores).await?;
+        insert_all(client, "traces", &self.traces).await?;
         Ok(())
     }
 }

@@ -29,6 +29,7 @@ use crate::storage::clickhouse::scores::ScoreRow;
 use crate::storage::clickhouse::traces::TraceRow;
 use crate::storage::queue::{self, DeadLetter, EntityRef, Entry, Location, Message};
 use crate::storage::raw_events;
+use crate::storage::trace_gate::Held;
 use crate::storage::Stores;
 
 /// Objects read at once by one round.
@@ -47,6 +48,9 @@ pub struct Rebuilt {
     pub lists: Vec<EntityEventsRow>,
     /// Entities whose events were all deleted: their rows go.
     pub deletions: Vec<EntityRef>,
+    /// The announced segments of traces and their children: once this round is written, their
+    /// traces no longer wait for them (`storage::trace_gate`).
+    pub releases: Vec<Held>,
 }
 
 /// A stored segment of one entity, wherever it was learnt of.
@@ -126,9 +130,11 @@ pub async fn process(
     );
     dead_letter_entities(stores, id.shard, &letters).await;
 
+    let releases = announced.held_traces();
     Some(Rebuilt {
         round: id,
         deletions_checked_at,
+        releases,
         entry_ids: announced.entry_ids,
         rows,
         lists,
@@ -153,6 +159,29 @@ impl Announced {
         self.locations
             .iter()
             .flat_map(|(entity, locations)| locations.iter().map(move |l| (entity, l)))
+    }
+
+    /// Every announced segment of a trace or of one of its children, as its trace's gate holds
+    /// it. The round settles them all: written, deleted or dead-lettered, none is pending after it.
+    fn held_traces(&self) -> Vec<Held> {
+        self.segments()
+            .filter_map(|(entity, location)| {
+                let trace = match entity.kind {
+                    EntityKind::Trace => Some(entity.entity_id.as_str()),
+                    _ => location
+                        .segment
+                        .trace_id
+                        .as_deref()
+                        .filter(|t| !t.is_empty()),
+                }?;
+                Some(Held::new(
+                    &entity.project_id,
+                    trace,
+                    &location.object,
+                    location.segment.offset,
+                ))
+            })
+            .collect()
     }
 
     /// Whether the entries named segments of `entity`, not only a rebuild.

@@ -27,6 +27,7 @@ use crate::domain::entity::EntityKind;
 use crate::storage::clickhouse::entity_events::{self, EntityEventsRow};
 use crate::storage::clickhouse::row_batch::{self, RowBatch};
 use crate::storage::queue::{self, EntityRef};
+use crate::storage::trace_gate::{self, Held};
 use crate::storage::Stores;
 
 /// What one flush writes.
@@ -40,6 +41,7 @@ struct Batch {
     deletions: BTreeSet<EntityRef>,
     rounds: Vec<RoundId>,
     acks: BTreeMap<u32, BTreeSet<String>>,
+    releases: Vec<Held>,
 }
 
 impl Batch {
@@ -61,6 +63,7 @@ impl Batch {
         self.rows.observations.extend(rebuilt.rows.observations);
         self.rows.scores.extend(rebuilt.rows.scores);
         self.rounds.push(rebuilt.round);
+        self.releases.extend(rebuilt.releases);
         self.acks
             .entry(rebuilt.round.shard)
             .or_default()
@@ -89,6 +92,11 @@ impl Batch {
 }
 
 /// Batches rounds by size and interval; writes, then acknowledges.
+///
+/// A round that finds the writer idle for `flush_interval` is written at once, so a quiet queue's
+/// events are readable in the time a round and a write take; otherwise rounds wait for the
+/// interval since the last write to pass (or for `flush_rows`), so that under load writes stay
+/// few and large.
 pub async fn run(
     stores: Stores,
     mut rx: mpsc::Receiver<Rebuilt>,
@@ -99,6 +107,8 @@ pub async fn run(
 ) {
     let mut batch = Batch::default();
     let mut deadline: Option<tokio::time::Instant> = None;
+    // When the last write ended.
+    let mut last_flush: Option<tokio::time::Instant> = None;
     loop {
         let flush_due = async {
             match deadline {
@@ -110,11 +120,16 @@ pub async fn run(
             received = rx.recv() => match received {
                 Some(rebuilt) => {
                     batch.add(rebuilt);
-                    deadline.get_or_insert(tokio::time::Instant::now() + settings.flush_interval);
-                    if batch.rows.len() >= settings.flush_rows {
+                    let now = tokio::time::Instant::now();
+                    let due = *deadline.get_or_insert_with(|| match last_flush {
+                        Some(at) => (at + settings.flush_interval).max(now),
+                        None => now,
+                    });
+                    if batch.rows.len() >= settings.flush_rows || due <= now {
                         take_waiting(&mut rx, &mut batch, &settings);
                         flush(&stores, &settings, &pending, &lookups, std::mem::take(&mut batch), &stop).await;
                         deadline = None;
+                        last_flush = Some(tokio::time::Instant::now());
                     }
                 }
                 None => {
@@ -126,6 +141,7 @@ pub async fn run(
                 take_waiting(&mut rx, &mut batch, &settings);
                 flush(&stores, &settings, &pending, &lookups, std::mem::take(&mut batch), &stop).await;
                 deadline = None;
+                last_flush = Some(tokio::time::Instant::now());
             }
         }
     }
@@ -183,6 +199,14 @@ async fn flush(
         }
     }
     recheck_deletions(stores, settings, lookups, &batch).await;
+    // Before the acknowledgements: an entry acknowledged is never processed again, so a release
+    // that did not happen then would hold its trace back until the gate expires.
+    if let Err(err) = trace_gate::release(&stores.redis, &batch.releases).await {
+        tracing::warn!(
+            error = format!("{err:#}"),
+            "cannot release written traces; their gates expire"
+        );
+    }
     for round in &batch.rounds {
         pending.settle(*round);
     }
