@@ -12,6 +12,7 @@ mod health;
 mod helpers;
 mod ingestion;
 mod migrations;
+mod openapi_contract;
 mod otel;
 mod otel_sdk;
 mod prompts;
