@@ -19,5 +19,6 @@ mod prompts;
 mod read_api;
 mod read_api_v2;
 mod redis;
+mod scores;
 mod sdk;
 mod torture;

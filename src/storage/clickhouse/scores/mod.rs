@@ -118,6 +118,20 @@ pub async fn get(
         .await?)
 }
 
+/// Deletes scores: every version of their rows, for real.
+pub async fn delete(
+    ch: &clickhouse::Client,
+    project: &ProjectId,
+    score_ids: &[String],
+) -> anyhow::Result<()> {
+    let mut sql = Sql::new("DELETE FROM scores WHERE project_id = ");
+    sql.bind(Bound::Text(project.to_string()));
+    sql.text(" AND id IN ");
+    sql.bind(Bound::Texts(score_ids.to_vec()));
+    sql.query(ch).execute().await?;
+    Ok(())
+}
+
 /// Filters of the score list (`GET /api/public/v2/scores`).
 #[derive(Debug, Clone, Default)]
 pub struct ScoreFilter {
