@@ -368,3 +368,37 @@ async fn js_client_manages_and_compiles_prompts_and_falls_back_when_the_server_i
         })
     );
 }
+
+#[tokio::test]
+async fn js_client_reads_scores_by_id_and_deletes_them() {
+    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
+    let key = create_project(&app.config, "sdk-js-scores").await;
+    app.ingest_accepted(&key, &serde_json::json!({"batch": [
+        envelope("1", "score-create", "2024-05-01T10:00:00.000Z",
+            serde_json::json!({"id": "js-numeric", "traceId": "t", "name": "quality", "value": 0.75})),
+        envelope("2", "score-create", "2024-05-01T10:00:01.000Z",
+            serde_json::json!({"id": "js-text", "sessionId": "s", "name": "note", "value": "fine", "dataType": "TEXT"})),
+    ]}))
+    .await;
+    assert!(app.wait_for_rows("scores", "sdk-js-scores", 2).await);
+
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(sdk_script("js_client_scores.js"))
+        .env("NODE_PATH", node_modules());
+    let result = run_roundtrip(command, &app, &key, "t").await;
+    assert_eq!(
+        result,
+        serde_json::json!({
+            "numeric": ["js-numeric", "NUMERIC", "quality", 0.75, null, "t", null],
+            "text": ["js-text", "TEXT", "note", null, "fine", null, "s"],
+            "unknown": 404,
+            "deleted": 404,
+            "deletedAgain": 404,
+        })
+    );
+    assert_eq!(
+        app.get_json("/api/public/v2/scores/js-text", &key).await.0,
+        200
+    );
+}
