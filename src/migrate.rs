@@ -72,7 +72,8 @@ pub fn clickhouse_migrations() -> Vec<Migration> {
         "clickhouse",
         [
             "0001_traces_observations_scores.sql",
-            "0002_entity_events.sql"
+            "0002_entity_events.sql",
+            "0003_entity_deletions.sql"
         ]
     )
 }

@@ -1,5 +1,9 @@
 //! API-key authentication: HTTP Basic, public key as the user and secret key as the password,
-//! resolving to exactly one project.
+//! resolving to exactly one project ([`ProjectAuth`]). Langfuse's browser SDK shows only its
+//! public key (`Authorization: Bearer pk-lf-...`), which is no secret: it ships in web pages, so it
+//! may write scores and nothing else. It is its own type ([`PublicKeyAuth`]), given only to the
+//! handlers that take score writes, through [`IngestionAuth`]; every other endpoint asks for
+//! [`ProjectAuth`], which a public key alone never yields (403 for a known key, as Langfuse).
 //!
 //! Verified keys are cached in each process for `auth.key_cache_ttl_secs`, so the database is
 //! asked at most once per key and interval; the secret is still hashed and compared (in constant
@@ -31,6 +35,30 @@ pub struct ProjectAuth {
     pub project_id: ProjectId,
     pub public_key: String,
     pub api_key_id: String,
+}
+
+/// The project of a request that showed only its public key: it may write scores, nothing else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKeyAuth {
+    pub project_id: ProjectId,
+    pub public_key: String,
+}
+
+/// The caller of an endpoint that takes score writes from a public key alone (the batch API and
+/// `POST /api/public/scores`): the whole key pair, or the public key, which may write only scores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngestionAuth {
+    KeyPair(ProjectAuth),
+    PublicKeyOnly(PublicKeyAuth),
+}
+
+impl IngestionAuth {
+    pub fn project_id(&self) -> &ProjectId {
+        match self {
+            IngestionAuth::KeyPair(auth) => &auth.project_id,
+            IngestionAuth::PublicKeyOnly(auth) => &auth.project_id,
+        }
+    }
 }
 
 /// What the database said about a public key, as cached.
@@ -71,25 +99,75 @@ impl ApiKeyVerifier {
         }
     }
 
-    /// Resolves an `Authorization` header value to a project, or says why not.
+    /// Resolves an `Authorization` header value to a project, or says why not. A public key
+    /// alone is refused: 403 when it is known (it may write scores only), 401 when not.
     pub async fn verify(&self, authorization: Option<&str>) -> Result<ProjectAuth, ApiError> {
-        let (public_key, secret) = parse_basic(authorization)?;
-        let entry = match self.cached(&public_key) {
+        match parse_authorization(authorization)? {
+            Credentials::KeyPair { public_key, secret } => {
+                self.verify_key_pair(public_key, secret).await
+            }
+            Credentials::PublicKey(public_key) => {
+                self.verify_public_key(public_key).await?;
+                Err(ApiError::Forbidden(
+                    "Access denied - insufficient permissions for this endpoint".to_string(),
+                ))
+            }
+        }
+    }
+
+    /// Resolves the `Authorization` header of a score write: the key pair, or the public key
+    /// alone.
+    pub async fn verify_ingestion(
+        &self,
+        authorization: Option<&str>,
+    ) -> Result<IngestionAuth, ApiError> {
+        Ok(match parse_authorization(authorization)? {
+            Credentials::KeyPair { public_key, secret } => {
+                IngestionAuth::KeyPair(self.verify_key_pair(public_key, secret).await?)
+            }
+            Credentials::PublicKey(public_key) => {
+                IngestionAuth::PublicKeyOnly(self.verify_public_key(public_key).await?)
+            }
+        })
+    }
+
+    async fn verify_public_key(&self, public_key: String) -> Result<PublicKeyAuth, ApiError> {
+        match self.entry(&public_key).await? {
+            CachedKey::Known { project_id, .. } => Ok(PublicKeyAuth {
+                project_id: ProjectId::authenticated(project_id),
+                public_key,
+            }),
+            CachedKey::Unknown => Err(ApiError::Unauthorized(
+                "Invalid public key. Confirm that you've configured the correct host.".to_string(),
+            )),
+        }
+    }
+
+    /// What is known of `public_key`: cached, or asked of the database and cached.
+    async fn entry(&self, public_key: &str) -> Result<CachedKey, ApiError> {
+        Ok(match self.cached(public_key) {
             Some((entry, renew)) => {
                 if renew {
-                    self.renew_in_background(&public_key);
+                    self.renew_in_background(public_key);
                 }
                 entry
             }
             None => {
-                let entry = look_up(&self.pool, &public_key).await.map_err(|e| {
+                let entry = look_up(&self.pool, public_key).await.map_err(|e| {
                     ApiError::Unavailable(format!("Authentication unavailable: {e}"))
                 })?;
-                remember(&self.cache, self.ttl, &public_key, entry.clone());
+                remember(&self.cache, self.ttl, public_key, entry.clone());
                 entry
             }
-        };
-        match entry {
+        })
+    }
+
+    async fn verify_key_pair(
+        &self,
+        public_key: String,
+        secret: String,
+    ) -> Result<ProjectAuth, ApiError> {
+        match self.entry(&public_key).await? {
             CachedKey::Known {
                 key_id,
                 project_id,
@@ -184,7 +262,16 @@ fn remember(cache: &KeyCache, ttl: Duration, public_key: &str, key: CachedKey) {
     );
 }
 
-fn parse_basic(authorization: Option<&str>) -> Result<(String, String), ApiError> {
+/// What an `Authorization` header shows.
+#[derive(Debug, PartialEq, Eq)]
+enum Credentials {
+    /// HTTP Basic: the public key as the user, the secret key as the password.
+    KeyPair { public_key: String, secret: String },
+    /// `Bearer <public key>`, as Langfuse's browser SDK sends it.
+    PublicKey(String),
+}
+
+fn parse_authorization(authorization: Option<&str>) -> Result<Credentials, ApiError> {
     let header = authorization.ok_or_else(|| {
         ApiError::Unauthorized(
             "Missing authorization header: use HTTP Basic with the public key as username and the secret key as password"
@@ -197,19 +284,48 @@ fn parse_basic(authorization: Option<&str>) -> Result<(String, String), ApiError
                 .to_string(),
         )
     };
-    let (scheme, encoded) = header.trim().split_once(' ').ok_or_else(invalid)?;
+    let (scheme, credentials) = header.trim().split_once(' ').ok_or_else(invalid)?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        let public_key = credentials.trim();
+        if public_key.is_empty() {
+            return Err(invalid());
+        }
+        return Ok(Credentials::PublicKey(public_key.to_string()));
+    }
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(invalid());
     }
+    let (public_key, secret) = parse_basic(credentials).ok_or_else(invalid)?;
+    Ok(Credentials::KeyPair { public_key, secret })
+}
+
+/// The user and password of HTTP Basic credentials, both required.
+fn parse_basic(encoded: &str) -> Option<(String, String)> {
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
-        .map_err(|_| invalid())?;
-    let decoded = String::from_utf8(decoded).map_err(|_| invalid())?;
-    let (public_key, secret) = decoded.split_once(':').ok_or_else(invalid)?;
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (public_key, secret) = decoded.split_once(':')?;
     if public_key.is_empty() || secret.is_empty() {
-        return Err(invalid());
+        return None;
     }
-    Ok((public_key.to_string(), secret.to_string()))
+    Some((public_key.to_string(), secret.to_string()))
+}
+
+/// The request's verifier and `Authorization` header, taken before the extractor's future runs.
+fn verifier_and_header(
+    req: &HttpRequest,
+) -> (Result<web::Data<ApiKeyVerifier>, ApiError>, Option<String>) {
+    let verifier = req
+        .app_data::<web::Data<ApiKeyVerifier>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("ApiKeyVerifier missing from app data")));
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (verifier, header)
 }
 
 impl FromRequest for ProjectAuth {
@@ -217,18 +333,18 @@ impl FromRequest for ProjectAuth {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
-        let verifier = req.app_data::<web::Data<ApiKeyVerifier>>().cloned();
-        let header = req
-            .headers()
-            .get(actix_web::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        Box::pin(async move {
-            let verifier = verifier.ok_or_else(|| {
-                ApiError::Internal(anyhow::anyhow!("ApiKeyVerifier missing from app data"))
-            })?;
-            verifier.verify(header.as_deref()).await
-        })
+        let (verifier, header) = verifier_and_header(req);
+        Box::pin(async move { verifier?.verify(header.as_deref()).await })
+    }
+}
+
+impl FromRequest for IngestionAuth {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let (verifier, header) = verifier_and_header(req);
+        Box::pin(async move { verifier?.verify_ingestion(header.as_deref()).await })
     }
 }
 
@@ -244,17 +360,26 @@ mod tests {
     }
 
     #[test]
-    fn parses_basic_credentials() {
-        let (pk, sk) = parse_basic(Some(&basic("pk-lf-1:sk-lf-2:with-colon"))).unwrap();
-        assert_eq!(pk, "pk-lf-1");
-        assert_eq!(sk, "sk-lf-2:with-colon");
+    fn parses_basic_credentials_and_a_bearer_public_key() {
+        assert_eq!(
+            parse_authorization(Some(&basic("pk-lf-1:sk-lf-2:with-colon"))).unwrap(),
+            Credentials::KeyPair {
+                public_key: "pk-lf-1".into(),
+                secret: "sk-lf-2:with-colon".into()
+            }
+        );
+        assert_eq!(
+            parse_authorization(Some("Bearer pk-lf-1")).unwrap(),
+            Credentials::PublicKey("pk-lf-1".into())
+        );
     }
 
     #[test]
     fn rejects_other_shapes() {
         for header in [
             None,
-            Some("Bearer abc".to_string()),
+            Some("Bearer ".to_string()),
+            Some("Token abc".to_string()),
             Some("Basic !!!".to_string()),
             Some(basic("no-colon")),
             Some(basic(":sk")),
@@ -262,7 +387,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    parse_basic(header.as_deref()),
+                    parse_authorization(header.as_deref()),
                     Err(ApiError::Unauthorized(_))
                 ),
                 "{header:?}"

@@ -9,6 +9,9 @@ use serde_json::json;
 pub enum ApiError {
     #[error("{0}")]
     Unauthorized(String),
+    /// Authenticated, but the credentials do not reach this endpoint (a public key alone).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -57,6 +60,7 @@ impl ApiError {
     fn name(&self) -> &'static str {
         match self {
             ApiError::Unauthorized(_) => "UnauthorizedError",
+            ApiError::Forbidden(_) => "ForbiddenError",
             ApiError::NotFound(_) => "LangfuseNotFoundError",
             ApiError::BadRequest(_) => "InvalidRequestError",
             ApiError::MethodNotAllowed => "MethodNotAllowedError",
@@ -73,6 +77,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

@@ -1,15 +1,16 @@
-//! Deleting traces with their observations and scores: rows and raw events.
+//! Deleting traces with their observations and scores, and single scores: rows and raw events.
 //!
-//! A deletion record (`trace_deletions`) comes first: from then on, every worker that rebuilds the
-//! trace or one of its children leaves out (and overwrites in blob storage) the events received up
-//! to it, however late they reach it; so a child still in the queue cannot bring rows back. The
-//! known entities are then queued for that rebuild, and the rows are deleted at once so that reads
-//! answer 404 right away.
+//! A deletion record (`trace_deletions`, `entity_deletions`) comes first: from then on, every
+//! worker that rebuilds the entity (or, for a trace, one of its children) leaves out (and
+//! overwrites in blob storage) the events received up to it, however late they reach it; so an
+//! event still in the queue, or a later rebuild, cannot bring rows back. The known entities are
+//! then queued for that rebuild, and the rows are deleted at once so that reads answer 404 right
+//! away.
 
 use super::WriteError;
 use crate::domain::entity::EntityKind;
 use crate::domain::project::ProjectId;
-use crate::storage::clickhouse::{trace_deletions, traces};
+use crate::storage::clickhouse::{scores, trace_deletions, traces};
 use crate::storage::queue::{self, EntityRef};
 use crate::storage::Stores;
 
@@ -39,13 +40,46 @@ pub async fn delete_traces(
                 .map(|id| entity(EntityKind::Trace, id.clone())),
         )
         .collect();
-    let messages = queue::rebuild_messages(&entities, queue_shards);
+    queue_rebuilds(stores, queue_shards, &entities).await?;
+    traces::delete_with_children(ch, project, trace_ids).await?;
+    Ok(())
+}
+
+/// Deletes the score `score_id` of the project: its rows now, its events (those received up to
+/// now) when the worker rebuilds it, which this queues.
+pub async fn delete_score(
+    stores: &Stores,
+    queue_shards: u32,
+    project: &ProjectId,
+    score_id: &str,
+) -> Result<(), WriteError> {
+    let ch = &stores.clickhouse;
+    let ids = [score_id.to_string()];
+    trace_deletions::record_entities(ch, project, EntityKind::Score, &ids, chrono::Utc::now())
+        .await?;
+    let score = EntityRef {
+        project_id: project.to_string(),
+        kind: EntityKind::Score,
+        entity_id: score_id.to_string(),
+    };
+    queue_rebuilds(stores, queue_shards, &[score]).await?;
+    scores::delete(ch, project, &ids).await?;
+    Ok(())
+}
+
+/// Queues a rebuild of `entities` in the shards that merge them, so that each deletion is applied
+/// in order with the events its shard is processing.
+async fn queue_rebuilds(
+    stores: &Stores,
+    queue_shards: u32,
+    entities: &[EntityRef],
+) -> Result<(), WriteError> {
+    let messages = queue::rebuild_messages(entities, queue_shards);
     if let Err(err) = queue::enqueue(&stores.redis, &messages).await {
         tracing::error!(error = format!("{err:#}"), "cannot queue a deletion");
         return Err(WriteError::Unavailable(
             "The ingestion queue is unavailable; retry the request".to_string(),
         ));
     }
-    traces::delete_with_children(ch, project, trace_ids).await?;
     Ok(())
 }

@@ -7,7 +7,8 @@
 //!    envelope on its own, group the good ones by entity, encode the request's one object.
 //! 3. [`persist`]: make it durable (blob storage, then the queue) before anyone answers.
 //!
-//! [`delete`] is the other write the API makes: deleting traces with everything under them.
+//! [`delete`] is the other write the API makes: deleting traces with everything under them, and
+//! single scores.
 //!
 //! Nothing here knows HTTP: refusals are [`WriteError`]s, which the handlers map to statuses.
 
@@ -20,9 +21,9 @@ pub mod prepare;
 use serde::Serialize;
 
 pub use admit::{Admission, Admitted};
-pub use delete::delete_traces;
+pub use delete::{delete_score, delete_traces};
 pub use persist::{accept_envelopes, persist};
-pub use prepare::{prepare_batch_body, prepare_parsed, Prepared};
+pub use prepare::{prepare_batch_body, prepare_parsed, EventScope, Prepared};
 
 /// Why a write was refused or failed. Every variant but `Internal` is the client's to act on:
 /// send less, send later, send it differently, or retry.

@@ -21,25 +21,50 @@ pub struct Prepared {
     pub(super) object: Option<(Vec<u8>, Vec<Segment>)>,
 }
 
+/// Which events a caller may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventScope {
+    /// Every event: the caller showed its whole API key.
+    All,
+    /// Scores (and SDK log lines) only: the caller showed only its public key, as Langfuse's
+    /// browser SDK does. Any other event is refused on its own, as Langfuse refuses it: 401,
+    /// "Access Scope Denied", among the answer's errors.
+    ScoresOnly,
+}
+
+impl EventScope {
+    fn admits(self, event: &Body) -> bool {
+        match self {
+            EventScope::All => true,
+            EventScope::ScoresOnly => matches!(event, Body::Score(_)),
+        }
+    }
+}
+
 /// A batch API body (`{"batch": [...]}`), gzip-compressed or not, inflated to at most `limit`
-/// bytes.
+/// bytes; events outside `scope` are refused.
 pub fn prepare_batch_body(
     project: &ProjectId,
+    scope: EventScope,
     body: &[u8],
     gzip: bool,
     limit: usize,
 ) -> Result<Prepared, WriteError> {
     if !gzip {
-        return prepare_json_body(project, body);
+        return prepare_json_body(project, scope, body);
     }
     let inflated = gzip::gunzip(body, limit).map_err(|e| match e {
         GzipError::TooLarge(_) => WriteError::TooLarge(e.to_string()),
         GzipError::Invalid(_) => WriteError::Malformed(e.to_string()),
     })?;
-    prepare_json_body(project, &inflated)
+    prepare_json_body(project, scope, &inflated)
 }
 
-fn prepare_json_body(project: &ProjectId, body: &[u8]) -> Result<Prepared, WriteError> {
+fn prepare_json_body(
+    project: &ProjectId,
+    scope: EventScope,
+    body: &[u8],
+) -> Result<Prepared, WriteError> {
     let mut request: Value = serde_json::from_slice(body)
         .map_err(|e| WriteError::Malformed(format!("Invalid request body: malformed JSON: {e}")))?;
     // Taken out of the request, so envelopes are moved rather than copied.
@@ -51,19 +76,37 @@ fn prepare_json_body(project: &ProjectId, body: &[u8]) -> Result<Prepared, Write
             ))
         }
     };
-    Ok(prepare(project, batch))
+    Ok(prepare_within(project, scope, batch))
 }
 
 /// Envelopes as sent: each gets an id if it has none, then is parsed.
 pub fn prepare(project: &ProjectId, envelopes: Vec<Value>) -> Prepared {
-    prepare_parsed(
-        project,
-        envelopes.into_iter().map(|mut envelope| {
-            assign_missing_id(&mut envelope);
-            let parsed = parse_envelope(&envelope);
-            (envelope, parsed)
-        }),
-    )
+    prepare_within(project, EventScope::All, envelopes)
+}
+
+/// `prepare`, refusing the valid events outside `scope`. Their errors follow those of invalid
+/// events, in the order Langfuse lists them.
+fn prepare_within(project: &ProjectId, scope: EventScope, envelopes: Vec<Value>) -> Prepared {
+    let mut refused = Vec::new();
+    let admitted = envelopes.into_iter().filter_map(|mut envelope| {
+        assign_missing_id(&mut envelope);
+        let parsed = parse_envelope(&envelope);
+        match &parsed {
+            Ok(Parsed::Event(event)) if !scope.admits(&event.body) => {
+                refused.push(Failure {
+                    id: event.event_id.clone(),
+                    status: 401,
+                    message: "Authentication error".to_string(),
+                    error: "Access Scope Denied".to_string(),
+                });
+                None
+            }
+            _ => Some((envelope, parsed)),
+        }
+    });
+    let mut prepared = prepare_parsed(project, admitted);
+    prepared.outcome.errors.extend(refused);
+    prepared
 }
 
 /// `prepare` for envelopes the caller has parsed already (each beside what `parse_envelope` said
@@ -119,4 +162,71 @@ pub fn prepare_parsed(
     let object =
         (!entities.is_empty()).then(|| raw_events::encode(entities.into_values().collect()));
     Prepared { outcome, object }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn envelope(id: &str, kind: &str, body: Value) -> Value {
+        json!({"id": id, "type": kind, "timestamp": "2024-05-01T10:00:00Z", "body": body})
+    }
+
+    #[test]
+    fn a_public_key_alone_writes_scores_and_nothing_else() {
+        let batch = json!({"batch": [
+            envelope("s", "score-create", json!({"id": "s1", "traceId": "t", "name": "q", "value": 1})),
+            envelope("t", "trace-create", json!({"id": "t"})),
+            envelope("o", "span-create", json!({"id": "o", "traceId": "t"})),
+            envelope("l", "sdk-log", json!({"log": "hello"})),
+            envelope("bad", "score-create", json!({"id": "s2"})),
+        ]});
+        let body = batch.to_string();
+        let project = ProjectId::authenticated("p");
+        let prepared = prepare_batch_body(
+            &project,
+            EventScope::ScoresOnly,
+            body.as_bytes(),
+            false,
+            1 << 20,
+        )
+        .unwrap();
+        let accepted: Vec<&str> = prepared
+            .outcome
+            .successes
+            .iter()
+            .map(|s| s.id.as_str())
+            .collect();
+        assert_eq!(accepted, ["s", "l"]);
+        let refused: Vec<(&str, u16, &str, &str)> = prepared
+            .outcome
+            .errors
+            .iter()
+            .map(|e| {
+                (
+                    e.id.as_str(),
+                    e.status,
+                    e.message.as_str(),
+                    e.error.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(refused[0].0, "bad");
+        assert_eq!(refused[0].1, 400);
+        assert_eq!(
+            refused[1..],
+            [
+                ("t", 401, "Authentication error", "Access Scope Denied"),
+                ("o", 401, "Authentication error", "Access Scope Denied"),
+            ]
+        );
+        let (_, segments) = prepared.object.expect("the score is stored");
+        assert_eq!(segments.len(), 1);
+
+        let everything =
+            prepare_batch_body(&project, EventScope::All, body.as_bytes(), false, 1 << 20).unwrap();
+        assert_eq!(everything.outcome.successes.len(), 4);
+        assert_eq!(everything.outcome.errors.len(), 1);
+    }
 }

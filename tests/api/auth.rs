@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use reqwest::header::AUTHORIZATION;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::helpers::{create_project, eventually, TestApp, TestConfig};
 
@@ -259,4 +259,87 @@ async fn browsers_may_call_the_api_from_any_origin() {
         .unwrap();
     assert_eq!(refused.status(), 401);
     assert_eq!(header(&refused, "access-control-allow-origin"), origin);
+}
+
+/// `Authorization: Bearer <public key>`, as Langfuse's browser SDK sends it.
+fn bearer(public_key: &str) -> String {
+    format!("Bearer {public_key}")
+}
+
+#[tokio::test]
+async fn a_public_key_alone_writes_scores_and_nothing_else() {
+    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
+    let key = create_project(&app.config, "browser").await;
+    let post = |path: &str, authorization: String, body: Value| {
+        app.http
+            .post(app.url(path))
+            .header(AUTHORIZATION, authorization)
+            .json(&body)
+            .send()
+    };
+    let at = "2024-05-01T10:00:00.000Z";
+    let batch = json!({"batch": [
+        {"id": "e-score", "type": "score-create", "timestamp": at,
+            "body": {"id": "s-1", "traceId": "t", "name": "feedback", "value": 1}},
+        {"id": "e-trace", "type": "trace-create", "timestamp": at, "body": {"id": "t"}},
+        {"id": "e-span", "type": "span-create", "timestamp": at, "body": {"id": "o", "traceId": "t"}},
+        {"id": "e-log", "type": "sdk-log", "timestamp": at, "body": {"log": "hello"}},
+    ]});
+    let response = post("/api/public/ingestion", bearer(&key.public), batch.clone())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 207);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({
+            "successes": [{"id": "e-score", "status": 201}, {"id": "e-log", "status": 201}],
+            "errors": [
+                {"id": "e-trace", "status": 401, "message": "Authentication error", "error": "Access Scope Denied"},
+                {"id": "e-span", "status": 401, "message": "Authentication error", "error": "Access Scope Denied"},
+            ],
+        })
+    );
+    let response = post(
+        "/api/public/scores",
+        bearer(&key.public),
+        json!({"id": "s-2", "traceId": "t", "name": "feedback", "value": 0}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+
+    // Reads and other writes are the key pair's: 403 for a known public key, as in Langfuse.
+    let response = app
+        .http
+        .get(app.url("/api/public/traces"))
+        .header(AUTHORIZATION, bearer(&key.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"message": "Access denied - insufficient permissions for this endpoint", "error": "ForbiddenError"})
+    );
+    let response = app
+        .http
+        .delete(app.url("/api/public/scores/s-1"))
+        .header(AUTHORIZATION, bearer(&key.public))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    // An unknown public key is refused everywhere.
+    let response = post("/api/public/ingestion", bearer("pk-lf-unknown"), batch)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+
+    assert!(app.wait_for_rows("scores", "browser", 2).await);
+    let (status, score) = app.get_json("/api/public/v2/scores/s-1", &key).await;
+    assert_eq!((status, &score["name"]), (200, &json!("feedback")));
+    assert_eq!(app.count_rows("traces", "browser").await, 0);
+    assert_eq!(app.count_rows("observations", "browser").await, 0);
 }

@@ -368,3 +368,94 @@ async fn js_client_manages_and_compiles_prompts_and_falls_back_when_the_server_i
         })
     );
 }
+
+#[tokio::test]
+async fn js_client_reads_scores_by_id_and_deletes_them() {
+    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
+    let key = create_project(&app.config, "sdk-js-scores").await;
+    app.ingest_accepted(&key, &serde_json::json!({"batch": [
+        envelope("1", "score-create", "2024-05-01T10:00:00.000Z",
+            serde_json::json!({"id": "js-numeric", "traceId": "t", "name": "quality", "value": 0.75})),
+        envelope("2", "score-create", "2024-05-01T10:00:01.000Z",
+            serde_json::json!({"id": "js-text", "sessionId": "s", "name": "note", "value": "fine", "dataType": "TEXT"})),
+    ]}))
+    .await;
+    assert!(app.wait_for_rows("scores", "sdk-js-scores", 2).await);
+
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(sdk_script("js_client_scores.js"))
+        .env("NODE_PATH", node_modules());
+    let result = run_roundtrip(command, &app, &key, "t").await;
+    assert_eq!(
+        result,
+        serde_json::json!({
+            "numeric": ["js-numeric", "NUMERIC", "quality", 0.75, null, "t", null],
+            "text": ["js-text", "TEXT", "note", null, "fine", null, "s"],
+            "unknown": 404,
+            "deleted": 404,
+            "deletedAgain": 404,
+        })
+    );
+    assert_eq!(
+        app.get_json("/api/public/v2/scores/js-text", &key).await.0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn js_browser_sdk_sends_scores_with_the_public_key_alone_and_nothing_else() {
+    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
+    let key = create_project(&app.config, "sdk-browser").await;
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(sdk_script("js_browser_scores.js"))
+        .env("NODE_PATH", node_modules());
+    let result = run_roundtrip(command, &app, &key, "browser-trace").await;
+
+    let answers = result["answers"].as_array().expect("answers");
+    assert_eq!(answers.len(), 2, "{result}");
+    for answer in answers {
+        assert_eq!(
+            answer["authorization"],
+            format!("Bearer {}", key.public),
+            "{result}"
+        );
+        assert_eq!(answer["status"], 207, "{result}");
+    }
+    let (score, trace) = (&answers[0]["body"], &answers[1]["body"]);
+    assert_eq!(score["errors"], serde_json::json!([]), "{result}");
+    assert_eq!(score["successes"][0]["status"], 201, "{result}");
+    assert_eq!(trace["successes"], serde_json::json!([]), "{result}");
+    let refusal = &trace["errors"][0];
+    assert_eq!(
+        (&refusal["status"], &refusal["message"], &refusal["error"]),
+        (
+            &serde_json::json!(401),
+            &serde_json::json!("Authentication error"),
+            &serde_json::json!("Access Scope Denied")
+        ),
+        "{result}"
+    );
+
+    let landed = crate::helpers::eventually(std::time::Duration::from_secs(20), || async {
+        app.get_json("/api/public/v2/scores/browser-trace-feedback", &key)
+            .await
+            .0
+            == 200
+    })
+    .await;
+    assert!(landed);
+    let (_, stored) = app
+        .get_json("/api/public/v2/scores/browser-trace-feedback", &key)
+        .await;
+    assert_eq!(
+        (&stored["traceId"], &stored["value"], &stored["comment"]),
+        (
+            &serde_json::json!("browser-trace"),
+            &serde_json::json!(1.0),
+            &serde_json::json!("thumbs up")
+        )
+    );
+    assert_eq!(app.count_rows("traces", "sdk-browser").await, 0);
+}

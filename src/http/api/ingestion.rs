@@ -2,7 +2,8 @@
 //!
 //! Admitted, read within `ingestion.max_body_bytes` (as sent and inflated), prepared on the
 //! blocking pool and persisted by `crate::write_path`: the 207 answer, one entry per envelope, is
-//! sent only once the accepted events are durable.
+//! sent only once the accepted events are durable. A caller that shows only its public key (a
+//! browser) may send scores: its other events are refused one by one in the 207, as Langfuse does.
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -10,17 +11,17 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::body::{header_text, read_limited};
 use super::resource;
 use crate::config::IngestionSettings;
-use crate::http::auth::ProjectAuth;
+use crate::http::auth::IngestionAuth;
 use crate::http::error::ApiError;
 use crate::storage::Stores;
-use crate::write_path::{self, offload, Admission};
+use crate::write_path::{self, offload, Admission, EventScope};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/ingestion").route(web::post().to(ingest)));
 }
 
 async fn ingest(
-    auth: ProjectAuth,
+    auth: IngestionAuth,
     req: HttpRequest,
     payload: web::Payload,
     stores: web::Data<Stores>,
@@ -32,10 +33,14 @@ async fn ingest(
         .await?;
     let limit = settings.max_body_bytes;
     let body = read_limited(&req, payload, limit).await?;
-    let (project, gzip) = (auth.project_id.clone(), admitted.gzip);
+    let scope = match auth {
+        IngestionAuth::KeyPair(_) => EventScope::All,
+        IngestionAuth::PublicKeyOnly(_) => EventScope::ScoresOnly,
+    };
+    let (project, gzip) = (auth.project_id().clone(), admitted.gzip);
     let prepared =
-        offload::cpu(move || write_path::prepare_batch_body(&project, &body, gzip, limit))
+        offload::cpu(move || write_path::prepare_batch_body(&project, scope, &body, gzip, limit))
             .await??;
-    let outcome = write_path::persist(&stores, &settings, &auth.project_id, prepared).await?;
+    let outcome = write_path::persist(&stores, &settings, auth.project_id(), prepared).await?;
     Ok(HttpResponse::MultiStatus().json(outcome))
 }

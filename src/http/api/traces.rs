@@ -40,6 +40,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub(super) fn trace_json(t: &TraceView, project: &ProjectId) -> Map<String, Value> {
     let value = json!({
         "id": t.id,
+        "projectId": project,
         "timestamp": iso(t.timestamp),
         "name": if t.name.is_empty() { Value::Null } else { json!(t.name) },
         "input": json_text(&t.input),
@@ -51,6 +52,9 @@ pub(super) fn trace_json(t: &TraceView, project: &ProjectId) -> Map<String, Valu
         "metadata": metadata(&t.metadata),
         "tags": t.tags,
         "public": t.public,
+        "bookmarked": t.bookmarked,
+        // Langfuse answers it on every trace, always null.
+        "externalId": Value::Null,
         "environment": t.environment,
         "htmlPath": format!("/project/{project}/traces/{}", t.id),
         "createdAt": iso(t.created_at),
@@ -98,10 +102,12 @@ async fn get_trace(
         "observations".into(),
         Value::Array(observations.iter().map(observation_json).collect()),
     );
-    body.insert(
-        "scores".into(),
-        Value::Array(scores.iter().map(score_json).collect()),
-    );
+    // The v1 score shape has no correction scores: Langfuse leaves them out of a trace.
+    let scores = scores
+        .iter()
+        .filter(|s| s.data_type != "CORRECTION")
+        .map(|s| score_json(s, &auth.project_id));
+    body.insert("scores".into(), Value::Array(scores.collect()));
     Ok(HttpResponse::Ok().json(Value::Object(body)))
 }
 

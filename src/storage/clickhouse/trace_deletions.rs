@@ -1,6 +1,8 @@
-//! The `trace_deletions` table (`sql/clickhouse/0002_entity_events.sql`): for each deleted trace,
-//! when it was deleted. The API records deletions; the worker reads them with its lookups and
-//! leaves out every event of a deleted trace (and of its children) received up to then.
+//! The deletion records: `trace_deletions` (`sql/clickhouse/0002_entity_events.sql`), for each
+//! deleted trace when it was deleted, and `entity_deletions` (`0003_entity_deletions.sql`), the
+//! same for single entities of any other kind (a deleted score). The API records deletions; the
+//! worker reads both with its lookups and leaves out every event of a deleted entity (and of the
+//! children of a deleted trace) received up to then.
 
 use std::collections::BTreeMap;
 
@@ -42,8 +44,42 @@ pub async fn record(
     Ok(())
 }
 
-/// The latest deletion of every trace deleted at or after `since`. Deletions are few, and those
-/// that matter are recent, so they are fetched by time rather than by key.
+/// Records the deletion of single entities of one kind at `at`: their own events received up to
+/// then are deleted by the worker that next rebuilds them. A trace's deletion, which reaches its
+/// children too, is [`record`]'s.
+pub async fn record_entities(
+    ch: &clickhouse::Client,
+    project: &ProjectId,
+    kind: EntityKind,
+    entity_ids: &[String],
+    at: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    #[derive(Serialize, clickhouse::Row)]
+    struct Deletion<'a> {
+        project_id: &'a str,
+        kind: &'a str,
+        entity_id: &'a str,
+        #[serde(with = "millis")]
+        deleted_at: DateTime<Utc>,
+    }
+    let mut insert = ch.insert("entity_deletions")?;
+    for entity_id in entity_ids {
+        insert
+            .write(&Deletion {
+                project_id: project.as_str(),
+                kind: kind.as_str(),
+                entity_id,
+                deleted_at: at,
+            })
+            .await?;
+    }
+    insert.end().await?;
+    Ok(())
+}
+
+/// The latest deletion of every entity deleted at or after `since`: traces and single entities
+/// alike, keyed by the entity deleted. Deletions are few, and those that matter are recent, so they
+/// are fetched by time rather than by key.
 pub(super) async fn since(
     ch: &clickhouse::Client,
     since: DateTime<Utc>,
@@ -51,26 +87,36 @@ pub(super) async fn since(
     #[derive(Deserialize, clickhouse::Row)]
     struct Deleted {
         project_id: String,
-        trace_id: String,
+        kind: String,
+        entity_id: String,
         #[serde(with = "millis")]
         latest: DateTime<Utc>,
     }
+    let since = Bound::Int(since.timestamp_millis());
     let mut sql = Sql::new(
-        "SELECT project_id, trace_id, max(deleted_at) AS latest FROM trace_deletions \
+        "SELECT project_id, kind, entity_id, max(deleted_at) AS latest FROM (\
+         SELECT project_id, 'trace' AS kind, trace_id AS entity_id, deleted_at FROM trace_deletions \
          WHERE deleted_at >= fromUnixTimestamp64Milli(",
     );
-    sql.bind(Bound::Int(since.timestamp_millis()));
-    sql.text(") GROUP BY project_id, trace_id");
+    sql.bind(since.clone());
+    sql.text(
+        ") UNION ALL SELECT project_id, toString(kind) AS kind, entity_id, deleted_at \
+         FROM entity_deletions WHERE deleted_at >= fromUnixTimestamp64Milli(",
+    );
+    sql.bind(since);
+    sql.text(")) GROUP BY project_id, kind, entity_id");
     let rows: Vec<Deleted> = sql.query(ch).fetch_all().await?;
     Ok(rows
         .into_iter()
-        .map(|row| {
-            let trace = EntityRef {
+        // A kind this version does not know was recorded by a newer one; its entities are not
+        // rebuilt here either.
+        .filter_map(|row| {
+            let entity = EntityRef {
                 project_id: row.project_id,
-                kind: EntityKind::Trace,
-                entity_id: row.trace_id,
+                kind: row.kind.parse().ok()?,
+                entity_id: row.entity_id,
             };
-            (trace, row.latest)
+            Some((entity, row.latest))
         })
         .collect())
 }

@@ -79,6 +79,7 @@ pub struct TraceView {
     pub version: Option<String>,
     pub environment: String,
     pub public: bool,
+    pub bookmarked: bool,
     pub tags: Vec<String>,
     pub input: Option<String>,
     pub output: Option<String>,
@@ -90,7 +91,7 @@ pub struct TraceView {
 }
 
 pub(super) const TRACE_COLUMNS: &str = "id, timestamp, name, user_id, CAST(metadata, 'Array(Tuple(String, String))') AS metadata, \
-    release, version, toString(environment) AS environment, public, tags, input, output, session_id, created_at, updated_at";
+    release, version, toString(environment) AS environment, public, bookmarked, tags, input, output, session_id, created_at, updated_at";
 
 /// Filters of the trace list. Every value is bound, never spliced into SQL.
 #[derive(Debug, Clone, Default)]

@@ -4,14 +4,15 @@
 //! One score object (the public spec's `CreateScoreRequest`) is answered 200 `{"id"}`; a list of
 //! them (what the SDK sends) is answered 202 `{"message": "Accepted"}` when every score was
 //! accepted, else 207 `{"accepted", "rejected", "errors": [{"message"}]}`. Each score becomes a
-//! `score-create` envelope and takes the ingestion pipeline, validated by its parser.
+//! `score-create` envelope and takes the ingestion pipeline, validated by its parser. As in
+//! Langfuse, the public key alone (a browser) may write scores here.
 
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
 use crate::config::IngestionSettings;
 use crate::domain::time::iso;
-use crate::http::auth::ProjectAuth;
+use crate::http::auth::IngestionAuth;
 use crate::http::error::ApiError;
 use crate::storage::Stores;
 use crate::write_path::accept_envelopes;
@@ -40,7 +41,7 @@ fn envelope(mut score: Value, now: &str) -> (String, Value) {
 }
 
 async fn create_scores(
-    auth: ProjectAuth,
+    auth: IngestionAuth,
     body: web::Json<Value>,
     stores: web::Data<Stores>,
     settings: web::Data<IngestionSettings>,
@@ -50,7 +51,8 @@ async fn create_scores(
         Value::Array(scores) => {
             let count = scores.len();
             let envelopes = scores.into_iter().map(|s| envelope(s, &now).1).collect();
-            let outcome = accept_envelopes(&stores, &settings, &auth.project_id, envelopes).await?;
+            let outcome =
+                accept_envelopes(&stores, &settings, auth.project_id(), envelopes).await?;
             if outcome.errors.is_empty() {
                 return Ok(HttpResponse::Accepted().json(json!({"message": "Accepted"})));
             }
@@ -68,7 +70,7 @@ async fn create_scores(
         score @ Value::Object(_) => {
             let (id, envelope) = envelope(score, &now);
             let outcome =
-                accept_envelopes(&stores, &settings, &auth.project_id, vec![envelope]).await?;
+                accept_envelopes(&stores, &settings, auth.project_id(), vec![envelope]).await?;
             match outcome.errors.into_iter().next() {
                 Some(error) => Err(ApiError::BadRequest(error.message)),
                 None => Ok(HttpResponse::Ok().json(json!({ "id": id }))),

@@ -1,9 +1,11 @@
 //! `GET /api/public/v2/scores`: page-numbered scores, each with what its trace says of its user,
-//! tags, environment and session; and the v1 score shape a trace's `scores` shows too.
+//! tags, environment and session; `GET /api/public/v2/scores/{scoreId}`: one score; and the v1
+//! score shape a trace's `scores` shows too.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
+use crate::domain::project::ProjectId;
 use crate::domain::time::iso;
 use crate::http::api::json::metadata;
 use crate::http::api::params::{bad, page_meta, Query};
@@ -17,13 +19,16 @@ const DEFAULT_LIMIT: u64 = 50;
 const MAX_LIMIT: u64 = 100;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/v2/scores").route(web::get().to(list_scores)));
+    cfg.service(resource("/v2/scores").route(web::get().to(list_scores)))
+        .service(resource("/v2/scores/{score_id}").route(web::get().to(get_score)));
 }
 
-/// A score in the v1 shape (`stringValue` only on scores that are not numeric).
-pub(crate) fn score_json(s: &ScoreView) -> Value {
+/// A score as Langfuse's v1 and v2 APIs show it: every field, `stringValue` null on a numeric
+/// score, and no `value` on a text score (Langfuse leaves it out: it is always 0 there).
+pub(crate) fn score_json(s: &ScoreView, project: &ProjectId) -> Value {
     let mut value = json!({
         "id": s.id,
+        "projectId": project,
         "traceId": s.trace_id,
         "sessionId": s.session_id,
         "datasetRunId": s.dataset_run_id,
@@ -38,14 +43,31 @@ pub(crate) fn score_json(s: &ScoreView) -> Value {
         "metadata": metadata(&s.metadata),
         "configId": s.config_id,
         "queueId": s.queue_id,
+        // The trace of the evaluation that made the score: evaluations do not run here.
+        "executionTraceId": Value::Null,
         "environment": s.environment,
         "dataType": s.data_type,
         "value": s.value,
+        "stringValue": if s.data_type == "NUMERIC" { Value::Null } else { json!(s.string_value) },
     });
-    if s.data_type != "NUMERIC" {
-        value["stringValue"] = json!(s.string_value);
+    if s.data_type == "TEXT" {
+        if let Some(fields) = value.as_object_mut() {
+            fields.remove("value");
+        }
     }
     value
+}
+
+async fn get_score(
+    auth: ProjectAuth,
+    path: web::Path<String>,
+    stores: web::Data<Stores>,
+) -> Result<HttpResponse, ApiError> {
+    let score_id = path.into_inner();
+    let score = scores::get(&stores.clickhouse, &auth.project_id, &score_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound("Score not found".to_string()))?;
+    Ok(HttpResponse::Ok().json(score_json(&score, &auth.project_id)))
 }
 
 async fn list_scores(
@@ -107,7 +129,7 @@ async fn list_scores(
     let data: Vec<Value> = rows
         .iter()
         .map(|(score, trace)| {
-            let mut value = score_json(score);
+            let mut value = score_json(score, &auth.project_id);
             value["trace"] = match trace {
                 Some(t) => json!({
                     "userId": t.user_id,

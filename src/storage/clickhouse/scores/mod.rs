@@ -104,6 +104,34 @@ const SCORE_COLUMNS: &str = "id, timestamp, toString(environment) AS environment
     observation_id, name, value, toString(source) AS source, comment, CAST(metadata, 'Array(Tuple(String, String))') AS metadata, \
     config_id, toString(data_type) AS data_type, string_value, queue_id, created_at, updated_at";
 
+/// The score `score_id`, newest version, unless deleted.
+pub async fn get(
+    ch: &clickhouse::Client,
+    project: &ProjectId,
+    score_id: &str,
+) -> anyhow::Result<Option<ScoreView>> {
+    let mut by_id = Sql::new("AND id = ");
+    by_id.bind(Bound::Text(score_id.to_string()));
+    Ok(latest_versions(project, "scores", SCORE_COLUMNS, by_id)
+        .query(ch)
+        .fetch_optional()
+        .await?)
+}
+
+/// Deletes scores: every version of their rows, for real.
+pub async fn delete(
+    ch: &clickhouse::Client,
+    project: &ProjectId,
+    score_ids: &[String],
+) -> anyhow::Result<()> {
+    let mut sql = Sql::new("DELETE FROM scores WHERE project_id = ");
+    sql.bind(Bound::Text(project.to_string()));
+    sql.text(" AND id IN ");
+    sql.bind(Bound::Texts(score_ids.to_vec()));
+    sql.query(ch).execute().await?;
+    Ok(())
+}
+
 /// Filters of the score list (`GET /api/public/v2/scores`).
 #[derive(Debug, Clone, Default)]
 pub struct ScoreFilter {
