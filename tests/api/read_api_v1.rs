@@ -1,6 +1,7 @@
 //! The page-numbered v1 lists, `GET /api/public/traces` and `GET /api/public/observations`:
 //! every query parameter of the spec, every type of the structured `filter`, how the two
-//! combine, the trace list's field groups.
+//! combine, the trace list's field groups; and what ingestion stores for the read answers to
+//! show (usage in OpenAI's shapes).
 
 use serde_json::{json, Value};
 
@@ -489,6 +490,74 @@ async fn the_observation_list_honours_every_parameter_and_filter_type() {
         assert!(
             body["message"].as_str().unwrap().contains(message),
             "{query}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn usage_in_openai_shapes_is_renamed_only_when_whole() {
+    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
+    let key = create_project(&app.config, "usage-shapes").await;
+    let generation = |id: &str, usage: Value| {
+        envelope(
+            id,
+            "generation-create",
+            "2024-05-01T10:00:00.000Z",
+            json!({"id": id, "traceId": "t", "usageDetails": usage}),
+        )
+    };
+    let batch = json!({"batch": [
+        generation("completion", json!({"prompt_tokens": 20, "completion_tokens": 8, "total_tokens": 28,
+            "prompt_tokens_details": {"cached_tokens": 5}, "completion_tokens_details": {"reasoning_tokens": 2}})),
+        generation("response", json!({"input_tokens": 9, "output_tokens": 3, "total_tokens": 12})),
+        generation("partial", json!({"prompt_tokens": 20, "completion_tokens": 8})),
+        generation("extended", json!({"prompt_tokens": 20, "completion_tokens": 8, "total_tokens": 28,
+            "prompt_cache_hit_tokens": 4})),
+        generation("plain", json!({"input": 7, "cache_read": 2})),
+    ]});
+    app.ingest_accepted(&key, &batch).await;
+    assert!(app.wait_for_rows("observations", "usage-shapes", 5).await);
+    for (id, usage_details, usage) in [
+        (
+            "completion",
+            json!({"input": 15, "input_cached_tokens": 5, "output": 6, "output_reasoning_tokens": 2, "total": 28}),
+            [15, 6, 28],
+        ),
+        (
+            "response",
+            json!({"input": 9, "output": 3, "total": 12}),
+            [9, 3, 12],
+        ),
+        (
+            "partial",
+            json!({"prompt_tokens": 20, "completion_tokens": 8, "total": 28}),
+            [0, 0, 28],
+        ),
+        (
+            "extended",
+            json!({"prompt_tokens": 20, "completion_tokens": 8, "total_tokens": 28,
+                "prompt_cache_hit_tokens": 4, "total": 60}),
+            [0, 0, 60],
+        ),
+        (
+            "plain",
+            json!({"input": 7, "cache_read": 2, "total": 9}),
+            [7, 0, 9],
+        ),
+    ] {
+        let (status, o) = app
+            .get_json(&format!("/api/public/observations/{id}"), &key)
+            .await;
+        assert_eq!(status, 200, "{o}");
+        assert_eq!(o["usageDetails"], usage_details, "{id}");
+        assert_eq!(
+            [
+                &o["usage"]["input"],
+                &o["usage"]["output"],
+                &o["usage"]["total"]
+            ],
+            usage.map(|n| json!(n)).each_ref(),
+            "{id}"
         );
     }
 }
