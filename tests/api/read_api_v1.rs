@@ -1,11 +1,16 @@
 //! The page-numbered v1 lists, `GET /api/public/traces` and `GET /api/public/observations`:
 //! every query parameter of the spec, every type of the structured `filter`, how the two
 //! combine, the trace list's field groups; and what ingestion stores for the read answers to
-//! show (usage in OpenAI's shapes).
+//! show (usage in OpenAI's shapes, the id of a linked prompt).
+
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{create_project, envelope, ApiKey, TestApp, TestConfig};
+use crate::helpers::{
+    admin_database_url, create_project, envelope, eventually, socket_of, with_socket, ApiKey,
+    TcpProxy, TestApp, TestConfig,
+};
 
 /// Three traces, in two environments besides the default, with observations at every level.
 pub(crate) async fn seeded_app() -> (TestApp, ApiKey) {
@@ -560,4 +565,146 @@ async fn usage_in_openai_shapes_is_renamed_only_when_whole() {
             "{id}"
         );
     }
+}
+
+#[tokio::test]
+async fn observations_naming_a_prompt_version_carry_its_id() {
+    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
+    let key = create_project(&app.config, "prompt-links").await;
+    let mut ids = Vec::new();
+    for text in ["first", "second"] {
+        let response = app
+            .post_as(
+                "/api/public/v2/prompts",
+                &key,
+                &json!({"name": "greeting", "type": "text", "prompt": text}),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        let prompt: Value = response.json().await.unwrap();
+        ids.push(prompt["id"].as_str().unwrap().to_string());
+    }
+    let generation = |id: &str, name: &str, version: u32| {
+        envelope(
+            id,
+            "generation-create",
+            "2024-05-01T10:00:00.000Z",
+            json!({"id": id, "traceId": "pt", "startTime": "2024-05-01T10:00:00.000Z",
+                "promptName": name, "promptVersion": version}),
+        )
+    };
+    let batch = json!({"batch": [
+        generation("linked-1", "greeting", 1),
+        generation("linked-2", "greeting", 2),
+        generation("no-such-version", "greeting", 3),
+        generation("no-such-prompt", "farewell", 1),
+        envelope("plain", "span-create", "2024-05-01T10:00:00.000Z",
+            json!({"id": "plain", "traceId": "pt", "startTime": "2024-05-01T10:00:00.000Z"})),
+    ]});
+    app.ingest_accepted(&key, &batch).await;
+    assert!(app.wait_for_rows("observations", "prompt-links", 5).await);
+
+    let expected = [
+        ("linked-1", json!(ids[0])),
+        ("linked-2", json!(ids[1])),
+        ("no-such-version", Value::Null),
+        ("no-such-prompt", Value::Null),
+        ("plain", Value::Null),
+    ];
+    let (_, v1) = app
+        .get_json("/api/public/observations?traceId=pt", &key)
+        .await;
+    let (_, v2) = app
+        .get_json(
+            "/api/public/v2/observations?traceId=pt&fields=core,prompt",
+            &key,
+        )
+        .await;
+    let (_, trace) = app.get_json("/api/public/traces/pt", &key).await;
+    for (id, prompt_id) in &expected {
+        for (what, items) in [
+            ("v1", &v1["data"]),
+            ("v2", &v2["data"]),
+            ("trace", &trace["observations"]),
+        ] {
+            let item = items
+                .as_array()
+                .unwrap_or_else(|| panic!("{what}: {items}"))
+                .iter()
+                .find(|o| o["id"] == *id)
+                .unwrap_or_else(|| panic!("{what}: {id} missing"));
+            assert_eq!(item["promptId"], *prompt_id, "{what}: {id}");
+        }
+    }
+    let (_, one) = app
+        .get_json("/api/public/observations/linked-2", &key)
+        .await;
+    assert_eq!(
+        (&one["promptId"], &one["promptName"], &one["promptVersion"]),
+        (&json!(ids[1]), &json!("greeting"), &json!(2))
+    );
+}
+
+#[tokio::test]
+async fn observations_are_written_without_a_prompt_id_while_postgres_is_away() {
+    let mut config = TestConfig::new().await;
+    let proxy = TcpProxy::start(socket_of(&admin_database_url())).await;
+    let url = with_socket(&config.env["DATABASE_URL"], proxy.addr);
+    config.set("DATABASE_URL", url);
+    let app = TestApp::spawn_with_worker(config).await;
+    let key = create_project(&app.config, "prompt-outage").await;
+    let mut ids = Vec::new();
+    for text in ["first", "second"] {
+        let response = app
+            .post_as(
+                "/api/public/v2/prompts",
+                &key,
+                &json!({"name": "greeting", "type": "text", "prompt": text}),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        let prompt: Value = response.json().await.unwrap();
+        ids.push(prompt["id"].as_str().unwrap().to_string());
+    }
+    let generation = |id: &str, version: u32| {
+        json!({"batch": [envelope(id, "generation-create", "2024-05-01T10:00:00.000Z",
+            json!({"id": id, "traceId": "po", "startTime": "2024-05-01T10:00:00.000Z",
+                "promptName": "greeting", "promptVersion": version}))]})
+    };
+    let prompt_id = |id: &str| {
+        let app = &app;
+        let (key, path) = (&key, format!("/api/public/observations/{id}"));
+        async move {
+            let (status, body) = app.get_json(&path, key).await;
+            assert_eq!(status, 200, "{body}");
+            body["promptId"].clone()
+        }
+    };
+    // Version 1 is looked up, and cached, while PostgreSQL answers.
+    app.ingest_accepted(&key, &generation("before", 1)).await;
+    assert!(app.wait_for_rows("observations", "prompt-outage", 1).await);
+    assert_eq!(prompt_id("before").await, json!(ids[0]));
+
+    proxy.stop();
+    app.ingest_accepted(&key, &generation("cached", 1)).await;
+    app.ingest_accepted(&key, &generation("unknown", 2)).await;
+    assert!(
+        app.wait_for_rows("observations", "prompt-outage", 3).await,
+        "events wait for PostgreSQL"
+    );
+    assert_eq!(prompt_id("cached").await, json!(ids[0]));
+    assert_eq!(prompt_id("unknown").await, Value::Null);
+
+    // Back, the next event of the observation rebuilds it with the link (once lookups resume).
+    proxy.resume();
+    let linked = eventually(Duration::from_secs(30), || async {
+        app.ingest_accepted(&key, &generation("unknown", 2)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        prompt_id("unknown").await == json!(ids[1])
+    })
+    .await;
+    assert!(
+        linked,
+        "the observation was never linked once PostgreSQL was back"
+    );
 }

@@ -77,7 +77,7 @@ pub(crate) fn observation_json(o: &ObservationView) -> Value {
         "level": o.level,
         "statusMessage": o.status_message,
         "parentObservationId": o.parent_observation_id,
-        "promptId": Value::Null,
+        "promptId": o.prompt_id,
         "promptName": o.prompt_name,
         "promptVersion": o.prompt_version,
         "usageDetails": usage_details,

@@ -47,6 +47,9 @@ pub struct ObservationRow {
     pub total_cost: Option<i64>,
     #[serde(with = "millis::option")]
     pub completion_start_time: Option<DateTime<Utc>>,
+    /// The id of the prompt version named by `prompt_name` and `prompt_version`, which the worker
+    /// looks up in PostgreSQL after the merge; `None` when there is no such prompt.
+    pub prompt_id: Option<String>,
     pub prompt_name: Option<String>,
     pub prompt_version: Option<u16>,
     #[serde(with = "millis")]
@@ -90,6 +93,7 @@ impl From<ObservationRecord> for ObservationRow {
             cost_details: costs,
             total_cost: o.total_cost.map(decimal),
             completion_start_time: o.completion_start_time,
+            prompt_id: None,
             prompt_name: o.prompt_name,
             prompt_version: o.prompt_version,
             created_at: o.created_at,
@@ -126,6 +130,7 @@ pub struct ObservationView {
     pub total_cost: Option<f64>,
     #[serde(with = "millis::option")]
     pub completion_start_time: Option<DateTime<Utc>>,
+    pub prompt_id: Option<String>,
     pub prompt_name: Option<String>,
     pub prompt_version: Option<u16>,
 }
@@ -135,7 +140,7 @@ const OBSERVATION_COLUMNS: &str = "id, trace_id, toString(environment) AS enviro
     toString(level) AS level, status_message, version, input, output, provided_model_name AS model, model_parameters, \
     CAST(usage_details, 'Array(Tuple(String, UInt64))') AS usage_details, \
     arrayMap(x -> (x.1, toFloat64(x.2)), CAST(cost_details, 'Array(Tuple(String, Decimal64(12)))')) AS cost_details, \
-    toFloat64(total_cost) AS total_cost, completion_start_time, prompt_name, prompt_version";
+    toFloat64(total_cost) AS total_cost, completion_start_time, prompt_id, prompt_name, prompt_version";
 
 /// One page of observations matching every condition (on the observations view of the filter
 /// language, [`OBSERVATIONS`]), newest start time first, and the total number matching.
