@@ -512,7 +512,7 @@ ensure_python_venv() {
 }
 
 # ---------------------------------------------------------------------------------------------------------
-# The official Python SDKs, each in its own venv (2.x and 5.x cannot share one), for compatibility tests
+# The official Python SDKs, each in its own venv (2.x, 4.x and 5.x cannot share one), for compatibility tests
 # ---------------------------------------------------------------------------------------------------------
 
 # _lf_requirements_venv DIR REQUIREMENTS: a venv at DIR with REQUIREMENTS installed, rebuilt only when the
@@ -547,12 +547,15 @@ ensure_sdk_venvs() {
     _lf_dirs
     LANGFUSE_TEST_PYTHON_SDK_V2=$(_lf_requirements_venv "$LF_DEV_DIR/sdk-python-v2" \
         "$LF_REPO_ROOT/tests/sdk/requirements-python-v2.txt") || return 1
+    LANGFUSE_TEST_PYTHON_SDK_V4=$(_lf_requirements_venv "$LF_DEV_DIR/sdk-python-v4" \
+        "$LF_REPO_ROOT/tests/sdk/requirements-python-v4.txt") || return 1
     LANGFUSE_TEST_PYTHON_SDK_V5=$(_lf_requirements_venv "$LF_DEV_DIR/sdk-python-v5" \
         "$LF_REPO_ROOT/tests/sdk/requirements-python-v5.txt") || return 1
     LANGFUSE_TEST_PYTHON_OTEL=$(_lf_requirements_venv "$LF_DEV_DIR/sdk-python-otel" \
         "$LF_REPO_ROOT/tests/sdk/requirements-otel.txt") || return 1
-    export LANGFUSE_TEST_PYTHON_SDK_V2 LANGFUSE_TEST_PYTHON_SDK_V5 LANGFUSE_TEST_PYTHON_OTEL
-    _lf_say "sdk venvs: Python SDK 2.x and 5.x and a plain OpenTelemetry exporter ready under $LF_DEV_DIR"
+    export LANGFUSE_TEST_PYTHON_SDK_V2 LANGFUSE_TEST_PYTHON_SDK_V4 LANGFUSE_TEST_PYTHON_SDK_V5 \
+        LANGFUSE_TEST_PYTHON_OTEL
+    _lf_say "sdk venvs: Python SDK 2.x, 4.x and 5.x and a plain OpenTelemetry exporter ready under $LF_DEV_DIR"
 }
 
 # The official JS SDKs (tests/sdk/package.json), installed with npm into .dev/sdk-js.

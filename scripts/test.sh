@@ -33,7 +33,8 @@ export LANGFUSE_TEST_REDIS_URL="${LANGFUSE_TEST_REDIS_URL:-redis://127.0.0.1:637
 export LANGFUSE_TEST_CLICKHOUSE_URL="${LANGFUSE_TEST_CLICKHOUSE_URL:-http://127.0.0.1:8123}"
 # Set by the ensure_* functions above; listed here so this file names every variable the tests read.
 export LANGFUSE_TEST_REDIS_CLUSTER_NODES LANGFUSE_TEST_S3_ENDPOINT LANGFUSE_TEST_PYTHON LANGFUSE_TEST_CHDB_SERVER \
-    LANGFUSE_TEST_PYTHON_SDK_V2 LANGFUSE_TEST_PYTHON_SDK_V5 LANGFUSE_TEST_PYTHON_OTEL LANGFUSE_TEST_NODE_MODULES
+    LANGFUSE_TEST_PYTHON_SDK_V2 LANGFUSE_TEST_PYTHON_SDK_V4 LANGFUSE_TEST_PYTHON_SDK_V5 LANGFUSE_TEST_PYTHON_OTEL \
+    LANGFUSE_TEST_NODE_MODULES
 
 # Each test creates its own PostgreSQL and ClickHouse databases named lfrs_test_<unix seconds>_<uuid>;
 # drop the ones runs older than three hours left behind so they do not pile up on a long-lived machine,

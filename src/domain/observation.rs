@@ -20,6 +20,19 @@ pub enum ObservationType {
 }
 
 impl ObservationType {
+    pub const ALL: [ObservationType; 10] = [
+        ObservationType::Span,
+        ObservationType::Generation,
+        ObservationType::Event,
+        ObservationType::Agent,
+        ObservationType::Tool,
+        ObservationType::Chain,
+        ObservationType::Retriever,
+        ObservationType::Evaluator,
+        ObservationType::Embedding,
+        ObservationType::Guardrail,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ObservationType::Span => "SPAN",
@@ -47,6 +60,8 @@ pub enum Level {
 }
 
 impl Level {
+    pub const ALL: [Level; 4] = [Level::Debug, Level::Default, Level::Warning, Level::Error];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Level::Debug => "DEBUG",

@@ -628,73 +628,111 @@ pub mod usage {
         }
     }
 
-    /// A plain `{key: count}` map, or OpenAI's completion or response usage objects.
-    fn from_details(map: &serde_json::Map<String, Value>) -> Result<BTreeMap<String, u64>, String> {
-        let openai_completion =
-            map.contains_key("prompt_tokens") || map.contains_key("completion_tokens");
-        let openai_response = map.contains_key("input_tokens") || map.contains_key("output_tokens");
+    /// The keys of one of OpenAI's usage objects: the input, output and total counts, and the
+    /// breakdowns of the first two.
+    struct OpenAiShape {
+        input: &'static str,
+        output: &'static str,
+        total: &'static str,
+        input_details: &'static str,
+        output_details: &'static str,
+    }
+
+    /// The Chat Completions API's `usage`.
+    const COMPLETION: OpenAiShape = OpenAiShape {
+        input: "prompt_tokens",
+        output: "completion_tokens",
+        total: "total_tokens",
+        input_details: "prompt_tokens_details",
+        output_details: "completion_tokens_details",
+    };
+
+    /// The Responses API's `usage`.
+    const RESPONSE: OpenAiShape = OpenAiShape {
+        input: "input_tokens",
+        output: "output_tokens",
+        total: "total_tokens",
+        input_details: "input_tokens_details",
+        output_details: "output_tokens_details",
+    };
+
+    /// A whole non-negative integer, as OpenAI's usage objects hold them.
+    fn whole(v: &Value) -> Option<u64> {
+        v.as_u64().or_else(|| {
+            v.as_f64()
+                .filter(|f| *f >= 0.0 && f.fract() == 0.0 && *f <= u64::MAX as f64)
+                .map(|f| f as u64)
+        })
+    }
+
+    /// `map` in Langfuse's keys if it is the whole of `shape`, as Langfuse's ingestion schema
+    /// recognises it: the three counts present and whole, the breakdowns absent, null, or maps
+    /// of whole counts (or nulls), and no other key. Each breakdown entry becomes
+    /// `input_<key>`/`output_<key>` and is taken out of `input`/`output`, so that the keys add
+    /// up to the total. `None` when the map is anything else, which is then kept as sent.
+    fn openai_usage(
+        map: &serde_json::Map<String, Value>,
+        shape: &OpenAiShape,
+    ) -> Option<BTreeMap<String, u64>> {
+        let allowed = [
+            shape.input,
+            shape.output,
+            shape.total,
+            shape.input_details,
+            shape.output_details,
+        ];
+        if map.keys().any(|k| !allowed.contains(&k.as_str())) {
+            return None;
+        }
+        let mut input = whole(map.get(shape.input)?)?;
+        let mut output = whole(map.get(shape.output)?)?;
+        let total = whole(map.get(shape.total)?)?;
         let mut out = BTreeMap::new();
-        if openai_completion || openai_response {
-            let (input_key, output_key, input_details, output_details) = if openai_completion {
-                (
-                    "prompt_tokens",
-                    "completion_tokens",
-                    "prompt_tokens_details",
-                    "completion_tokens_details",
-                )
-            } else {
-                (
-                    "input_tokens",
-                    "output_tokens",
-                    "input_tokens_details",
-                    "output_tokens_details",
-                )
-            };
-            let mut input = map
-                .get(input_key)
-                .map(|v| count(input_key, v))
-                .transpose()?
-                .flatten();
-            let mut output = map
-                .get(output_key)
-                .map(|v| count(output_key, v))
-                .transpose()?
-                .flatten();
-            // Detailed counts are part of the plain ones; Langfuse reports the remainder as
-            // `input`/`output` so that the keys add up to the total.
-            for (details_key, prefix, base) in [
-                (input_details, "input", &mut input),
-                (output_details, "output", &mut output),
-            ] {
-                if let Some(Value::Object(details)) = map.get(details_key) {
+        for (details_key, prefix, base) in [
+            (shape.input_details, "input", &mut input),
+            (shape.output_details, "output", &mut output),
+        ] {
+            match map.get(details_key) {
+                None | Some(Value::Null) => {}
+                Some(Value::Object(details)) => {
                     for (k, v) in details {
-                        if let Some(n) = count(k, v)? {
-                            out.insert(format!("{prefix}_{k}"), n);
-                            if let Some(b) = base.as_mut() {
-                                *b = b.saturating_sub(n);
-                            }
+                        if v.is_null() {
+                            continue;
                         }
+                        let n = whole(v)?;
+                        out.insert(format!("{prefix}_{k}"), n);
+                        *base = base.saturating_sub(n);
                     }
                 }
+                Some(_) => return None,
             }
-            if let Some(i) = input {
-                out.insert("input".into(), i);
-            }
-            if let Some(o) = output {
-                out.insert("output".into(), o);
-            }
-            if let Some(t) = map
-                .get("total_tokens")
-                .map(|v| count("total_tokens", v))
-                .transpose()?
-                .flatten()
-            {
-                out.insert("total".into(), t);
-            }
-            return Ok(out);
         }
+        out.insert("input".into(), input);
+        out.insert("output".into(), output);
+        out.insert("total".into(), total);
+        Some(out)
+    }
+
+    /// OpenAI's completion or response usage object when the map is the whole of one (see
+    /// [`openai_usage`]); otherwise a plain `{key: count}` map with its keys as sent. There a
+    /// nested object (a breakdown of a shape that is not whole) is left out, as Langfuse leaves
+    /// it out; a count may be a number or a string of digits.
+    fn from_details(map: &serde_json::Map<String, Value>) -> Result<BTreeMap<String, u64>, String> {
+        if let Some(usage) = openai_usage(map, &COMPLETION).or_else(|| openai_usage(map, &RESPONSE))
+        {
+            return Ok(usage);
+        }
+        let mut out = BTreeMap::new();
         for (k, v) in map {
-            if let Some(n) = count(k, v)? {
+            let n = match v {
+                Value::Object(_) | Value::Array(_) => None,
+                Value::String(text) => Some(
+                    text.parse::<u64>()
+                        .map_err(|_| format!("usage {k} must be a number, not {text:?}"))?,
+                ),
+                _ => count(k, v)?,
+            };
+            if let Some(n) = n {
                 out.insert(k.clone(), n);
             }
         }
@@ -937,6 +975,82 @@ mod tests {
         );
         assert_eq!(u.unwrap()["total"], 3);
         assert_eq!(c.unwrap()["total"], 0.5);
+    }
+
+    #[test]
+    fn openai_usage_is_renamed_only_when_the_whole_shape_is_there() {
+        let usage = |details: Value| {
+            let e = parse(envelope(
+                "generation-create",
+                json!({"id": "g", "usageDetails": details}),
+            ))
+            .unwrap();
+            let Body::Observation(o) = e.body else {
+                panic!()
+            };
+            o.usage_details.map(|u| json!(u))
+        };
+        // The whole completion shape, with its breakdowns taken out of input and output.
+        assert_eq!(
+            usage(
+                json!({"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14,
+                "prompt_tokens_details": {"cached_tokens": 3, "audio_tokens": null},
+                "completion_tokens_details": null})
+            ),
+            Some(json!({"input": 7, "input_cached_tokens": 3, "output": 4, "total": 14}))
+        );
+        // The whole response shape, with a breakdown larger than its count.
+        assert_eq!(
+            usage(
+                json!({"input_tokens": 2, "output_tokens": 5, "total_tokens": 7,
+                "input_tokens_details": {"cached_tokens": 3}})
+            ),
+            Some(json!({"input": 0, "input_cached_tokens": 3, "output": 5, "total": 7}))
+        );
+        // No total: the keys stay as sent, and the total is their sum.
+        assert_eq!(
+            usage(json!({"prompt_tokens": 10, "completion_tokens": 4})),
+            Some(json!({"prompt_tokens": 10, "completion_tokens": 4, "total": 14}))
+        );
+        // Another key beside the shape: kept as sent; the breakdown, not a count, is left out,
+        // and the total sums every count, `total_tokens` included, as Langfuse's does.
+        assert_eq!(
+            usage(
+                json!({"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14,
+                "prompt_cache_hit_tokens": 2, "prompt_tokens_details": {"cached_tokens": 2}})
+            ),
+            Some(
+                json!({"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14,
+                "prompt_cache_hit_tokens": 2, "total": 30})
+            )
+        );
+        // A count that is not whole, or a breakdown that is not a map of counts, breaks the
+        // shape too.
+        assert_eq!(
+            usage(json!({"prompt_tokens": 1.5, "completion_tokens": 4, "total_tokens": 6})),
+            Some(
+                json!({"prompt_tokens": 2, "completion_tokens": 4, "total_tokens": 6, "total": 12})
+            )
+        );
+        assert_eq!(
+            usage(
+                json!({"input_tokens": 1, "output_tokens": 1, "total_tokens": 2,
+                "output_tokens_details": {"reasoning_tokens": "many"}})
+            ),
+            Some(json!({"input_tokens": 1, "output_tokens": 1, "total_tokens": 2, "total": 4}))
+        );
+        // Counts may come as strings of digits; other strings are refused.
+        assert_eq!(
+            usage(json!({"input": "12", "output": 3})),
+            Some(json!({"input": 12, "output": 3, "total": 15}))
+        );
+        let refused = parse(envelope(
+            "generation-create",
+            json!({"id": "g", "usageDetails": {"input": "lots"}}),
+        ))
+        .unwrap_err();
+        assert_eq!(refused.status, 400);
+        assert!(refused.message.contains("input"), "{}", refused.message);
     }
 
     #[test]

@@ -711,3 +711,47 @@ pub async fn epochs(pool: &Pool, project_ids: &[String]) -> anyhow::Result<Vec<(
         .await?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
+
+/// A prompt version as an observation names it: its project, name and version.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VersionKey {
+    pub project_id: String,
+    pub name: String,
+    pub version: i32,
+}
+
+/// The ids of those of `versions` that exist, in any order. Across projects: the worker links
+/// the observations of many projects at once, on behalf of requests authenticated when they
+/// were accepted.
+pub async fn ids_of_versions(
+    pool: &Pool,
+    versions: &[VersionKey],
+) -> anyhow::Result<Vec<(VersionKey, String)>> {
+    if versions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let project_ids: Vec<&str> = versions.iter().map(|v| v.project_id.as_str()).collect();
+    let names: Vec<&str> = versions.iter().map(|v| v.name.as_str()).collect();
+    let numbers: Vec<i32> = versions.iter().map(|v| v.version).collect();
+    let client = pool.get().await.context("no PostgreSQL connection")?;
+    let rows = client
+        .query(
+            "SELECT p.project_id, p.name, p.version, p.id
+               FROM unnest($1::text[], $2::text[], $3::int4[]) AS k(project_id, name, version)
+               JOIN prompts p
+                 ON p.project_id = k.project_id AND p.name = k.name AND p.version = k.version",
+            &[&project_ids, &names, &numbers],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let key = VersionKey {
+                project_id: row.get(0),
+                name: row.get(1),
+                version: row.get(2),
+            };
+            (key, row.get(3))
+        })
+        .collect())
+}

@@ -17,6 +17,7 @@ mod otel;
 mod otel_sdk;
 mod prompts;
 mod read_api;
+mod read_api_v1;
 mod read_api_v2;
 mod redis;
 mod scores;

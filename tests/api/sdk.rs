@@ -241,6 +241,125 @@ async fn python_sdk_v5_pages_the_v2_observation_and_v3_score_lists() {
     );
 }
 
+#[tokio::test]
+async fn python_sdk_v4_reads_the_v1_lists_with_every_parameter_and_the_filter() {
+    let python = sdk_python("LANGFUSE_TEST_PYTHON_SDK_V4", "sdk-python-v4");
+    let (app, key) = crate::read_api_v1::seeded_app().await;
+    let mut command = tokio::process::Command::new(python);
+    command.arg(sdk_script("python_v4_v1_lists.py"));
+    let result = run_roundtrip(command, &app, &key, "").await;
+    assert_eq!(
+        result["traces"],
+        serde_json::json!({
+            "user": ["t1"],
+            "name": ["t3", "t1"],
+            "session": ["t2"],
+            "from": ["t3", "t2"],
+            "to": ["t1"],
+            "ordered": ["t1", "t2", "t3"],
+            "tags": ["t1"],
+            "tag": ["t2", "t1"],
+            "version": ["t2"],
+            "release": ["t1"],
+            "environments": ["t3", "t1"],
+            "paged": [["t1"], 3, 2],
+            "cost": ["t1"],
+            "metadata": ["t2"],
+            "tags_none_of": ["t3"],
+            "no_session": ["t3"],
+            "filter_wins": ["t2"],
+            "full": {
+                "html_path": "/project/v1-lists/traces/t1",
+                "latency": 4.0,
+                "total_cost": 0.03,
+                "observations": ["e-1", "g-1", "s-1"],
+                "scores": ["sc-1"],
+                "metadata": {"team": "search", "n": 3},
+                "input": {"question": "hi"},
+            },
+            "core": [null, [], [], -1.0, -1.0, ["prod", "vip"]],
+        })
+    );
+    assert_eq!(
+        result["observations"],
+        serde_json::json!({
+            "trace_and_type": ["g-1"],
+            "user": ["e-1", "g-1", "s-1"],
+            "name": ["g-2", "g-1"],
+            "level": ["g-1"],
+            "parent": ["e-1", "g-1"],
+            "environments": ["s-3", "g-2"],
+            "range": ["e-1", "g-1"],
+            "version": ["g-2"],
+            "latency": ["g-1", "s-1"],
+            "trace_tags": ["e-1", "g-1", "s-1"],
+            "filter_wins": ["s-1"],
+            "generation": ["gpt-4o", {"input": 100, "output": 50, "total": 150}, "ERROR", "rate limited", 2.0],
+        })
+    );
+}
+
+#[tokio::test]
+async fn python_sdk_v5_generations_linked_to_a_prompt_carry_its_id() {
+    let python = sdk_python("LANGFUSE_TEST_PYTHON_SDK_V5", "sdk-python-v5");
+    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
+    let key = create_project(&app.config, "sdk-v5-prompt-link").await;
+    let trace_id = "5a2b3c4d5e6f70810000000000000001";
+    let mut command = tokio::process::Command::new(python);
+    command.arg(sdk_script("python_v5_prompt_link.py"));
+    let result = run_roundtrip(command, &app, &key, trace_id).await;
+    let (status, prompt) = app
+        .get_json("/api/public/v2/prompts/sdk-linked?version=1", &key)
+        .await;
+    assert_eq!(status, 200, "{prompt}");
+    let prompt_id = prompt["id"].as_str().expect("a prompt id").to_string();
+    let (generation, unlinked) = (
+        result["generation"].as_str().unwrap(),
+        result["unlinked"].as_str().unwrap(),
+    );
+    assert_eq!(result["prompt"], serde_json::json!(["sdk-linked", 1]));
+    // Read back through the SDK's client of the v2 list, then through the v1 reads.
+    assert_eq!(
+        result["read"],
+        serde_json::json!({
+            generation: [prompt_id, "sdk-linked", 1],
+            unlinked: [null, null, null],
+        })
+    );
+    let (_, one) = app
+        .get_json(&format!("/api/public/observations/{generation}"), &key)
+        .await;
+    assert_eq!(
+        (&one["promptId"], &one["promptName"], &one["promptVersion"]),
+        (
+            &serde_json::json!(prompt_id),
+            &serde_json::json!("sdk-linked"),
+            &serde_json::json!(1)
+        )
+    );
+    let (_, listed) = app
+        .get_json(
+            &format!("/api/public/observations?traceId={trace_id}&type=GENERATION"),
+            &key,
+        )
+        .await;
+    let linked: Vec<(&str, &serde_json::Value)> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["id"].as_str().unwrap(), &o["promptId"]))
+        .collect();
+    assert_eq!(linked.len(), 2, "{listed}");
+    for (id, linked_id) in linked {
+        let expected = if id == generation {
+            serde_json::json!(prompt_id)
+        } else {
+            serde_json::Value::Null
+        };
+        assert_eq!(*linked_id, expected, "{id}");
+    }
+}
+
 /// Runs an SDK prompt script against `app`: once it prints `READY_FOR_OUTAGE` the server is
 /// stopped and the script told so on standard input, to see the SDK's cache and fallback with the
 /// server down. Returns the JSON object the script prints last.

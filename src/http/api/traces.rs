@@ -1,5 +1,6 @@
 //! Traces: `GET /api/public/traces/{traceId}` (with its observations and scores),
-//! `GET /api/public/traces` (page-numbered, filtered), and `DELETE /api/public/traces[/{traceId}]`
+//! `GET /api/public/traces` (page-numbered, filtered by the query parameters and the structured
+//! `filter` on the traces view of the filter language, with Langfuse's `fields` groups), and `DELETE /api/public/traces[/{traceId}]`
 //! (the trace with everything under it, through `crate::write_path::delete_traces`).
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -7,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::json::{json_text, metadata};
 use super::observations::v1::observation_json;
-use super::params::{bad, page_meta, Query};
+use super::params::{bad, page_meta, Page, Query};
 use super::resource;
 use super::scores::v2::score_json;
 use crate::config::IngestionSettings;
@@ -15,7 +16,10 @@ use crate::domain::project::ProjectId;
 use crate::domain::time::iso;
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
-use crate::storage::clickhouse::traces::{self, TraceFilter, TraceOrder, TraceView};
+use crate::storage::clickhouse::filter::{
+    self, traces as columns, ArrayOp, Compare, Condition, TextOp,
+};
+use crate::storage::clickhouse::traces::{self, TraceOrder, TraceView};
 use crate::storage::whole_trace::{self, WholeTrace};
 use crate::storage::Stores;
 use crate::write_path;
@@ -116,63 +120,196 @@ async fn list_traces(
     req: HttpRequest,
     stores: web::Data<Stores>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = Query::of(&req)?;
-    let page = query.page(DEFAULT_LIMIT, MAX_LIMIT)?;
-    let order = match query.single("orderBy")? {
-        Some(v) => TraceOrder::parse(v).map_err(bad)?,
-        None => TraceOrder::default(),
-    };
-    let filter = TraceFilter {
-        user_id: query.text("userId")?,
-        name: query.text("name")?,
-        session_id: query.text("sessionId")?,
-        release: query.text("release")?,
-        version: query.text("version")?,
-        tags: query.values("tags"),
-        environments: query.values("environment"),
-        from_timestamp: query.time("fromTimestamp")?,
-        to_timestamp: query.time("toTimestamp")?,
-    };
+    let request = parse_list_request(&Query::of(&req)?)?;
+    let (page, fields) = (request.page, request.fields);
+    let ch = &stores.clickhouse;
     let (rows, total) = traces::list(
-        &stores.clickhouse,
+        ch,
         &auth.project_id,
-        &filter,
-        order,
+        &request.conditions,
+        request.order,
+        fields.io,
         page.page,
         page.limit,
     )
     .await?;
     let ids: Vec<String> = rows.iter().map(|t| t.id.clone()).collect();
-    let (summaries, scores) = traces::summaries(&stores.clickhouse, &auth.project_id, &ids).await?;
+    let (summaries, scores) = futures::try_join!(
+        async {
+            if fields.observations || fields.metrics {
+                traces::summaries(ch, &auth.project_id, &ids).await
+            } else {
+                Ok(Vec::new())
+            }
+        },
+        async {
+            if fields.scores {
+                traces::score_ids(ch, &auth.project_id, &ids).await
+            } else {
+                Ok(Vec::new())
+            }
+        },
+    )?;
     let data: Vec<Value> = rows
         .iter()
         .map(|t| {
             let mut trace = trace_json(t, &auth.project_id);
             let summary = summaries.iter().find(|s| s.trace_id == t.id);
-            trace.insert(
-                "observations".into(),
-                json!(summary
-                    .map(|s| s.observation_ids.clone())
-                    .unwrap_or_default()),
-            );
-            trace.insert(
-                "latency".into(),
-                json!(summary.map(|s| s.latency_ms as f64 / 1000.0).unwrap_or(0.0)),
-            );
-            trace.insert(
-                "totalCost".into(),
-                json!(summary.map(|s| s.total_cost).unwrap_or(0.0)),
-            );
+            // Left-out groups read as Langfuse answers them, so that clients expecting the
+            // fields still parse: empty lists, and -1 for the figures.
+            let observation_ids = match summary {
+                Some(s) if fields.observations => s.observation_ids.clone(),
+                _ => Vec::new(),
+            };
+            let (latency, total_cost) = match summary {
+                _ if !fields.metrics => (-1.0, -1.0),
+                Some(s) => (s.latency_ms as f64 / 1000.0, s.total_cost),
+                None => (0.0, 0.0),
+            };
             let score_ids = scores
                 .iter()
                 .find(|s| s.trace_id == t.id)
                 .map(|s| s.score_ids.clone())
                 .unwrap_or_default();
+            trace.insert("observations".into(), json!(observation_ids));
+            trace.insert("latency".into(), json!(latency));
+            trace.insert("totalCost".into(), json!(total_cost));
             trace.insert("scores".into(), json!(score_ids));
             Value::Object(trace)
         })
         .collect();
     Ok(HttpResponse::Ok().json(json!({ "data": data, "meta": page_meta(page, total) })))
+}
+
+/// The optional field groups of the trace list; `core` is always there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceFields {
+    /// Input, output and metadata.
+    pub io: bool,
+    pub scores: bool,
+    pub observations: bool,
+    /// Latency and total cost.
+    pub metrics: bool,
+}
+
+impl TraceFields {
+    const ALL: TraceFields = TraceFields {
+        io: true,
+        scores: true,
+        observations: true,
+        metrics: true,
+    };
+
+    /// Langfuse's reading of `fields`: absent, empty, or naming no group it knows means every
+    /// group; one comma-separated value drops the names it does not know; a repeated
+    /// parameter must name a group in each value.
+    fn parse(values: &[&str]) -> Result<TraceFields, ApiError> {
+        let names: Vec<&str> = match values {
+            [] => Vec::new(),
+            [one] => one
+                .split(',')
+                .map(str::trim)
+                .filter(|name| TraceFields::known(name))
+                .collect(),
+            many => {
+                if let Some(unknown) = many.iter().find(|name| !TraceFields::known(name)) {
+                    return Err(bad(format!(
+                        "fields: {unknown:?} is not one of core, io, scores, observations, metrics"
+                    )));
+                }
+                many.to_vec()
+            }
+        };
+        if names.is_empty() {
+            return Ok(TraceFields::ALL);
+        }
+        Ok(TraceFields {
+            io: names.contains(&"io"),
+            scores: names.contains(&"scores"),
+            observations: names.contains(&"observations"),
+            metrics: names.contains(&"metrics"),
+        })
+    }
+
+    fn known(name: &str) -> bool {
+        matches!(name, "core" | "io" | "scores" | "observations" | "metrics")
+    }
+}
+
+/// A trace list request, checked.
+#[derive(Debug)]
+pub struct ListRequest {
+    pub page: Page,
+    pub order: TraceOrder,
+    pub fields: TraceFields,
+    pub conditions: Vec<Condition>,
+}
+
+/// Reads and checks every parameter of the list. The simple parameters become conditions on
+/// the traces view, as Langfuse's v1 list reads them (each an exact match, `tags` all of its
+/// values, `environment` any of its values, the timestamps a half-open range); the `filter`
+/// parameter's conditions replace those on the same columns.
+pub fn parse_list_request(query: &Query) -> Result<ListRequest, ApiError> {
+    let page = query.page(DEFAULT_LIMIT, MAX_LIMIT)?;
+    let order = match query.single("orderBy")? {
+        Some(v) => TraceOrder::parse(v).map_err(bad)?,
+        None => TraceOrder::default(),
+    };
+    let fields = TraceFields::parse(&query.all("fields"))?;
+    let mut parameters = Vec::new();
+    for (key, column) in [
+        ("userId", &columns::USER_ID),
+        ("name", &columns::NAME),
+        ("sessionId", &columns::SESSION_ID),
+        ("version", &columns::VERSION),
+        ("release", &columns::RELEASE),
+    ] {
+        if let Some(value) = query.text(key)? {
+            parameters.push(Condition::Text {
+                column,
+                op: TextOp::Equals,
+                value,
+            });
+        }
+    }
+    let tags = query.values("tags");
+    if !tags.is_empty() {
+        parameters.push(Condition::Array {
+            column: &columns::TAGS,
+            op: ArrayOp::AllOf,
+            values: tags,
+        });
+    }
+    let environments = query.values("environment");
+    if !environments.is_empty() {
+        parameters.push(Condition::OneOf {
+            column: &columns::ENVIRONMENT,
+            negated: false,
+            values: environments,
+        });
+    }
+    for (key, compare) in [
+        ("fromTimestamp", Compare::Gte),
+        ("toTimestamp", Compare::Lt),
+    ] {
+        if let Some(at) = query.time(key)? {
+            parameters.push(Condition::Time {
+                column: &columns::TIMESTAMP,
+                compare,
+                at,
+            });
+        }
+    }
+    let from_filter = match query.single("filter")? {
+        None => Vec::new(),
+        Some(text) => filter::parse(&filter::TRACES, text).map_err(ApiError::BadRequest)?,
+    };
+    Ok(ListRequest {
+        page,
+        order,
+        fields,
+        conditions: filter::combine(from_filter, parameters),
+    })
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -225,4 +362,160 @@ async fn delete_many(
     )
     .await?;
     Ok(HttpResponse::Ok().json(json!({ "message": "Traces deleted successfully" })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::clickhouse::filter::Column;
+
+    fn parsed(query: &str) -> ListRequest {
+        parse_list_request(&Query::parse(query).unwrap()).unwrap()
+    }
+
+    fn refused(query: &str) -> String {
+        parse_list_request(&Query::parse(query).unwrap())
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn every_query_parameter_becomes_a_condition() {
+        let request = parsed(
+            "userId=u&name=n&sessionId=s&version=v&release=r&tags=a&tags=b,c\
+             &environment=x,y&fromTimestamp=2024-05-01T00:00:00Z&toTimestamp=2024-05-02",
+        );
+        let conditions = request.conditions;
+        assert_eq!(conditions.len(), 9, "{conditions:?}");
+        for (column, value) in [
+            (&columns::USER_ID, "u"),
+            (&columns::NAME, "n"),
+            (&columns::SESSION_ID, "s"),
+            (&columns::VERSION, "v"),
+            (&columns::RELEASE, "r"),
+        ] {
+            assert!(conditions.contains(&Condition::Text {
+                column,
+                op: TextOp::Equals,
+                value: value.into(),
+            }));
+        }
+        assert!(conditions.contains(&Condition::Array {
+            column: &columns::TAGS,
+            op: ArrayOp::AllOf,
+            values: vec!["a".into(), "b".into(), "c".into()],
+        }));
+        assert!(conditions.contains(&Condition::OneOf {
+            column: &columns::ENVIRONMENT,
+            negated: false,
+            values: vec!["x".into(), "y".into()],
+        }));
+        let times: Vec<(Compare, i64)> = conditions
+            .iter()
+            .filter_map(|c| match c {
+                Condition::Time {
+                    column,
+                    compare,
+                    at,
+                    ..
+                } if *column == &columns::TIMESTAMP => Some((*compare, at.timestamp())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            times,
+            [(Compare::Gte, 1_714_521_600), (Compare::Lt, 1_714_608_000)]
+        );
+    }
+
+    #[test]
+    fn the_filter_wins_on_its_columns() {
+        let filter = serde_json::json!([
+            {"type": "string", "column": "userId", "operator": "starts with", "value": "a"},
+            {"type": "datetime", "column": "timestamp", "operator": ">", "value": "2024-01-01T00:00:00Z"},
+            {"type": "number", "column": "totalCost", "operator": ">=", "value": 0.5},
+        ]);
+        let query = serde_urlencoded::to_string([
+            ("userId", "u"),
+            ("name", "n"),
+            ("fromTimestamp", "2024-05-01T00:00:00Z"),
+            ("toTimestamp", "2024-05-02T00:00:00Z"),
+            ("filter", &filter.to_string()),
+        ])
+        .unwrap();
+        let conditions = parsed(&query).conditions;
+        let columns: Vec<&Column> = conditions.iter().map(Condition::column).collect();
+        assert_eq!(
+            columns,
+            [
+                &columns::USER_ID,
+                &columns::TIMESTAMP,
+                &columns::TOTAL_COST,
+                &columns::NAME
+            ]
+        );
+        assert!(matches!(
+            &conditions[0],
+            Condition::Text { op: TextOp::StartsWith, value, .. } if value == "a"
+        ));
+    }
+
+    #[test]
+    fn field_groups_read_as_langfuse_reads_them() {
+        let all = TraceFields::ALL;
+        for query in ["", "fields=", "fields=bogus", "fields=%20,%20"] {
+            assert_eq!(parsed(query).fields, all, "{query}");
+        }
+        let core = TraceFields {
+            io: false,
+            scores: false,
+            observations: false,
+            metrics: false,
+        };
+        assert_eq!(parsed("fields=core").fields, core);
+        assert_eq!(
+            parsed("fields=core,%20metrics,nonsense").fields,
+            TraceFields {
+                metrics: true,
+                ..core
+            }
+        );
+        assert_eq!(
+            parsed("fields=io&fields=scores").fields,
+            TraceFields {
+                io: true,
+                scores: true,
+                ..core
+            }
+        );
+        assert!(refused("fields=io&fields=io,scores").contains("is not one of"));
+    }
+
+    #[test]
+    fn bad_parameters_are_refused() {
+        for query in [
+            "orderBy=secret.asc",
+            "orderBy=timestamp.sideways",
+            "fromTimestamp=yesterday",
+            "userId=a&userId=b",
+            "limit=101",
+        ] {
+            assert!(
+                refused(query).starts_with("Invalid query parameters"),
+                "{query}"
+            );
+        }
+        assert_eq!(refused("filter=%5B"), "Invalid JSON in filter parameter");
+        assert_eq!(
+            refused("filter=%5B%7B%22type%22%3A%22string%22%2C%22column%22%3A%22startTime%22%2C%22operator%22%3A%22%3D%22%2C%22value%22%3A%22x%22%7D%5D"),
+            "Column startTime does not match a UI / CH table mapping."
+        );
+        assert_eq!(
+            parsed("orderBy=name.Asc").order,
+            TraceOrder {
+                column: "name",
+                descending: false
+            }
+        );
+    }
 }

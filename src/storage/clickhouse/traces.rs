@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use clickhouse::serde::chrono::datetime64::millis;
 use serde::{Deserialize, Serialize};
 
+use super::filter::{Condition, TRACES};
 use super::pairs;
 use super::sql::{latest_matching, latest_versions, page_of, Bound, Sql};
 use crate::domain::project::ProjectId;
@@ -93,20 +94,6 @@ pub struct TraceView {
 pub(super) const TRACE_COLUMNS: &str = "id, timestamp, name, user_id, CAST(metadata, 'Array(Tuple(String, String))') AS metadata, \
     release, version, toString(environment) AS environment, public, bookmarked, tags, input, output, session_id, created_at, updated_at";
 
-/// Filters of the trace list. Every value is bound, never spliced into SQL.
-#[derive(Debug, Clone, Default)]
-pub struct TraceFilter {
-    pub user_id: Option<String>,
-    pub name: Option<String>,
-    pub session_id: Option<String>,
-    pub release: Option<String>,
-    pub version: Option<String>,
-    pub tags: Vec<String>,
-    pub environments: Vec<String>,
-    pub from_timestamp: Option<DateTime<Utc>>,
-    pub to_timestamp: Option<DateTime<Utc>>,
-}
-
 /// The column and direction a trace list is ordered by, from a closed set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TraceOrder {
@@ -139,9 +126,10 @@ impl TraceOrder {
             "sessionId" => "session_id",
             _ => return Err(format!("orderBy: cannot order by {field:?}")),
         };
-        let descending = match direction {
-            "asc" | "ASC" => false,
-            "desc" | "DESC" => true,
+        // Langfuse upper-cases the direction before it checks it.
+        let descending = match direction.to_ascii_uppercase().as_str() {
+            "ASC" => false,
+            "DESC" => true,
             _ => {
                 return Err(format!(
                     "orderBy: direction must be asc or desc, not {direction:?}"
@@ -152,55 +140,49 @@ impl TraceOrder {
     }
 }
 
-/// One page of traces and the total number matching.
+/// One page of traces matching every condition (on the traces view of the filter language,
+/// [`TRACES`]), and the total number matching. Without `io`, input, output and metadata are
+/// left unread: null, null and empty.
 pub async fn list(
     ch: &clickhouse::Client,
     project: &ProjectId,
-    filter: &TraceFilter,
+    conditions: &[Condition],
     order: TraceOrder,
+    io: bool,
     page: u64,
     limit: u64,
 ) -> anyhow::Result<(Vec<TraceView>, u64)> {
-    // The time range narrows the candidates by the sorting key, and is checked again on the newest
-    // version with the other filters.
-    let mut range = Sql::default();
-    if let Some(t) = filter.from_timestamp {
-        range.text(" AND timestamp >= fromUnixTimestamp64Milli(");
-        range.bind(Bound::Int(t.timestamp_millis()));
-        range.text(")");
-    }
-    if let Some(t) = filter.to_timestamp {
-        range.text(" AND timestamp < fromUnixTimestamp64Milli(");
-        range.bind(Bound::Int(t.timestamp_millis()));
-        range.text(")");
-    }
-    let mut base = Sql::new("SELECT * FROM (");
-    base.append(latest_matching(project, "traces", TRACE_COLUMNS, &range));
-    base.text(") WHERE 1 = 1");
-    for (value, column) in [
-        (&filter.user_id, "user_id"),
-        (&filter.name, "name"),
-        (&filter.session_id, "session_id"),
-        (&filter.release, "release"),
-        (&filter.version, "version"),
-    ] {
-        if let Some(value) = value {
-            base.text(&format!(" AND {column} = "));
-            base.bind(Bound::Text(value.clone()));
-        }
-    }
-    if !filter.tags.is_empty() {
-        base.text(" AND hasAll(tags, ");
-        base.bind(Bound::Texts(filter.tags.clone()));
-        base.text(")");
-    }
-    if !filter.environments.is_empty() {
-        base.text(" AND environment IN ");
-        base.bind(Bound::Texts(filter.environments.clone()));
-    }
     let direction = if order.descending { "DESC" } else { "ASC" };
     let order_by = format!("{} {direction}, id {direction}", order.column);
-    page_of(ch, base, &order_by, page, limit).await
+    page_of(
+        ch,
+        list_sql(project, conditions, io),
+        &order_by,
+        page,
+        limit,
+    )
+    .await
+}
+
+/// The traces matching every condition, each in its newest version, unordered.
+fn list_sql(project: &ProjectId, conditions: &[Condition], io: bool) -> Sql {
+    let mut sql = Sql::new(&format!("SELECT {TRACE_COLUMNS} FROM (SELECT t.* "));
+    if !io {
+        sql.text(
+            "REPLACE (CAST(NULL, 'Nullable(String)') AS input, \
+             CAST(NULL, 'Nullable(String)') AS output, \
+             CAST(map(), 'Map(LowCardinality(String), String)') AS metadata) ",
+        );
+    }
+    sql.text("FROM ");
+    sql.append(TRACES.narrowed_from_sql(project, conditions));
+    sql.text(" WHERE 1 = 1");
+    for condition in conditions {
+        sql.text(" AND ");
+        condition.compile(&mut sql);
+    }
+    sql.text(")");
+    sql
 }
 
 /// The trace `trace_id`, newest version, unless deleted.
@@ -286,7 +268,7 @@ pub async fn of_session(
     Ok(sql.query(ch).fetch_all().await?)
 }
 
-/// What a trace list shows of each trace's observations and scores.
+/// What a trace list shows of each trace's observations.
 #[derive(Debug, Clone, Default, Deserialize, clickhouse::Row)]
 pub struct TraceSummary {
     pub trace_id: String,
@@ -301,14 +283,14 @@ pub struct TraceScores {
     pub score_ids: Vec<String>,
 }
 
-/// Observation ids, latency and cost, and score ids, of the given traces.
+/// Observation ids, latency and cost of the given traces.
 pub async fn summaries(
     ch: &clickhouse::Client,
     project: &ProjectId,
     trace_ids: &[String],
-) -> anyhow::Result<(Vec<TraceSummary>, Vec<TraceScores>)> {
+) -> anyhow::Result<Vec<TraceSummary>> {
     if trace_ids.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok(Vec::new());
     }
     let mut of_traces = Sql::new("AND trace_id IN ");
     of_traces.bind(Bound::Texts(trace_ids.to_vec()));
@@ -324,6 +306,20 @@ pub async fn summaries(
         &of_traces,
     ));
     observations.text(") GROUP BY trace_id");
+    Ok(observations.query(ch).fetch_all().await?)
+}
+
+/// The score ids of the given traces.
+pub async fn score_ids(
+    ch: &clickhouse::Client,
+    project: &ProjectId,
+    trace_ids: &[String],
+) -> anyhow::Result<Vec<TraceScores>> {
+    if trace_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut of_traces = Sql::new("AND trace_id IN ");
+    of_traces.bind(Bound::Texts(trace_ids.to_vec()));
     let mut scores =
         Sql::new("SELECT assumeNotNull(trace_id) AS trace_id, groupArray(id) AS score_ids FROM (");
     scores.append(latest_matching(
@@ -333,11 +329,7 @@ pub async fn summaries(
         &of_traces,
     ));
     scores.text(") GROUP BY trace_id");
-    let (summaries, scores) = futures::try_join!(
-        observations.query(ch).fetch_all::<TraceSummary>(),
-        scores.query(ch).fetch_all::<TraceScores>(),
-    )?;
-    Ok((summaries, scores))
+    Ok(scores.query(ch).fetch_all().await?)
 }
 
 /// The ids of the traces' observations and scores, of every version (what a deletion rebuilds).

@@ -11,11 +11,14 @@
 //!   acknowledges the entries. Inserts are retried with backoff for as long as ClickHouse is down;
 //!   nothing is dropped. While they wait, the bounded channel stops the shard readers, so memory
 //!   stays flat and the backlog (which the web role throttles on) grows instead.
+//! - Observations that name a prompt version get its id from PostgreSQL (`prompt_ids`, cached,
+//!   and never holding a round up for long).
 //! - An entity that cannot be read `max_attempts` times goes to the dead letters.
 //! - If Redis loses the queue, `recovery` re-queues what blob storage received meanwhile.
 
 mod lookups;
 mod pending;
+mod prompt_ids;
 mod recovery;
 mod round;
 mod writer;
@@ -32,6 +35,7 @@ use crate::domain::entity::EntityKind;
 use crate::storage::queue::{self, EntityRef};
 use crate::storage::Stores;
 use pending::{Pending, RoundId};
+use prompt_ids::PromptIds;
 use round::Rebuilt;
 
 /// Entries read from a shard per round trip. An entry is one request's share of the shard.
@@ -107,6 +111,7 @@ pub async fn run(
         owner: owner.clone(),
         pending,
         lookups,
+        prompt_ids: Arc::new(PromptIds::default()),
         tx,
     };
     loop {
@@ -154,6 +159,7 @@ struct ReaderContext {
     owner: String,
     pending: Arc<Pending>,
     lookups: lookups::IndexLookups,
+    prompt_ids: Arc<PromptIds>,
     tx: mpsc::Sender<Rebuilt>,
 }
 
@@ -212,6 +218,7 @@ async fn read_shard(context: ReaderContext, shard: u32, stop: CancellationToken)
         owner,
         pending,
         lookups,
+        prompt_ids,
         tx,
     } = context;
     // Entries earlier owners left pending are taken over first, scanning the pending list once.
@@ -249,13 +256,16 @@ async fn read_shard(context: ReaderContext, shard: u32, stop: CancellationToken)
         idle = Duration::from_millis(10);
         round += 1;
         let id = RoundId { shard, round };
-        let Some(rebuilt) =
+        let Some(mut rebuilt) =
             round::process(&stores, &settings, &pending, &lookups, id, entries, &stop).await
         else {
             // Stopped while ClickHouse was away: the entries stay pending for the next owner.
             pending.settle(id);
             break;
         };
+        prompt_ids
+            .fill(&stores.postgres, &mut rebuilt.rows.observations)
+            .await;
         if tx.send(rebuilt).await.is_err() {
             pending.settle(id);
             break;

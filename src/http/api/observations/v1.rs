@@ -1,16 +1,21 @@
 //! `GET /api/public/observations/{observationId}` and `GET /api/public/observations`, in the
-//! shapes of Langfuse's v1 API: every field, page-numbered lists.
+//! shapes of Langfuse's v1 API: every field, page-numbered lists filtered by the query
+//! parameters and the structured `filter` (the observations view of the filter language).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
+use crate::domain::observation::{Level, ObservationType};
 use crate::domain::time::iso;
 use crate::http::api::json::{json_text, metadata, seconds_between};
-use crate::http::api::params::{page_meta, Query};
+use crate::http::api::params::{bad, page_meta, Page, Query};
 use crate::http::api::resource;
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
-use crate::storage::clickhouse::observations::{self, ObservationFilter, ObservationView};
+use crate::storage::clickhouse::filter::{
+    self, observations as columns, Column, Compare, Condition, TextOp,
+};
+use crate::storage::clickhouse::observations::{self, ObservationView};
 use crate::storage::Stores;
 
 const DEFAULT_LIMIT: u64 = 50;
@@ -72,7 +77,7 @@ pub(crate) fn observation_json(o: &ObservationView) -> Value {
         "level": o.level,
         "statusMessage": o.status_message,
         "parentObservationId": o.parent_observation_id,
-        "promptId": Value::Null,
+        "promptId": o.prompt_id,
         "promptName": o.prompt_name,
         "promptVersion": o.prompt_version,
         "usageDetails": usage_details,
@@ -111,27 +116,205 @@ async fn list_observations(
     req: HttpRequest,
     stores: web::Data<Stores>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = Query::of(&req)?;
-    let page = query.page(DEFAULT_LIMIT, MAX_LIMIT)?;
-    let filter = ObservationFilter {
-        name: query.text("name")?,
-        observation_type: query.text("type")?,
-        trace_id: query.text("traceId")?,
-        level: query.text("level")?,
-        parent_observation_id: query.text("parentObservationId")?,
-        version: query.text("version")?,
-        environments: query.values("environment"),
-        from_start_time: query.time("fromStartTime")?,
-        to_start_time: query.time("toStartTime")?,
-    };
+    let request = parse_list_request(&Query::of(&req)?)?;
+    let page = request.page;
     let (rows, total) = observations::list(
         &stores.clickhouse,
         &auth.project_id,
-        &filter,
+        &request.conditions,
         page.page,
         page.limit,
     )
     .await?;
     let data: Vec<Value> = rows.iter().map(observation_json).collect();
     Ok(HttpResponse::Ok().json(json!({ "data": data, "meta": page_meta(page, total) })))
+}
+
+/// A list request, checked.
+#[derive(Debug)]
+pub struct ListRequest {
+    pub page: Page,
+    pub conditions: Vec<Condition>,
+}
+
+/// The value of `key` if it is one of `allowed`.
+fn one_of(key: &str, value: &str, allowed: &[&str]) -> Result<String, ApiError> {
+    if allowed.contains(&value) {
+        Ok(value.to_string())
+    } else {
+        Err(bad(format!(
+            "{key} {value:?} is not one of {}",
+            allowed.join(", ")
+        )))
+    }
+}
+
+/// Reads and checks every parameter of the list. The simple parameters become conditions on
+/// the observations view, as Langfuse's v1 list reads them (each an exact match, `environment`
+/// any of its values, the start times a half-open range, `userId` the trace's user); the
+/// `filter` parameter's conditions replace those on the same columns.
+pub fn parse_list_request(query: &Query) -> Result<ListRequest, ApiError> {
+    let page = query.page(DEFAULT_LIMIT, MAX_LIMIT)?;
+    let mut parameters = Vec::new();
+    let mut equals = |column: &'static Column, value: String| {
+        parameters.push(Condition::Text {
+            column,
+            op: TextOp::Equals,
+            value,
+        })
+    };
+    if let Some(v) = query.single("type")? {
+        let types = ObservationType::ALL.map(ObservationType::as_str);
+        equals(&columns::TYPE, one_of("type", v, &types)?);
+    }
+    if let Some(v) = query.single("level")? {
+        let levels = Level::ALL.map(Level::as_str);
+        equals(&columns::LEVEL, one_of("level", v, &levels)?);
+    }
+    for (key, column) in [
+        ("name", &columns::NAME),
+        ("userId", &columns::USER_ID),
+        ("traceId", &columns::TRACE_ID),
+        ("version", &columns::VERSION),
+        // An empty value matches observations without a parent.
+        ("parentObservationId", &columns::PARENT_OBSERVATION_ID),
+    ] {
+        if let Some(v) = query.single(key)? {
+            equals(column, v.to_string());
+        }
+    }
+    let environments = query.values("environment");
+    if !environments.is_empty() {
+        parameters.push(Condition::OneOf {
+            column: &columns::ENVIRONMENT,
+            negated: false,
+            values: environments,
+        });
+    }
+    for (key, compare) in [
+        ("fromStartTime", Compare::Gte),
+        ("toStartTime", Compare::Lt),
+    ] {
+        if let Some(at) = query.time(key)? {
+            parameters.push(Condition::Time {
+                column: &columns::START_TIME,
+                compare,
+                at,
+            });
+        }
+    }
+    let from_filter = match query.single("filter")? {
+        None => Vec::new(),
+        Some(text) => filter::parse(&filter::OBSERVATIONS, text).map_err(ApiError::BadRequest)?,
+    };
+    Ok(ListRequest {
+        page,
+        conditions: filter::combine(from_filter, parameters),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(query: &str) -> ListRequest {
+        parse_list_request(&Query::parse(query).unwrap()).unwrap()
+    }
+
+    fn refused(query: &str) -> String {
+        parse_list_request(&Query::parse(query).unwrap())
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn every_query_parameter_becomes_a_condition() {
+        let request = parsed(
+            "name=n&userId=u&type=GENERATION&traceId=t&level=ERROR&parentObservationId=\
+             &environment=x&environment=y&fromStartTime=2024-05-01T00:00:00Z\
+             &toStartTime=2024-05-02T00:00:00Z&version=v&page=2&limit=10",
+        );
+        assert_eq!(request.page, Page { page: 2, limit: 10 });
+        let conditions = request.conditions;
+        assert_eq!(conditions.len(), 10, "{conditions:?}");
+        for (column, value) in [
+            (&columns::NAME, "n"),
+            (&columns::USER_ID, "u"),
+            (&columns::TYPE, "GENERATION"),
+            (&columns::TRACE_ID, "t"),
+            (&columns::LEVEL, "ERROR"),
+            (&columns::PARENT_OBSERVATION_ID, ""),
+            (&columns::VERSION, "v"),
+        ] {
+            assert!(
+                conditions.contains(&Condition::Text {
+                    column,
+                    op: TextOp::Equals,
+                    value: value.into(),
+                }),
+                "{}",
+                column.id
+            );
+        }
+        assert!(conditions.contains(&Condition::OneOf {
+            column: &columns::ENVIRONMENT,
+            negated: false,
+            values: vec!["x".into(), "y".into()],
+        }));
+        let starts = conditions
+            .iter()
+            .filter(|c| c.column() == &columns::START_TIME)
+            .count();
+        assert_eq!(starts, 2);
+    }
+
+    #[test]
+    fn the_filter_wins_on_its_columns() {
+        let filter = serde_json::json!([
+            {"type": "stringOptions", "column": "type", "operator": "none of", "value": ["SPAN"]},
+            {"type": "string", "column": "userId", "operator": "contains", "value": "li"},
+        ]);
+        let query = serde_urlencoded::to_string([
+            ("type", "GENERATION"),
+            ("userId", "alice"),
+            ("name", "llm"),
+            ("filter", &filter.to_string()),
+        ])
+        .unwrap();
+        let conditions = parsed(&query).conditions;
+        assert_eq!(conditions.len(), 3, "{conditions:?}");
+        assert!(matches!(
+            &conditions[0],
+            Condition::OneOf { negated: true, .. }
+        ));
+        assert!(matches!(
+            &conditions[1],
+            Condition::Text {
+                op: TextOp::Contains,
+                ..
+            }
+        ));
+        assert_eq!(conditions[2].column(), &columns::NAME);
+    }
+
+    #[test]
+    fn bad_parameters_are_refused() {
+        for query in [
+            "type=THING",
+            "level=LOUD",
+            "fromStartTime=soon",
+            "toStartTime=",
+            "traceId=a&traceId=b",
+            "page=0",
+        ] {
+            assert!(
+                refused(query).starts_with("Invalid query parameters"),
+                "{query}"
+            );
+        }
+        assert!(refused(
+            "filter=%5B%7B%22type%22%3A%22number%22%2C%22column%22%3A%22scores_avg%22%2C%22operator%22%3A%22%3E%22%2C%22value%22%3A1%7D%5D"
+        )
+        .contains("does not match"));
+    }
 }

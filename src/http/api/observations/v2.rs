@@ -8,7 +8,7 @@
 //! Where a value needs data this server does not keep (matched models and their prices, pricing
 //! tiers), it is null.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
@@ -241,19 +241,12 @@ pub fn parse_request(params: &Query) -> Result<ListRequest, ApiError> {
         None => Vec::new(),
         Some(text) => filter::parse(&filter::OBSERVATIONS, text).map_err(ApiError::BadRequest)?,
     };
-    let overridden: HashSet<&Column> = advanced.iter().map(Condition::column).collect();
-    let mut conditions = advanced;
-    conditions.extend(
-        simple
-            .into_iter()
-            .filter(|c| !overridden.contains(&c.column())),
-    );
     Ok(ListRequest {
         groups,
         expand_metadata,
         limit,
         cursor,
-        conditions,
+        conditions: filter::combine(advanced, simple),
     })
 }
 

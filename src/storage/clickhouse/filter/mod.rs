@@ -172,8 +172,21 @@ pub struct View {
     /// Further names of columns: Langfuse's older ids and the names other tables use.
     pub aliases: &'static [(&'static str, &'static Column)],
     pub unsupported: &'static [Unsupported],
-    /// The FROM clause, joining the relations listed besides the view's own row.
-    from: fn(project: &ProjectId, joins: &[Source]) -> Sql,
+    /// What may narrow the view's own rows before the newest version of each is picked; `None`
+    /// when they are no table's rows (sessions).
+    pub narrowing: Option<Narrowing>,
+    /// The FROM clause, its own rows restricted by `own_rows` (a clause starting with `AND`,
+    /// empty unless the view has a narrowing), joining the relations listed besides its own row.
+    from: fn(project: &ProjectId, own_rows: Sql, joins: &[Source]) -> Sql,
+}
+
+/// The table a view's own rows come from, and the columns ClickHouse can find rows by without
+/// reading every row of the project: its sorting key and its skip indexes.
+pub struct Narrowing {
+    pub table: &'static str,
+    /// The alias the view's columns read the table by.
+    pub alias: &'static str,
+    pub columns: &'static [&'static Column],
 }
 
 impl View {
@@ -198,20 +211,68 @@ impl View {
     /// The FROM clause the conditions are written against, binding the project id, with the
     /// relations they need joined.
     pub fn from_sql(&self, project: &ProjectId, conditions: &[Condition]) -> Sql {
-        let mut joins: Vec<Source> = Vec::new();
-        for source in conditions.iter().map(|c| c.column().source) {
-            if source != Source::Row && !joins.contains(&source) {
-                joins.push(source);
+        (self.from)(project, Sql::default(), &joins_for(conditions))
+    }
+
+    /// [`View::from_sql`] for conditions that must all hold (ANDed): the view's own rows are
+    /// first narrowed to those with *some* version that meets the conditions on the narrowing
+    /// columns, so ClickHouse reads only the granules its sorting key and skip indexes point
+    /// at, instead of every row of the project. Whichever version meets them, the newest still
+    /// has to: each condition is checked again on it, over this FROM clause.
+    pub fn narrowed_from_sql(&self, project: &ProjectId, conditions: &[Condition]) -> Sql {
+        let mut own_rows = Sql::default();
+        if let Some(narrowing) = &self.narrowing {
+            let narrowing_conditions: Vec<&Condition> = conditions
+                .iter()
+                .filter(|c| narrowing.columns.contains(&c.column()))
+                .collect();
+            if !narrowing_conditions.is_empty() {
+                let (table, alias) = (narrowing.table, narrowing.alias);
+                own_rows.text(&format!(
+                    "AND id IN (SELECT {alias}.id FROM {table} AS {alias} WHERE {alias}.project_id = "
+                ));
+                own_rows.bind(Bound::Text(project.to_string()));
+                for condition in narrowing_conditions {
+                    own_rows.text(" AND ");
+                    condition.compile(&mut own_rows);
+                }
+                own_rows.text(")");
             }
         }
-        (self.from)(project, &joins)
+        (self.from)(project, own_rows, &joins_for(conditions))
     }
 }
 
-/// `(<the newest live version of each row of table>) AS alias`, with its bound project id.
-fn newest(project: &ProjectId, table: &str, columns: &str, alias: &str) -> Sql {
+/// The relations besides the view's own row that the conditions read, each once.
+fn joins_for(conditions: &[Condition]) -> Vec<Source> {
+    let mut joins: Vec<Source> = Vec::new();
+    for source in conditions.iter().map(|c| c.column().source) {
+        if source != Source::Row && !joins.contains(&source) {
+            joins.push(source);
+        }
+    }
+    joins
+}
+
+/// Conditions from a list's query parameters and from its `filter`, as Langfuse combines them:
+/// where the filter has a condition on a column, the parameters' conditions on that column are
+/// dropped (the filter "takes precedence"); all the others hold together.
+pub fn combine(filter: Vec<Condition>, parameters: Vec<Condition>) -> Vec<Condition> {
+    let overridden: Vec<&'static Column> = filter.iter().map(Condition::column).collect();
+    let mut conditions = filter;
+    conditions.extend(
+        parameters
+            .into_iter()
+            .filter(|c| !overridden.contains(&c.column())),
+    );
+    conditions
+}
+
+/// `(<the newest live version of each row of table>) AS alias`, with its bound project id; the
+/// rows are restricted by `before` first (see [`latest_versions`]).
+fn newest(project: &ProjectId, table: &str, columns: &str, alias: &str, before: Sql) -> Sql {
     let mut sql = Sql::new("(");
-    sql.append(latest_versions(project, table, columns, Sql::default()));
+    sql.append(latest_versions(project, table, columns, before));
     sql.text(&format!(") AS {alias}"));
     sql
 }
@@ -1082,6 +1143,84 @@ mod tests {
             .text
             .starts_with("(SELECT * FROM (SELECT * FROM observations WHERE project_id = ?"));
         assert!(observations.text.ends_with(") AS t ON t.id = o.trace_id"));
+    }
+
+    #[test]
+    fn narrowing_restricts_the_own_rows_by_the_indexed_conditions_only() {
+        let project = ProjectId::authenticated("p");
+        let on_trace = Condition::Text {
+            column: &TRACE_ID,
+            op: TextOp::Equals,
+            value: "t".into(),
+        };
+        let on_user = Condition::Text {
+            column: &USER_ID,
+            op: TextOp::Equals,
+            value: "u".into(),
+        };
+        let on_name = Condition::Text {
+            column: &NAME,
+            op: TextOp::Equals,
+            value: "n".into(),
+        };
+        let conditions = [on_name.clone(), on_trace, on_user];
+        let sql = OBSERVATIONS.narrowed_from_sql(&project, &conditions);
+        assert!(
+            sql.text.starts_with(
+                "(SELECT * FROM (SELECT * FROM observations WHERE project_id = ? \
+                 AND id IN (SELECT o.id FROM observations AS o WHERE o.project_id = ? \
+                 AND (o.trace_id = ?)) ORDER BY"
+            ),
+            "{}",
+            sql.text
+        );
+        assert!(sql.text.contains(" LEFT JOIN "), "the user is the trace's");
+        assert_eq!(sql.text.matches('?').count(), sql.binds.len());
+        assert_eq!(sql.binds[..3], [text("p"), text("p"), text("t")]);
+        // Nothing to narrow by: the plain FROM clause.
+        assert_eq!(
+            OBSERVATIONS.narrowed_from_sql(&project, &[on_name]),
+            OBSERVATIONS.from_sql(&project, &[])
+        );
+        let since = Condition::Time {
+            column: &traces::TIMESTAMP,
+            compare: Compare::Gte,
+            at: DateTime::from_timestamp_millis(1_000).unwrap(),
+        };
+        let sql = TRACES.narrowed_from_sql(&project, &[since]);
+        assert!(sql.text.contains(
+            "AND id IN (SELECT t.id FROM traces AS t WHERE t.project_id = ? \
+             AND (t.timestamp >= fromUnixTimestamp64Milli(toInt64(?))))"
+        ));
+        assert_eq!(sql.binds, [text("p"), text("p"), Bound::Int(1_000)]);
+        for view in [&SESSIONS, &SCORES] {
+            assert!(view.narrowing.is_none(), "{}", view.name);
+        }
+    }
+
+    #[test]
+    fn the_filter_replaces_the_parameters_on_its_columns_only() {
+        let name = |value: &str| Condition::Text {
+            column: &NAME,
+            op: TextOp::Equals,
+            value: value.into(),
+        };
+        let level = Condition::OneOf {
+            column: &LEVEL,
+            negated: false,
+            values: vec!["ERROR".into()],
+        };
+        assert_eq!(
+            combine(
+                vec![name("from filter")],
+                vec![name("from parameter"), level.clone()]
+            ),
+            vec![name("from filter"), level.clone()]
+        );
+        assert_eq!(
+            combine(Vec::new(), vec![name("a"), level.clone()]),
+            vec![name("a"), level]
+        );
     }
 
     #[test]

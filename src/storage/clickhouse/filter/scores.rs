@@ -88,17 +88,24 @@ pub static SCORES: View = View {
     // The scores table's own id of the trace tags column, and the other tables' one.
     aliases: &[("tags", &TRACE_TAGS), ("traceTags", &TRACE_TAGS)],
     unsupported: &[],
+    narrowing: None,
     from,
 };
 
 /// The trace columns the view's trace columns read.
 const TRACE_COLUMNS: &str = "id, name, user_id, tags";
 
-fn from(project: &ProjectId, joins: &[Source]) -> Sql {
-    let mut sql = super::newest(project, "scores", "*", "s");
+fn from(project: &ProjectId, own_rows: Sql, joins: &[Source]) -> Sql {
+    let mut sql = super::newest(project, "scores", "*", "s", own_rows);
     if joins.contains(&Source::Trace) {
         sql.text(" LEFT JOIN ");
-        sql.append(super::newest(project, "traces", TRACE_COLUMNS, "t"));
+        sql.append(super::newest(
+            project,
+            "traces",
+            TRACE_COLUMNS,
+            "t",
+            Sql::default(),
+        ));
         sql.text(" ON t.id = s.trace_id");
     }
     sql

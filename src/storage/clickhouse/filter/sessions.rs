@@ -104,6 +104,8 @@ pub static SESSIONS: View = View {
         Unsupported::new("commentCount", "Comment Count", NO_COMMENTS),
         Unsupported::new("commentContent", "Comment Content", NO_COMMENTS),
     ],
+    // A session is a group of traces, no row of a table of its own.
+    narrowing: None,
     from,
 };
 
@@ -114,7 +116,8 @@ const SESSION: &str =
     any(tr.environment) AS environment, groupUniqArrayArray(tr.tags) AS tags, \
     count() AS trace_count FROM ";
 
-fn from(project: &ProjectId, joins: &[Source]) -> Sql {
+fn from(project: &ProjectId, own_rows: Sql, joins: &[Source]) -> Sql {
+    debug_assert!(own_rows.text.is_empty(), "sessions have no narrowing");
     let mut sql = Sql::default();
     sql.text(&format!("({SESSION}"));
     sql.append(super::newest(
@@ -122,6 +125,7 @@ fn from(project: &ProjectId, joins: &[Source]) -> Sql {
         "traces",
         "session_id, timestamp, user_id, environment, tags",
         "tr",
+        Sql::default(),
     ));
     sql.text(" WHERE ifNull(tr.session_id, '') != '' GROUP BY tr.session_id) AS s");
     if joins.contains(&Source::ObservationStats) {
@@ -134,9 +138,16 @@ fn from(project: &ProjectId, joins: &[Source]) -> Sql {
             "observations",
             super::OBSERVATION_FIGURE_COLUMNS,
             "o",
+            Sql::default(),
         ));
         sql.text(" INNER JOIN ");
-        sql.append(super::newest(project, "traces", "id, session_id", "tr"));
+        sql.append(super::newest(
+            project,
+            "traces",
+            "id, session_id",
+            "tr",
+            Sql::default(),
+        ));
         sql.text(
             " ON tr.id = o.trace_id WHERE ifNull(tr.session_id, '') != '' \
              GROUP BY tr.session_id) AS os ON os.session_id = s.id",

@@ -7,7 +7,8 @@
 //! a LEFT JOIN does not find).
 
 use super::{
-    Column, Kind, Search, Source, Sql, Unsupported, View, NO_COMMENTS, NO_SCORE_AGGREGATES,
+    Column, Kind, Narrowing, Search, Source, Sql, Unsupported, View, NO_COMMENTS,
+    NO_SCORE_AGGREGATES,
 };
 use crate::domain::project::ProjectId;
 
@@ -173,11 +174,17 @@ pub static TRACES: View = View {
         Unsupported::new("commentCount", "Comment Count", NO_COMMENTS),
         Unsupported::new("commentContent", "Comment Content", NO_COMMENTS),
     ],
+    // The table is sorted by day of timestamp and id, with skip indexes on user and session.
+    narrowing: Some(Narrowing {
+        table: "traces",
+        alias: "t",
+        columns: &[&TIMESTAMP, &ID, &USER_ID, &SESSION_ID],
+    }),
     from,
 };
 
-fn from(project: &ProjectId, joins: &[Source]) -> Sql {
-    let mut sql = super::newest(project, "traces", "*", "t");
+fn from(project: &ProjectId, own_rows: Sql, joins: &[Source]) -> Sql {
+    let mut sql = super::newest(project, "traces", "*", "t", own_rows);
     if joins.contains(&Source::ObservationStats) {
         sql.text(&format!(
             " LEFT JOIN (SELECT o.trace_id AS trace_id, {} FROM ",
@@ -188,6 +195,7 @@ fn from(project: &ProjectId, joins: &[Source]) -> Sql {
             "observations",
             super::OBSERVATION_FIGURE_COLUMNS,
             "o",
+            Sql::default(),
         ));
         sql.text(" GROUP BY o.trace_id) AS os ON os.trace_id = t.id");
     }

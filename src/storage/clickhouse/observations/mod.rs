@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use clickhouse::serde::chrono::datetime64::millis;
 use serde::{Deserialize, Serialize};
 
+use super::filter::{Condition, OBSERVATIONS};
 use super::sql::{latest_matching, latest_versions, page_of, Bound, Sql};
 use super::{decimal, pairs};
 use crate::domain::project::ProjectId;
@@ -46,6 +47,9 @@ pub struct ObservationRow {
     pub total_cost: Option<i64>,
     #[serde(with = "millis::option")]
     pub completion_start_time: Option<DateTime<Utc>>,
+    /// The id of the prompt version named by `prompt_name` and `prompt_version`, which the worker
+    /// looks up in PostgreSQL after the merge; `None` when there is no such prompt.
+    pub prompt_id: Option<String>,
     pub prompt_name: Option<String>,
     pub prompt_version: Option<u16>,
     #[serde(with = "millis")]
@@ -89,6 +93,7 @@ impl From<ObservationRecord> for ObservationRow {
             cost_details: costs,
             total_cost: o.total_cost.map(decimal),
             completion_start_time: o.completion_start_time,
+            prompt_id: None,
             prompt_name: o.prompt_name,
             prompt_version: o.prompt_version,
             created_at: o.created_at,
@@ -125,6 +130,7 @@ pub struct ObservationView {
     pub total_cost: Option<f64>,
     #[serde(with = "millis::option")]
     pub completion_start_time: Option<DateTime<Utc>>,
+    pub prompt_id: Option<String>,
     pub prompt_name: Option<String>,
     pub prompt_version: Option<u16>,
 }
@@ -134,72 +140,40 @@ const OBSERVATION_COLUMNS: &str = "id, trace_id, toString(environment) AS enviro
     toString(level) AS level, status_message, version, input, output, provided_model_name AS model, model_parameters, \
     CAST(usage_details, 'Array(Tuple(String, UInt64))') AS usage_details, \
     arrayMap(x -> (x.1, toFloat64(x.2)), CAST(cost_details, 'Array(Tuple(String, Decimal64(12)))')) AS cost_details, \
-    toFloat64(total_cost) AS total_cost, completion_start_time, prompt_name, prompt_version";
+    toFloat64(total_cost) AS total_cost, completion_start_time, prompt_id, prompt_name, prompt_version";
 
-/// Filters of the observation list.
-#[derive(Debug, Clone, Default)]
-pub struct ObservationFilter {
-    pub name: Option<String>,
-    pub observation_type: Option<String>,
-    pub trace_id: Option<String>,
-    pub level: Option<String>,
-    pub parent_observation_id: Option<String>,
-    pub version: Option<String>,
-    pub environments: Vec<String>,
-    pub from_start_time: Option<DateTime<Utc>>,
-    pub to_start_time: Option<DateTime<Utc>>,
-}
-
-/// One page of observations, newest start time first, and the total number matching.
+/// One page of observations matching every condition (on the observations view of the filter
+/// language, [`OBSERVATIONS`]), newest start time first, and the total number matching.
 pub async fn list(
     ch: &clickhouse::Client,
     project: &ProjectId,
-    filter: &ObservationFilter,
+    conditions: &[Condition],
     page: u64,
     limit: u64,
 ) -> anyhow::Result<(Vec<ObservationView>, u64)> {
-    // The trace and the time range narrow the candidates by the sorting key, and are checked
-    // again on the newest version with the other filters.
-    let mut narrowing = Sql::default();
-    if let Some(trace_id) = &filter.trace_id {
-        narrowing.text(" AND trace_id = ");
-        narrowing.bind(Bound::Text(trace_id.clone()));
-    }
-    if let Some(t) = filter.from_start_time {
-        narrowing.text(" AND start_time >= fromUnixTimestamp64Milli(");
-        narrowing.bind(Bound::Int(t.timestamp_millis()));
-        narrowing.text(")");
-    }
-    if let Some(t) = filter.to_start_time {
-        narrowing.text(" AND start_time < fromUnixTimestamp64Milli(");
-        narrowing.bind(Bound::Int(t.timestamp_millis()));
-        narrowing.text(")");
-    }
-    let mut base = Sql::new("SELECT * FROM (");
-    base.append(latest_matching(
-        project,
-        "observations",
-        OBSERVATION_COLUMNS,
-        &narrowing,
+    page_of(
+        ch,
+        list_sql(project, conditions),
+        "start_time DESC, id DESC",
+        page,
+        limit,
+    )
+    .await
+}
+
+/// The observations matching every condition, each in its newest version, unordered.
+fn list_sql(project: &ProjectId, conditions: &[Condition]) -> Sql {
+    let mut sql = Sql::new(&format!(
+        "SELECT {OBSERVATION_COLUMNS} FROM (SELECT o.* FROM "
     ));
-    base.text(") WHERE 1 = 1");
-    for (value, column) in [
-        (&filter.name, "name"),
-        (&filter.observation_type, "observation_type"),
-        (&filter.level, "level"),
-        (&filter.parent_observation_id, "parent_observation_id"),
-        (&filter.version, "version"),
-    ] {
-        if let Some(value) = value {
-            base.text(&format!(" AND {column} = "));
-            base.bind(Bound::Text(value.clone()));
-        }
+    sql.append(OBSERVATIONS.narrowed_from_sql(project, conditions));
+    sql.text(" WHERE 1 = 1");
+    for condition in conditions {
+        sql.text(" AND ");
+        condition.compile(&mut sql);
     }
-    if !filter.environments.is_empty() {
-        base.text(" AND environment IN ");
-        base.bind(Bound::Texts(filter.environments.clone()));
-    }
-    page_of(ch, base, "start_time DESC, id DESC", page, limit).await
+    sql.text(")");
+    sql
 }
 
 /// The observation `observation_id`, newest version, unless deleted.
