@@ -307,6 +307,18 @@ impl TestApp {
         .await
     }
 
+    /// Waits until the worker has acknowledged every queue entry: what it wrote is then readable
+    /// whole (the traces it held back are released before the acknowledgements).
+    pub async fn wait_until_written(&self) -> bool {
+        let shards = self.config.settings().ingestion.queue_shards;
+        eventually(Duration::from_secs(20), || async {
+            langfuse_rs::storage::queue::backlog(&self.stores.redis, shards)
+                .await
+                .is_ok_and(|backlog| backlog == 0)
+        })
+        .await
+    }
+
     /// Stops the server and waits for it to drain.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.shutdown.cancel();

@@ -520,6 +520,7 @@ async fn seed(app: &TestApp, key: &ApiKey) {
     assert!(app.wait_for_rows("traces", "contract", 2).await);
     assert!(app.wait_for_rows("observations", "contract", 11).await);
     assert!(app.wait_for_rows("scores", "contract", 7).await);
+    assert!(app.wait_until_written().await);
 
     for prompt in [
         json!({"name": "greeting", "type": "text", "prompt": "Hello {{name}}", "labels": ["production"],

@@ -26,6 +26,7 @@ async fn seeded_app() -> (TestApp, ApiKey) {
     assert!(app.wait_for_rows("observations", "reader", 2).await);
     assert!(app.wait_for_rows("traces", "reader", 2).await);
     assert!(app.wait_for_rows("scores", "reader", 2).await);
+    assert!(app.wait_until_written().await);
     (app, key)
 }
 
@@ -277,6 +278,7 @@ async fn lists_filter_on_the_newest_version_of_each_row() {
     })
     .await;
     assert!(second);
+    assert!(app.wait_until_written().await);
     assert!(app.count_rows("observations", "stale").await >= 1);
 
     let ids = |body: &Value| -> Vec<String> {

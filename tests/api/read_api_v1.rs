@@ -620,7 +620,8 @@ async fn observations_naming_a_prompt_version_carry_its_id() {
             &key,
         )
         .await;
-    let (_, trace) = app.get_json("/api/public/traces/pt", &key).await;
+    // A trace answers once everything accepted with it is written.
+    let trace = crate::otel::read_trace(&app, &key, "pt", 5).await;
     for (id, prompt_id) in &expected {
         for (what, items) in [
             ("v1", &v1["data"]),

@@ -185,6 +185,7 @@ async fn a_deleted_score_stays_deleted_when_a_late_update_and_a_rebuild_reach_th
     .await
     .unwrap();
     assert!(app.wait_for_rows("traces", "late", 1).await);
+    assert!(app.wait_until_written().await);
     assert!(drained().await);
     assert_eq!(score(&app, &key, "sc").await.0, 404);
     let (_, trace) = app.get_json("/api/public/traces/t", &key).await;
