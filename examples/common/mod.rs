@@ -1,8 +1,11 @@
-//! What the load generators share: the tally of answers, and percentiles. (A folder without a
-//! `main.rs`, so Cargo does not take it for an example of its own.)
+//! What the load generators share: the tally of answers, percentiles, and what realistic
+//! payloads are made of (`prose`: text). (A folder without a `main.rs`, so Cargo does not take it
+//! for an example of its own.)
 
 // Each generator uses a part of this module.
 #![allow(dead_code)]
+
+pub mod prose;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
