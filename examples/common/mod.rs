@@ -1,13 +1,14 @@
 //! What the load generators share: the tally of answers, percentiles, and what realistic
-//! payloads are made of (`prose`: text; `spliced_gzip`: bodies deflated once, sent with new ids
-//! and times). (A folder without a `main.rs`, so Cargo does not take it for an example of its
-//! own.)
+//! payloads are made of (`prose`: text; `workload`: what LLM applications trace; `spliced_gzip`:
+//! bodies deflated once, sent with new ids and times). (A folder without a `main.rs`, so Cargo
+//! does not take it for an example of its own.)
 
 // Each generator uses a part of this module.
 #![allow(dead_code)]
 
 pub mod prose;
 pub mod spliced_gzip;
+pub mod workload;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
