@@ -94,6 +94,14 @@ async fn landed_markers(
     }
 }
 
+/// Events a 207 says it refused (its `errors`).
+fn refused_events(body: &[u8]) -> u64 {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["errors"].as_array().map(|e| e.len() as u64))
+        .unwrap_or(0)
+}
+
 async fn count_landed(http: &reqwest::Client, args: &Args) -> u64 {
     let query = format!(
         "SELECT uniqExact(id) FROM {}.observations WHERE project_id = '{}'",
@@ -199,7 +207,10 @@ async fn main() -> anyhow::Result<()> {
                     .send()
                     .await;
                 let elapsed = sent.elapsed().as_secs_f64() * 1000.0;
-                if answers.record(response, args.batch as u64).await {
+                if answers
+                    .record(response, args.batch as u64, refused_events)
+                    .await
+                {
                     latencies.push(elapsed);
                     if n.is_multiple_of(20) {
                         let _ = marker_tx.send((format!("{run}-{worker}-{n}"), Instant::now()));

@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use common::{percentile, Answers};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
@@ -177,6 +179,26 @@ fn to_json(request: &ExportTraceServiceRequest) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Spans an OTLP answer says it refused (`partial_success.rejected_spans`).
+fn refused_spans(body: &[u8]) -> u64 {
+    if body.first() == Some(&b'{') {
+        return serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| {
+                let rejected = &v["partialSuccess"]["rejectedSpans"];
+                rejected
+                    .as_u64()
+                    .or_else(|| rejected.as_str().and_then(|s| s.parse().ok()))
+            })
+            .unwrap_or(0);
+    }
+    ExportTraceServiceResponse::decode(body)
+        .ok()
+        .and_then(|r| r.partial_success)
+        .map(|p| p.rejected_spans.max(0) as u64)
+        .unwrap_or(0)
+}
+
 async fn count_landed(http: &reqwest::Client, args: &Args) -> u64 {
     let query = format!(
         "SELECT uniqExact(id) FROM {}.observations WHERE project_id = '{}'",
@@ -311,7 +333,10 @@ async fn main() -> anyhow::Result<()> {
                 let sent = Instant::now();
                 let response = post.send().await;
                 let elapsed = sent.elapsed().as_secs_f64() * 1000.0;
-                if answers.record(response, args.batch as u64).await {
+                if answers
+                    .record(response, args.batch as u64, refused_spans)
+                    .await
+                {
                     latencies.push(elapsed);
                     if n.is_multiple_of(20) {
                         let _ = marker_tx.send((trace_id, Instant::now()));
