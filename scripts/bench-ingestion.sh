@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Ingestion benchmark: starts `serve` and `work` (release build, separate processes) on fresh
-# databases and a ClickHouse stand-in of its own, runs the load generator (examples/ingest_load.rs),
-# and prints its report plus the CPU time and peak memory of each process. The report is also saved
-# in its run directory under .dev/bench/.
+# databases and a ClickHouse stand-in of its own, runs the load generator (examples/ingest_load.rs:
+# batches of about 100 events as the Python SDK 2.x sends them for LLM-application traces, with
+# ~1 KB of natural-language input or output per event; `--payload synthetic` for the one-letter
+# payload of earlier runs, `--describe` to see the payload), and prints its report (with the bytes
+# per event sent, and the traces, observations and scores landed against those accepted) plus the
+# CPU time and peak memory of each process. The report is also saved in its run directory under
+# .dev/bench/.
 #
 #     ./scripts/bench-ingestion.sh                          # 20 s at full speed, 16 connections
 #     ./scripts/bench-ingestion.sh --seconds 30 --rate 5000 # a fixed offered load

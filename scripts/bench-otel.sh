@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # OpenTelemetry ingestion benchmark: starts `serve` and `work` (release build, separate processes)
 # on fresh databases and a ClickHouse stand-in of its own, runs the load generator
-# (examples/otel_load.rs: OTLP exports of 100 spans with ~1 KB of input and ~1 KB of output each,
-# gzip protobuf by default), and prints its report plus the CPU time and peak memory of each
-# process. The report is also saved in its run directory under .dev/bench/.
+# (examples/otel_load.rs: gzip protobuf OTLP exports of about 100 spans of whole LLM-application
+# traces, with the Langfuse SDK's attributes or OpenInference's and ~1 KB of natural-language
+# input and ~1 KB of output per span; `--payload synthetic` for the one-letter payload of earlier
+# runs, `--describe` to see the payload), and prints its report (with the bytes per span sent)
+# plus the CPU time and peak memory of each process. The report is also saved in its run
+# directory under .dev/bench/.
 #
 #     ./scripts/bench-otel.sh                               # 20 s at full speed, 16 connections
 #     ./scripts/bench-otel.sh --seconds 30 --rate 5000 --json  # a fixed offered load, OTLP/JSON
