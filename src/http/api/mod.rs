@@ -6,12 +6,14 @@
 //! - `traces`: reading and deleting traces; `sessions`; `observations` (`v1`, `v2`);
 //!   `scores` (`create` for direct writes, `v2` and `v3` lists side by side); `prompts`.
 //! - Health and readiness come from `crate::health`, which the worker's probe server shares.
-//! - `params`: one reader of query parameters, paging, cursors and times for every list; `json`:
+//! - `params`: one reader of query parameters, paging, cursors and times for every list;
+//!   `list_conditions`: the parameters of the filtered lists as conditions of the filter language; `json`:
 //!   stored values back to the JSON the API answers; `body`: request bodies read within a limit.
 
 pub mod body;
 pub mod ingestion;
 pub mod json;
+pub mod list_conditions;
 pub mod observations;
 pub mod otel;
 pub mod params;

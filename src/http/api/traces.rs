@@ -7,6 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use super::json::{json_text, metadata};
+use super::list_conditions::ListConditions;
 use super::observations::v1::observation_json;
 use super::params::{bad, page_meta, Page, Query};
 use super::resource;
@@ -16,9 +17,7 @@ use crate::domain::project::ProjectId;
 use crate::domain::time::iso;
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
-use crate::storage::clickhouse::filter::{
-    self, traces as columns, ArrayOp, Compare, Condition, TextOp,
-};
+use crate::storage::clickhouse::filter::{self, traces as columns, Condition};
 use crate::storage::clickhouse::traces::{self, TraceOrder, TraceView};
 use crate::storage::whole_trace::{self, WholeTrace};
 use crate::storage::Stores;
@@ -256,59 +255,21 @@ pub fn parse_list_request(query: &Query) -> Result<ListRequest, ApiError> {
         None => TraceOrder::default(),
     };
     let fields = TraceFields::parse(&query.all("fields"))?;
-    let mut parameters = Vec::new();
-    for (key, column) in [
-        ("userId", &columns::USER_ID),
-        ("name", &columns::NAME),
-        ("sessionId", &columns::SESSION_ID),
-        ("version", &columns::VERSION),
-        ("release", &columns::RELEASE),
-    ] {
-        if let Some(value) = query.text(key)? {
-            parameters.push(Condition::Text {
-                column,
-                op: TextOp::Equals,
-                value,
-            });
-        }
-    }
-    let tags = query.values("tags");
-    if !tags.is_empty() {
-        parameters.push(Condition::Array {
-            column: &columns::TAGS,
-            op: ArrayOp::AllOf,
-            values: tags,
-        });
-    }
-    let environments = query.values("environment");
-    if !environments.is_empty() {
-        parameters.push(Condition::OneOf {
-            column: &columns::ENVIRONMENT,
-            negated: false,
-            values: environments,
-        });
-    }
-    for (key, compare) in [
-        ("fromTimestamp", Compare::Gte),
-        ("toTimestamp", Compare::Lt),
-    ] {
-        if let Some(at) = query.time(key)? {
-            parameters.push(Condition::Time {
-                column: &columns::TIMESTAMP,
-                compare,
-                at,
-            });
-        }
-    }
-    let from_filter = match query.single("filter")? {
-        None => Vec::new(),
-        Some(text) => filter::parse(&filter::TRACES, text).map_err(ApiError::BadRequest)?,
-    };
+    let mut conditions = ListConditions::new(query, &filter::TRACES);
+    conditions
+        .equals("userId", &columns::USER_ID)?
+        .equals("name", &columns::NAME)?
+        .equals("sessionId", &columns::SESSION_ID)?
+        .equals("version", &columns::VERSION)?
+        .equals("release", &columns::RELEASE)?
+        .all_of("tags", &columns::TAGS)
+        .any_of("environment", &columns::ENVIRONMENT)
+        .time_range("fromTimestamp", "toTimestamp", &columns::TIMESTAMP)?;
     Ok(ListRequest {
         page,
         order,
         fields,
-        conditions: filter::combine(from_filter, parameters),
+        conditions: conditions.finish()?,
     })
 }
 
@@ -368,6 +329,7 @@ async fn delete_many(
 mod tests {
     use super::*;
     use crate::storage::clickhouse::filter::Column;
+    use crate::storage::clickhouse::filter::{ArrayOp, Compare, TextOp};
 
     fn parsed(query: &str) -> ListRequest {
         parse_list_request(&Query::parse(query).unwrap()).unwrap()

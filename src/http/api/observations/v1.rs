@@ -8,13 +8,12 @@ use serde_json::{json, Map, Value};
 use crate::domain::observation::{Level, ObservationType};
 use crate::domain::time::iso;
 use crate::http::api::json::{json_text, metadata, seconds_between};
-use crate::http::api::params::{bad, page_meta, Page, Query};
+use crate::http::api::list_conditions::ListConditions;
+use crate::http::api::params::{page_meta, Page, Query};
 use crate::http::api::resource;
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
-use crate::storage::clickhouse::filter::{
-    self, observations as columns, Column, Compare, Condition, TextOp,
-};
+use crate::storage::clickhouse::filter::{self, observations as columns, Condition};
 use crate::storage::clickhouse::observations::{self, ObservationView};
 use crate::storage::Stores;
 
@@ -138,84 +137,36 @@ pub struct ListRequest {
 }
 
 /// The value of `key` if it is one of `allowed`.
-fn one_of(key: &str, value: &str, allowed: &[&str]) -> Result<String, ApiError> {
-    if allowed.contains(&value) {
-        Ok(value.to_string())
-    } else {
-        Err(bad(format!(
-            "{key} {value:?} is not one of {}",
-            allowed.join(", ")
-        )))
-    }
-}
-
 /// Reads and checks every parameter of the list. The simple parameters become conditions on
 /// the observations view, as Langfuse's v1 list reads them (each an exact match, `environment`
 /// any of its values, the start times a half-open range, `userId` the trace's user); the
 /// `filter` parameter's conditions replace those on the same columns.
 pub fn parse_list_request(query: &Query) -> Result<ListRequest, ApiError> {
     let page = query.page(DEFAULT_LIMIT, MAX_LIMIT)?;
-    let mut parameters = Vec::new();
-    let mut equals = |column: &'static Column, value: String| {
-        parameters.push(Condition::Text {
-            column,
-            op: TextOp::Equals,
-            value,
-        })
-    };
-    if let Some(v) = query.single("type")? {
-        let types = ObservationType::ALL.map(ObservationType::as_str);
-        equals(&columns::TYPE, one_of("type", v, &types)?);
-    }
-    if let Some(v) = query.single("level")? {
-        let levels = Level::ALL.map(Level::as_str);
-        equals(&columns::LEVEL, one_of("level", v, &levels)?);
-    }
-    for (key, column) in [
-        ("name", &columns::NAME),
-        ("userId", &columns::USER_ID),
-        ("traceId", &columns::TRACE_ID),
-        ("version", &columns::VERSION),
+    let types = ObservationType::ALL.map(ObservationType::as_str);
+    let levels = Level::ALL.map(Level::as_str);
+    let mut conditions = ListConditions::new(query, &filter::OBSERVATIONS);
+    conditions
+        .equals_one_of("type", &columns::TYPE, &types)?
+        .equals_one_of("level", &columns::LEVEL, &levels)?
+        .equals("name", &columns::NAME)?
+        .equals("userId", &columns::USER_ID)?
+        .equals("traceId", &columns::TRACE_ID)?
+        .equals("version", &columns::VERSION)?
         // An empty value matches observations without a parent.
-        ("parentObservationId", &columns::PARENT_OBSERVATION_ID),
-    ] {
-        if let Some(v) = query.single(key)? {
-            equals(column, v.to_string());
-        }
-    }
-    let environments = query.values("environment");
-    if !environments.is_empty() {
-        parameters.push(Condition::OneOf {
-            column: &columns::ENVIRONMENT,
-            negated: false,
-            values: environments,
-        });
-    }
-    for (key, compare) in [
-        ("fromStartTime", Compare::Gte),
-        ("toStartTime", Compare::Lt),
-    ] {
-        if let Some(at) = query.time(key)? {
-            parameters.push(Condition::Time {
-                column: &columns::START_TIME,
-                compare,
-                at,
-            });
-        }
-    }
-    let from_filter = match query.single("filter")? {
-        None => Vec::new(),
-        Some(text) => filter::parse(&filter::OBSERVATIONS, text).map_err(ApiError::BadRequest)?,
-    };
+        .equals("parentObservationId", &columns::PARENT_OBSERVATION_ID)?
+        .any_of("environment", &columns::ENVIRONMENT)
+        .time_range("fromStartTime", "toStartTime", &columns::START_TIME)?;
     Ok(ListRequest {
         page,
-        conditions: filter::combine(from_filter, parameters),
+        conditions: conditions.finish()?,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::clickhouse::filter::TextOp;
 
     fn parsed(query: &str) -> ListRequest {
         parse_list_request(&Query::parse(query).unwrap()).unwrap()

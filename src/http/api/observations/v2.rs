@@ -16,11 +16,12 @@ use serde_json::{json, Map, Value};
 use crate::domain::project::ProjectId;
 use crate::domain::time::iso;
 use crate::http::api::json::{json_text, metadata, seconds_between};
+use crate::http::api::list_conditions::ListConditions;
 use crate::http::api::params::{self, bad, Query};
 use crate::http::api::resource;
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
-use crate::storage::clickhouse::filter::{self, observations, Column, Compare, Condition, TextOp};
+use crate::storage::clickhouse::filter::{self, observations, Condition};
 use crate::storage::clickhouse::observations::cursor_page::{
     self as store, Cursor, ObservationV2Row, Selection,
 };
@@ -115,17 +116,6 @@ pub struct ListRequest {
     pub conditions: Vec<Condition>,
 }
 
-fn one_of(key: &str, value: &str, allowed: &[&str]) -> Result<String, ApiError> {
-    if allowed.contains(&value) {
-        Ok(value.to_string())
-    } else {
-        Err(bad(format!(
-            "{key} {value:?} is not one of {}",
-            allowed.join(", ")
-        )))
-    }
-}
-
 fn flag(key: &str, value: &str) -> Result<bool, ApiError> {
     match value {
         "true" => Ok(true),
@@ -178,35 +168,19 @@ pub fn parse_request(params: &Query) -> Result<ListRequest, ApiError> {
         Some(_) => return Err(bad("parseIoAsJson must be true or false")),
     }
 
-    let mut simple = Vec::new();
-    let mut equals = |column: &'static Column, value: String| {
-        simple.push(Condition::Text {
-            column,
-            op: TextOp::Equals,
-            value,
-        })
-    };
-    if let Some(v) = params.single("type")? {
-        equals(&observations::TYPE, one_of("type", v, TYPES)?);
-    }
-    for (key, column) in [
-        ("name", &observations::NAME),
-        ("userId", &observations::USER_ID),
-        ("sessionId", &observations::SESSION_ID),
-        ("traceId", &observations::TRACE_ID),
-        ("version", &observations::VERSION),
+    let mut conditions = ListConditions::new(params, &filter::OBSERVATIONS);
+    conditions
+        .equals_one_of("type", &observations::TYPE, TYPES)?
+        .equals("name", &observations::NAME)?
+        .equals("userId", &observations::USER_ID)?
+        .equals("sessionId", &observations::SESSION_ID)?
+        .equals("traceId", &observations::TRACE_ID)?
+        .equals("version", &observations::VERSION)?
         // An empty value matches observations without a parent.
-        ("parentObservationId", &observations::PARENT_OBSERVATION_ID),
-    ] {
-        if let Some(v) = params.single(key)? {
-            equals(column, v.to_string());
-        }
-    }
-    if let Some(v) = params.single("level")? {
-        equals(&observations::LEVEL, one_of("level", v, LEVELS)?);
-    }
+        .equals("parentObservationId", &observations::PARENT_OBSERVATION_ID)?
+        .equals_one_of("level", &observations::LEVEL, LEVELS)?;
     if let Some(v) = params.single("isRootObservation")? {
-        simple.push(Condition::Flag {
+        conditions.push(Condition::Flag {
             column: &observations::IS_ROOT_OBSERVATION,
             equals: true,
             value: flag("isRootObservation", v)?,
@@ -218,35 +192,15 @@ pub fn parse_request(params: &Query) -> Result<ListRequest, ApiError> {
         [one] => one.split(',').map(str::to_string).collect(),
         many => many.iter().map(|s| s.to_string()).collect(),
     };
-    if !environments.is_empty() {
-        simple.push(Condition::OneOf {
-            column: &observations::ENVIRONMENT,
-            negated: false,
-            values: environments,
-        });
-    }
-    for (key, compare) in [
-        ("fromStartTime", Compare::Gte),
-        ("toStartTime", Compare::Lt),
-    ] {
-        if let Some(at) = params.time(key)? {
-            simple.push(Condition::Time {
-                column: &observations::START_TIME,
-                compare,
-                at,
-            });
-        }
-    }
-    let advanced = match params.single("filter")? {
-        None => Vec::new(),
-        Some(text) => filter::parse(&filter::OBSERVATIONS, text).map_err(ApiError::BadRequest)?,
-    };
+    conditions
+        .any_of_values(environments, &observations::ENVIRONMENT)
+        .time_range("fromStartTime", "toStartTime", &observations::START_TIME)?;
     Ok(ListRequest {
         groups,
         expand_metadata,
         limit,
         cursor,
-        conditions: filter::combine(advanced, simple),
+        conditions: conditions.finish()?,
     })
 }
 
@@ -442,6 +396,7 @@ pub fn observation_json(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::clickhouse::filter::{Column, TextOp};
 
     fn pairs(query: &str) -> Query {
         Query::parse(query).unwrap()
