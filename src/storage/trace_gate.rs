@@ -27,6 +27,8 @@ use std::time::Duration;
 use fred::prelude::*;
 use sha2::{Digest, Sha256};
 
+use crate::domain::entity::EntityKind;
+use crate::storage::raw_events::Segment;
 use crate::storage::redis::RedisStore;
 
 /// How long a gate outlives its last write.
@@ -51,6 +53,17 @@ impl Held {
             trace_id: trace_id.to_string(),
             segment: format!("{object}#{offset}"),
         }
+    }
+
+    /// What a stored segment holds back: the trace it is of, or the trace its observation or
+    /// score names; `None` when it names none. The web role and the worker both ask this, so the
+    /// fields one adds are the fields the other removes.
+    pub fn of_segment(project_id: &str, object: &str, segment: &Segment) -> Option<Held> {
+        let trace = match segment.kind {
+            EntityKind::Trace => Some(segment.entity_id.as_str()),
+            _ => segment.trace_id.as_deref().filter(|t| !t.is_empty()),
+        }?;
+        Some(Held::new(project_id, trace, object, segment.offset))
     }
 }
 

@@ -8,7 +8,6 @@ use serde_json::Value;
 use super::prepare::{prepare, Prepared};
 use super::{offload, BatchOutcome, WriteError};
 use crate::config::IngestionSettings;
-use crate::domain::entity::EntityKind;
 use crate::domain::project::ProjectId;
 use crate::storage::blob::event_keys;
 use crate::storage::queue;
@@ -76,13 +75,7 @@ pub async fn persist(
 fn held_traces(project: &ProjectId, object: &str, segments: &[Segment]) -> Vec<Held> {
     segments
         .iter()
-        .filter_map(|s| {
-            let trace = match s.kind {
-                EntityKind::Trace => Some(s.entity_id.as_str()),
-                _ => s.trace_id.as_deref().filter(|t| !t.is_empty()),
-            }?;
-            Some(Held::new(project.as_str(), trace, object, s.offset))
-        })
+        .filter_map(|s| Held::of_segment(project.as_str(), object, s))
         .collect()
 }
 

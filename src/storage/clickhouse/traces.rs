@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use clickhouse::serde::chrono::datetime64::millis;
 use serde::{Deserialize, Serialize};
 
-use super::filter::{Condition, TRACES};
+use super::filter::{self, Condition, TRACES};
 use super::pairs;
 use super::sql::{latest_matching, latest_versions, page_of, Bound, Sql};
 use crate::domain::project::ProjectId;
@@ -176,11 +176,7 @@ fn list_sql(project: &ProjectId, conditions: &[Condition], io: bool) -> Sql {
     }
     sql.text("FROM ");
     sql.append(TRACES.narrowed_from_sql(project, conditions));
-    sql.text(" WHERE 1 = 1");
-    for condition in conditions {
-        sql.text(" AND ");
-        condition.compile(&mut sql);
-    }
+    filter::push_where_all(&mut sql, conditions);
     sql.text(")");
     sql
 }

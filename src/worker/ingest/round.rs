@@ -166,20 +166,7 @@ impl Announced {
     fn held_traces(&self) -> Vec<Held> {
         self.segments()
             .filter_map(|(entity, location)| {
-                let trace = match entity.kind {
-                    EntityKind::Trace => Some(entity.entity_id.as_str()),
-                    _ => location
-                        .segment
-                        .trace_id
-                        .as_deref()
-                        .filter(|t| !t.is_empty()),
-                }?;
-                Some(Held::new(
-                    &entity.project_id,
-                    trace,
-                    &location.object,
-                    location.segment.offset,
-                ))
+                Held::of_segment(&entity.project_id, &location.object, &location.segment)
             })
             .collect()
     }

@@ -277,6 +277,42 @@ fn newest(project: &ProjectId, table: &str, columns: &str, alias: &str, before: 
     sql
 }
 
+/// `<the newest rows of table> AS alias`, and when a condition reads the row's trace, the newest
+/// version of that trace joined as `t` (its `trace_columns`), for the views whose rows name their
+/// trace in `trace_id` (observations, scores).
+fn rows_with_their_trace(
+    project: &ProjectId,
+    table: &str,
+    alias: &str,
+    own_rows: Sql,
+    joins: &[Source],
+    trace_columns: &str,
+) -> Sql {
+    let mut sql = newest(project, table, "*", alias, own_rows);
+    if joins.contains(&Source::Trace) {
+        sql.text(" LEFT JOIN ");
+        sql.append(newest(
+            project,
+            "traces",
+            trace_columns,
+            "t",
+            Sql::default(),
+        ));
+        sql.text(&format!(" ON t.id = {alias}.trace_id"));
+    }
+    sql
+}
+
+/// Appends ` WHERE` and every condition, ANDed (`WHERE 1 = 1` when there is none), each with its
+/// values bound.
+pub fn push_where_all(sql: &mut Sql, conditions: &[Condition]) {
+    sql.text(" WHERE 1 = 1");
+    for condition in conditions {
+        sql.text(" AND ");
+        condition.compile(sql);
+    }
+}
+
 /// The observation columns [`OBSERVATION_FIGURES`] reads.
 const OBSERVATION_FIGURE_COLUMNS: &str =
     "trace_id, start_time, end_time, level, usage_details, cost_details";

@@ -257,17 +257,5 @@ pub static OBSERVATIONS: View = View {
 const TRACE_COLUMNS: &str = "id, name, user_id, session_id, release, tags";
 
 fn from(project: &ProjectId, own_rows: Sql, joins: &[Source]) -> Sql {
-    let mut sql = super::newest(project, "observations", "*", "o", own_rows);
-    if joins.contains(&Source::Trace) {
-        sql.text(" LEFT JOIN ");
-        sql.append(super::newest(
-            project,
-            "traces",
-            TRACE_COLUMNS,
-            "t",
-            Sql::default(),
-        ));
-        sql.text(" ON t.id = o.trace_id");
-    }
-    sql
+    super::rows_with_their_trace(project, "observations", "o", own_rows, joins, TRACE_COLUMNS)
 }

@@ -96,17 +96,5 @@ pub static SCORES: View = View {
 const TRACE_COLUMNS: &str = "id, name, user_id, tags";
 
 fn from(project: &ProjectId, own_rows: Sql, joins: &[Source]) -> Sql {
-    let mut sql = super::newest(project, "scores", "*", "s", own_rows);
-    if joins.contains(&Source::Trace) {
-        sql.text(" LEFT JOIN ");
-        sql.append(super::newest(
-            project,
-            "traces",
-            TRACE_COLUMNS,
-            "t",
-            Sql::default(),
-        ));
-        sql.text(" ON t.id = s.trace_id");
-    }
-    sql
+    super::rows_with_their_trace(project, "scores", "s", own_rows, joins, TRACE_COLUMNS)
 }

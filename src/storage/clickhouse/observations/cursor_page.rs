@@ -13,7 +13,7 @@ use clickhouse::serde::chrono::datetime64::millis;
 use serde::Deserialize;
 
 use crate::domain::project::ProjectId;
-use crate::storage::clickhouse::filter::{Condition, OBSERVATIONS};
+use crate::storage::clickhouse::filter::{self, Condition, OBSERVATIONS};
 use crate::storage::clickhouse::sql::{Bound, Sql};
 
 /// The position after which the next page starts.
@@ -110,13 +110,7 @@ pub fn page_sql(
          prompt_id, prompt_name, prompt_version FROM (SELECT o.* FROM ",
     );
     sql.append(OBSERVATIONS.from_sql(project, conditions));
-    sql.text(" WHERE 1 = 1");
-    for condition in conditions {
-        sql.text(" AND ");
-        let mut part = Sql::default();
-        condition.compile(&mut part);
-        sql.append(part);
-    }
+    filter::push_where_all(&mut sql, conditions);
     if let Some(cursor) = cursor {
         sql.text(
             " AND (o.start_time, xxHash32(o.trace_id), o.id) < (fromUnixTimestamp64Milli(toInt64(",

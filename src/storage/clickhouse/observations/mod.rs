@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use clickhouse::serde::chrono::datetime64::millis;
 use serde::{Deserialize, Serialize};
 
-use super::filter::{Condition, OBSERVATIONS};
+use super::filter::{self, Condition, OBSERVATIONS};
 use super::sql::{latest_matching, latest_versions, page_of, Bound, Sql};
 use super::{decimal, pairs};
 use crate::domain::project::ProjectId;
@@ -167,11 +167,7 @@ fn list_sql(project: &ProjectId, conditions: &[Condition]) -> Sql {
         "SELECT {OBSERVATION_COLUMNS} FROM (SELECT o.* FROM "
     ));
     sql.append(OBSERVATIONS.narrowed_from_sql(project, conditions));
-    sql.text(" WHERE 1 = 1");
-    for condition in conditions {
-        sql.text(" AND ");
-        condition.compile(&mut sql);
-    }
+    filter::push_where_all(&mut sql, conditions);
     sql.text(")");
     sql
 }
