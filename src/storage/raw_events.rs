@@ -108,6 +108,26 @@ pub fn decode_segment(bytes: &[u8]) -> anyhow::Result<Option<Line>> {
     Ok(Some(line))
 }
 
+/// One line as stored, its events left as their JSON text: for readers that parse each envelope
+/// themselves (`ingest::event::parse_envelope_text`), without building it as a `Value` first.
+#[derive(Debug, Deserialize)]
+pub struct RawLine<'a> {
+    pub kind: EntityKind,
+    pub id: String,
+    #[serde(borrow)]
+    pub events: Vec<&'a serde_json::value::RawValue>,
+}
+
+/// [`decode_segment`], the events as JSON text.
+pub fn decode_segment_raw(bytes: &[u8]) -> anyhow::Result<Option<RawLine<'_>>> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let line: RawLine =
+        serde_json::from_slice(bytes).context("a stored event line is not valid")?;
+    Ok(Some(line))
+}
+
 /// Every live line of an object with its segment, for recovery and inspection. The trace id of
 /// each segment is taken from its events, as the web role did when it wrote them.
 pub fn decode_object(bytes: &[u8]) -> anyhow::Result<Vec<(Segment, Line)>> {

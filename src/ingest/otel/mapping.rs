@@ -19,7 +19,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, TimeZone, Utc};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::generation::{
     cost_details, is_ai_sdk_agent_span, model_name, model_parameters, parse_json, text, truthy,
@@ -564,14 +564,14 @@ impl<'a> SpanContext<'a> {
 
         let agent = is_ai_sdk_agent_span(self.attributes);
         let mut body = Map::new();
-        body.insert("id".into(), json!(self.span.span_id));
-        body.insert("traceId".into(), json!(self.span.trace_id));
+        body.insert("id".into(), Value::String(self.span.span_id.clone()));
+        body.insert("traceId".into(), Value::String(self.span.trace_id.clone()));
         if let Some(parent) = &self.span.parent_span_id {
-            body.insert("parentObservationId".into(), json!(parent));
+            body.insert("parentObservationId".into(), Value::String(parent.clone()));
         }
-        body.insert("name".into(), json!(self.name()));
-        body.insert("startTime".into(), json!(iso(self.start)));
-        body.insert("endTime".into(), json!(iso(self.end)));
+        body.insert("name".into(), Value::String(self.name()));
+        body.insert("startTime".into(), Value::String(iso(self.start)));
+        body.insert("endTime".into(), Value::String(iso(self.end)));
         insert_some(&mut body, "environment", self.environment());
         insert_some(
             &mut body,
@@ -579,7 +579,7 @@ impl<'a> SpanContext<'a> {
             self.completion_start_time(),
         );
         body.insert("metadata".into(), Value::Object(metadata));
-        body.insert("level".into(), json!(self.level()));
+        body.insert("level".into(), Value::String(self.level().to_string()));
         insert_some(&mut body, "statusMessage", self.status_message());
         insert_some(&mut body, "version", self.version());
         if let Some(params) = model_parameters(self.attributes, &self.scope.name) {
@@ -605,12 +605,12 @@ impl<'a> SpanContext<'a> {
         insert_some(&mut body, "input", io.input);
         insert_some(&mut body, "output", io.output);
 
-        json!({
-            "id": self.id("observation"),
-            "timestamp": iso(self.end),
-            "type": format!("{}-create", observation_type.as_str().to_ascii_lowercase()),
-            "body": body,
-        })
+        envelope(
+            self.id("observation"),
+            iso(self.end),
+            format!("{}-create", observation_type.as_str().to_ascii_lowercase()),
+            body,
+        )
     }
 
     /// The trace event of a root span or of a span with trace attributes; `None` for others.
@@ -621,17 +621,17 @@ impl<'a> SpanContext<'a> {
         }
         let a = self.attributes;
         let mut body = Map::new();
-        body.insert("id".into(), json!(self.span.trace_id));
+        body.insert("id".into(), Value::String(self.span.trace_id.clone()));
         let mut metadata = Self::metadata_of(self.resource, Domain::Trace);
         metadata.extend(Self::metadata_of(a, Domain::Trace));
         if self.is_root {
-            body.insert("timestamp".into(), json!(iso(self.start)));
+            body.insert("timestamp".into(), Value::String(iso(self.start)));
             let name = a
                 .get("langfuse.trace.name")
                 .filter(|v| !v.is_null())
                 .map(text)
                 .unwrap_or_else(|| self.name());
-            body.insert("name".into(), json!(name));
+            body.insert("name".into(), Value::String(name));
             metadata.extend(Self::metadata_of(a, Domain::Observation));
             if !self.is_langfuse_sdk {
                 metadata.insert("attributes".into(), Value::Object(remaining_attributes(a)));
@@ -678,33 +678,46 @@ impl<'a> SpanContext<'a> {
             first_truthy_text(a, SESSION_ID_KEYS),
         );
         if let Some(public) = self.public() {
-            body.insert("public".into(), json!(public));
+            body.insert("public".into(), Value::Bool(public));
         }
         let tags = self.tags();
         if !tags.is_empty() {
-            body.insert("tags".into(), json!(tags));
+            body.insert(
+                "tags".into(),
+                Value::Array(tags.into_iter().map(Value::String).collect()),
+            );
         }
-        Some(json!({
-            "id": self.id("trace"),
-            "timestamp": iso(self.start),
-            "type": "trace-create",
-            "body": body,
-        }))
+        Some(envelope(
+            self.id("trace"),
+            iso(self.start),
+            "trace-create".to_string(),
+            body,
+        ))
     }
 
     /// A trace event that sets nothing but the environment: the trace exists even when its root
     /// span never arrives.
     fn bare_trace_envelope(&self) -> Value {
         let mut body = Map::new();
-        body.insert("id".into(), json!(self.span.trace_id));
+        body.insert("id".into(), Value::String(self.span.trace_id.clone()));
         insert_some(&mut body, "environment", self.environment());
-        json!({
-            "id": self.id("trace"),
-            "timestamp": iso(self.start),
-            "type": "trace-create",
-            "body": body,
-        })
+        envelope(
+            self.id("trace"),
+            iso(self.start),
+            "trace-create".to_string(),
+            body,
+        )
     }
+}
+
+/// An envelope around `body`, built in place: `json!` would copy the body by serialising it.
+fn envelope(id: String, timestamp: String, kind: String, body: Map<String, Value>) -> Value {
+    let mut envelope = Map::new();
+    envelope.insert("id".into(), Value::String(id));
+    envelope.insert("timestamp".into(), Value::String(timestamp));
+    envelope.insert("type".into(), Value::String(kind));
+    envelope.insert("body".into(), Value::Object(body));
+    Value::Object(envelope)
 }
 
 fn insert_some(body: &mut Map<String, Value>, key: &str, value: Option<impl Into<Value>>) {

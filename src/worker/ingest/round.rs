@@ -20,7 +20,7 @@ use super::lookups::{IndexLookups, Question};
 use super::pending::{Pending, RoundId};
 use super::ConsumerSettings;
 use crate::domain::entity::EntityKind;
-use crate::ingest::event::{parse_envelope, Event, Parsed};
+use crate::ingest::event::{parse_envelope_text, Event, Parsed};
 use crate::ingest::merge;
 use crate::storage::clickhouse::entity_events::{self, EntityEventsRow, Recorded};
 use crate::storage::clickhouse::observations::ObservationRow;
@@ -624,12 +624,12 @@ async fn read_object(
 /// A segment's bytes to events. Stored envelopes passed validation when they were accepted; one
 /// that no longer parses (an older format) is skipped rather than blocking the entity forever.
 fn decode(bytes: &[u8]) -> Content {
-    let Some(line) = raw_events::decode_segment(bytes).map_err(|e| format!("{e:#}"))? else {
+    let Some(line) = raw_events::decode_segment_raw(bytes).map_err(|e| format!("{e:#}"))? else {
         return Ok(None);
     };
     let mut events = Vec::with_capacity(line.events.len());
     for envelope in &line.events {
-        match parse_envelope(envelope) {
+        match parse_envelope_text(envelope.get()) {
             Ok(Parsed::Event(event)) => events.push(*event),
             Ok(Parsed::SdkLog { .. }) => {}
             Err(err) => tracing::warn!(id = %line.id, error = %err.message, "stored event skipped"),
