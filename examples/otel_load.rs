@@ -79,6 +79,11 @@ struct Args {
     /// Print what the payload looks like (sizes, a sample span) and exit without sending.
     #[arg(long)]
     describe: bool,
+    /// Write one export of each of the pool's templates, as it would be sent, into this
+    /// directory (`export-0000.bin`, …) and exit without sending: the input of
+    /// `examples/ingest_cpu.rs`.
+    #[arg(long)]
+    write_exports: Option<std::path::PathBuf>,
     /// Send OTLP/JSON instead of protobuf.
     #[arg(long)]
     json: bool,
@@ -94,6 +99,11 @@ struct Args {
     clickhouse_database: String,
     #[arg(long, default_value = "bench")]
     project_id: String,
+    /// Every this many exports of a connection, the first trace is a marker, polled through the
+    /// read API until it reads back whole (the accept-to-readable lag). Each read is a real trace
+    /// read: it costs ClickHouse as a person opening the trace would.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..))]
+    probe_every: u64,
     /// Seconds to wait after the load for the worker to land everything.
     #[arg(long, default_value_t = 120)]
     drain_seconds: u64,
@@ -1107,6 +1117,25 @@ async fn main() -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&describe(&args, &pool))?);
         return Ok(());
     }
+    if let Some(dir) = &args.write_exports {
+        std::fs::create_dir_all(dir)?;
+        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64;
+        for (n, template) in pool.exports.iter().enumerate() {
+            let ids = Ids {
+                seed: args.seed,
+                worker: 0,
+                n: n as u64,
+            };
+            let export = pool.write_export(template, !args.no_gzip, &ids, now);
+            std::fs::write(dir.join(format!("export-{n:04}.bin")), &export.body)?;
+        }
+        eprintln!(
+            "{} exports written to {}",
+            pool.exports.len(),
+            dir.display()
+        );
+        return Ok(());
+    }
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(args.concurrency)
@@ -1253,7 +1282,7 @@ async fn main() -> anyhow::Result<()> {
                     .await
                 {
                     latencies.push(elapsed);
-                    if n.is_multiple_of(20) {
+                    if n.is_multiple_of(args.probe_every) {
                         let (trace_id, spans) = export.marker;
                         let _ = marker_tx.send((trace_id, spans, Instant::now()));
                     }

@@ -21,6 +21,16 @@ pub struct Prepared {
     pub(super) object: Option<(Vec<u8>, Vec<Segment>)>,
 }
 
+impl Prepared {
+    /// The object to store and where each entity's line is in it; `None` when no envelope was
+    /// accepted.
+    pub fn object(&self) -> Option<(&[u8], &[Segment])> {
+        self.object
+            .as_ref()
+            .map(|(bytes, segments)| (bytes.as_slice(), segments.as_slice()))
+    }
+}
+
 /// Which events a caller may write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventScope {
