@@ -23,3 +23,4 @@ mod redis;
 mod scores;
 mod sdk;
 mod torture;
+mod ui_accounts;

@@ -145,6 +145,6 @@ async fn create_project(
     let project_id = memberships::create_project(&stores.postgres, &member.org_id, name).await?;
     Ok(see_other(&format!(
         "/project/{}",
-        percent_encoding::utf8_percent_encode(&project_id, percent_encoding::NON_ALPHANUMERIC)
+        super::path_segment(&project_id)
     )))
 }

@@ -119,6 +119,17 @@ async fn security_headers(
     Ok(response)
 }
 
+/// `text` as one segment of a URL path: everything but ASCII letters, digits and `-_.~`
+/// percent-encoded (as askama's `urlencode_strict` filter does in templates).
+pub fn path_segment(text: &str) -> String {
+    const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(text, SEGMENT).to_string()
+}
+
 /// A relative path on this site that sign-in may send a person back to, or `None`: only paths
 /// that start with one `/` (not `//host` nor `/\host`, which browsers read as another site), with
 /// no control characters. Anything else would make the sign-in form an open redirect.
@@ -133,6 +144,12 @@ pub fn safe_next(next: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_segments_keep_ids_readable_and_encode_the_rest() {
+        assert_eq!(path_segment("d486-69b9_x.y~z"), "d486-69b9_x.y~z");
+        assert_eq!(path_segment("a/b?c#d e"), "a%2Fb%3Fc%23d%20e");
+    }
 
     #[test]
     fn only_same_site_paths_are_followed_after_sign_in() {

@@ -198,10 +198,7 @@ async fn render(
 fn settings_url(member: &ProjectMember, done: &str) -> String {
     format!(
         "/project/{}/settings?done={done}",
-        percent_encoding::utf8_percent_encode(
-            member.project_id.as_str(),
-            percent_encoding::NON_ALPHANUMERIC
-        )
+        super::path_segment(member.project_id.as_str())
     )
 }
 
