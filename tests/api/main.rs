@@ -24,3 +24,4 @@ mod scores;
 mod sdk;
 mod torture;
 mod ui_accounts;
+mod ui_browser;
