@@ -148,3 +148,94 @@ async fn create_project(
         super::path_segment(&project_id)
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::ui::shell::{ProjectNav, ShellUser, SwitcherOrg, SwitcherProject};
+
+    const PAYLOAD: &str = "<script>alert(1)</script>\"><img src=x onerror=alert(2)>";
+
+    fn shell() -> Shell {
+        let mut shell = Shell::anonymous(PAYLOAD);
+        shell.user = Some(ShellUser {
+            name: PAYLOAD.to_string(),
+            email: "a@example.com".to_string(),
+            initial: "<".to_string(),
+        });
+        shell.csrf_token = "token".to_string();
+        shell.switcher = vec![SwitcherOrg {
+            name: PAYLOAD.to_string(),
+            projects: vec![SwitcherProject {
+                id: "p\"1".to_string(),
+                name: PAYLOAD.to_string(),
+                current: true,
+            }],
+        }];
+        shell
+    }
+
+    fn assert_inert(html: &str) {
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(!html.contains("<img src=x"), "{html}");
+        assert!(
+            html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+            "{html}"
+        );
+        // The only script is the page's own, from this server.
+        assert_eq!(html.matches("<script").count(), 1);
+    }
+
+    #[test]
+    fn organization_and_project_names_are_escaped_on_the_start_page() {
+        let page = HomePage {
+            shell: shell(),
+            organizations: vec![OrgView {
+                id: "o\"1".to_string(),
+                name: PAYLOAD.to_string(),
+                role: "OWNER".to_string(),
+                can_create_project: true,
+                projects: vec![ProjectView {
+                    id: "p/../1?x#y".to_string(),
+                    name: PAYLOAD.to_string(),
+                    role: "OWNER".to_string(),
+                }],
+            }],
+            error: Some(PAYLOAD.to_string()),
+        };
+        let html = page.render().unwrap();
+        assert_inert(&html);
+        // Ids in URLs are percent-encoded path segments, never raw.
+        assert!(
+            html.contains("href=\"/project/p%2F..%2F1%3Fx%23y\""),
+            "{html}"
+        );
+        assert!(
+            html.contains("action=\"/organization/o%221/projects\""),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn a_project_name_is_escaped_in_the_navigation_and_the_project_page() {
+        let mut shell = shell();
+        shell.project = Some(ProjectNav {
+            id: "p1".to_string(),
+            name: PAYLOAD.to_string(),
+            org_name: PAYLOAD.to_string(),
+            section: "home",
+        });
+        let page = crate::http::ui::project::ProjectPage {
+            shell,
+            project_id: "p1".to_string(),
+            project_name: PAYLOAD.to_string(),
+            org_name: PAYLOAD.to_string(),
+            role: "VIEWER".to_string(),
+            can_manage: false,
+            host: "http://h".to_string(),
+        };
+        let html = page.render().unwrap();
+        assert_inert(&html);
+        assert!(html.contains("aria-current=\"page\">Home</a>"));
+    }
+}

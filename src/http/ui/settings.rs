@@ -438,3 +438,58 @@ async fn remove_member(
         Err(error) => refused(&stores, &member, error).await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_viewer_gets_the_settings_without_forms_and_names_are_escaped() {
+        let payload = "<script>alert(1)</script>";
+        let page = SettingsPage {
+            shell: Shell::anonymous("Settings"),
+            project_id: "p1".to_string(),
+            project_name: payload.to_string(),
+            org_name: payload.to_string(),
+            role: "VIEWER".to_string(),
+            can_manage: false,
+            can_manage_members: false,
+            keys: vec![KeyView {
+                id: "k1".to_string(),
+                public_key: "pk-lf-1".to_string(),
+                display_secret_key: "sk-lf-...abcd".to_string(),
+                note: payload.to_string(),
+                created: ShownTime::new(chrono::Utc::now()),
+                last_used: None,
+            }],
+            new_key: None,
+            members: vec![MemberView {
+                user_id: "u1".to_string(),
+                email: "a@example.com".to_string(),
+                name: payload.to_string(),
+                role: "OWNER".to_string(),
+                is_self: false,
+                editable: false,
+                role_options: Vec::new(),
+            }],
+            assignable_roles: Vec::new(),
+            notice: None,
+            error: None,
+        };
+        let html = page.render().unwrap();
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"));
+        assert!(
+            !html.contains("<form"),
+            "a viewer gets no form at all: {html}"
+        );
+        assert!(html.contains("Only owners and admins"));
+    }
+
+    #[test]
+    fn notices_are_fixed_texts() {
+        assert!(notice(Some("renamed")).is_some());
+        assert_eq!(notice(Some("<b>you were hacked</b>")), None);
+        assert_eq!(notice(None), None);
+    }
+}
