@@ -47,6 +47,8 @@ impl Browser {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
+            // Its own process group, which the chromium it starts joins: see `Drop`.
+            .process_group(0)
             .spawn()
             .expect("start chromedriver");
         let webdriver = format!("http://127.0.0.1:{port}");
@@ -69,6 +71,8 @@ impl Browser {
                     "--disable-gpu",
                     "--window-size=1280,900",
                     "--force-device-scale-factor=1",
+                    "--disable-crash-reporter",
+                    "--disable-breakpad",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
             }),
@@ -167,6 +171,19 @@ impl Browser {
         self.fill("#password", password).await;
         self.click("form[action='/auth/sign-in'] button[type=submit]")
             .await;
+    }
+}
+
+impl Drop for Browser {
+    /// Ends chromedriver and every browser process it started, also when the test failed before
+    /// closing its session, so no chromium is left running.
+    fn drop(&mut self) {
+        if let Some(pid) = self._driver.id() {
+            // SAFETY: kill(2) with a negative pid signals that process group; no memory is touched.
+            unsafe {
+                libc::kill(-(pid as i32), libc::SIGKILL);
+            }
+        }
     }
 }
 
@@ -287,7 +304,7 @@ async fn a_person_signs_in_creates_an_api_key_and_signs_out_in_a_browser() {
         browser.path().await,
         "/auth/sign-in?next=%2Fproject%2Fboot-project"
     );
-    browser.client.close().await.unwrap();
+    browser.client.clone().close().await.unwrap();
 }
 
 #[tokio::test]
@@ -365,7 +382,7 @@ async fn a_viewer_gets_no_controls_and_a_forged_post_is_refused_in_a_browser() {
         browser.goto("/project/boot-project/settings").await;
     }
     assert_eq!(count_keys(&app).await, keys_before);
-    browser.client.close().await.unwrap();
+    browser.client.clone().close().await.unwrap();
 }
 
 async fn count_keys(app: &TestApp) -> i64 {

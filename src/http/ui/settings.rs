@@ -61,7 +61,6 @@ pub struct KeyView {
     pub display_secret_key: String,
     pub note: String,
     pub created: ShownTime,
-    pub last_used: Option<ShownTime>,
 }
 
 /// A key just created: the only time its secret is shown.
@@ -142,7 +141,6 @@ async fn render(
             display_secret_key: k.display_secret_key,
             note: k.note.unwrap_or_default(),
             created: ShownTime::new(k.created_at),
-            last_used: k.last_used_at.map(ShownTime::new),
         })
         .collect();
     let actor = member.org_role;
@@ -460,7 +458,6 @@ mod tests {
                 display_secret_key: "sk-lf-...abcd".to_string(),
                 note: payload.to_string(),
                 created: ShownTime::new(chrono::Utc::now()),
-                last_used: None,
             }],
             new_key: None,
             members: vec![MemberView {

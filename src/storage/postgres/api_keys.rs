@@ -15,7 +15,6 @@ pub struct ApiKeyEntry {
     pub display_secret_key: String,
     pub note: Option<String>,
     pub created_at: DateTime<Utc>,
-    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 /// The project's keys, newest first.
@@ -23,7 +22,7 @@ pub async fn list(pool: &Pool, project: &ProjectId) -> anyhow::Result<Vec<ApiKey
     let client = pool.get().await?;
     let rows = client
         .query(
-            "SELECT id, public_key, display_secret_key, note, created_at, last_used_at
+            "SELECT id, public_key, display_secret_key, note, created_at
                FROM api_keys WHERE project_id = $1
               ORDER BY created_at DESC, id",
             &[&project.as_str()],
@@ -37,7 +36,6 @@ pub async fn list(pool: &Pool, project: &ProjectId) -> anyhow::Result<Vec<ApiKey
             display_secret_key: r.get(2),
             note: r.get(3),
             created_at: r.get(4),
-            last_used_at: r.get(5),
         })
         .collect())
 }
