@@ -29,6 +29,10 @@ export LANGFUSE_INIT_PROJECT_ID="${LANGFUSE_INIT_PROJECT_ID:-dev-project}"
 export LANGFUSE_INIT_PROJECT_NAME="${LANGFUSE_INIT_PROJECT_NAME:-Dev Project}"
 export LANGFUSE_INIT_PROJECT_PUBLIC_KEY="${LANGFUSE_INIT_PROJECT_PUBLIC_KEY:-pk-lf-dev}"
 export LANGFUSE_INIT_PROJECT_SECRET_KEY="${LANGFUSE_INIT_PROJECT_SECRET_KEY:-sk-lf-dev}"
+# The first person, an owner of the organization above, to sign in to the web UI with.
+export LANGFUSE_INIT_USER_EMAIL="${LANGFUSE_INIT_USER_EMAIL:-dev@example.com}"
+export LANGFUSE_INIT_USER_NAME="${LANGFUSE_INIT_USER_NAME:-Dev User}"
+export LANGFUSE_INIT_USER_PASSWORD="${LANGFUSE_INIT_USER_PASSWORD:-dev-password}"
 export SALT="${SALT:-dev-salt-change-me}"
 export PORT="${PORT:-3000}"
 # Bash always sets HOSTNAME to the machine's name, so "unset" cannot be told apart from that value: treat
@@ -56,6 +60,8 @@ esac
 url="http://$url_host:$PORT"
 cat <<EOF
 ==> langfuse-rs: serving on $url (web + worker); Ctrl-C stops it, the services keep running
+    sign in: $url/auth/sign-in as $LANGFUSE_INIT_USER_EMAIL (the password is LANGFUSE_INIT_USER_PASSWORD,
+             "dev-password" unless you set it; an account that already existed keeps its own)
     try: curl -u $LANGFUSE_INIT_PROJECT_PUBLIC_KEY:$LANGFUSE_INIT_PROJECT_SECRET_KEY $url/api/public/projects
 EOF
 exec "$bin" "$@" serve --with-worker

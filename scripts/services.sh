@@ -659,6 +659,29 @@ ensure_s3() {
 }
 
 # ---------------------------------------------------------------------------------------------------------
+# A browser for the web UI's tests: Debian's chromium and chromium-driver, driven over WebDriver
+# ---------------------------------------------------------------------------------------------------------
+
+# The tests start their own chromedriver (on a free port) and headless chromium; this only installs them.
+# Debian's packages, not a browser build downloaded by a test tool: the machine reaches package registries
+# only, and the distribution's chromium gets its security updates with the rest of the system.
+ensure_browser() {
+    _lf_dirs
+    local missing=() chromium driver
+    _lf_have chromium || missing+=(chromium)
+    _lf_have chromedriver || missing+=(chromium-driver)
+    if ((${#missing[@]} > 0)); then
+        # Fonts: without them headless chromium draws every glyph as a box in screenshots.
+        _lf_apt_install "${missing[@]}" fonts-dejavu-core || return 1
+    fi
+    chromium=$(command -v chromium) || { _lf_err "browser: chromium is not on PATH after installing it"; return 1; }
+    driver=$(command -v chromedriver) || { _lf_err "browser: chromedriver is not on PATH after installing it"; return 1; }
+    export LANGFUSE_TEST_CHROMIUM="${LANGFUSE_TEST_CHROMIUM:-$chromium}"
+    export LANGFUSE_TEST_CHROMEDRIVER="${LANGFUSE_TEST_CHROMEDRIVER:-$driver}"
+    _lf_say "browser: $("$LANGFUSE_TEST_CHROMIUM" --version 2>/dev/null || echo chromium) with $LANGFUSE_TEST_CHROMEDRIVER"
+}
+
+# ---------------------------------------------------------------------------------------------------------
 # Stopping: only what these functions started (found through the pid files under .dev/). PostgreSQL and
 # servers that were reused are left alone. Useful after editing the chDB stand-in, which is otherwise reused.
 # ---------------------------------------------------------------------------------------------------------

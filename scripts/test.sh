@@ -9,6 +9,8 @@
 # Services (reused when already running, otherwise started and left running; state and logs under .dev/):
 #   PostgreSQL 127.0.0.1:5432, Redis 127.0.0.1:6379, Redis Cluster 127.0.0.1:7001-7003,
 #   ClickHouse HTTP (chDB stand-in) 127.0.0.1:8123, S3 (moto) 127.0.0.1:5055.
+# The web UI's browser tests use Debian's chromium and chromium-driver (installed when missing); they
+# save screenshots of the pages they visit under target/ui-screenshots/.
 set -euo pipefail
 
 # shellcheck source=scripts/services.sh
@@ -26,6 +28,7 @@ ensure_clickhouse
 ensure_s3
 ensure_sdk_venvs
 ensure_js_sdks
+ensure_browser
 
 # Tests create (and drop) their own databases through the admin URL.
 export LANGFUSE_TEST_DATABASE_URL="${LANGFUSE_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
@@ -34,7 +37,7 @@ export LANGFUSE_TEST_CLICKHOUSE_URL="${LANGFUSE_TEST_CLICKHOUSE_URL:-http://127.
 # Set by the ensure_* functions above; listed here so this file names every variable the tests read.
 export LANGFUSE_TEST_REDIS_CLUSTER_NODES LANGFUSE_TEST_S3_ENDPOINT LANGFUSE_TEST_PYTHON LANGFUSE_TEST_CHDB_SERVER \
     LANGFUSE_TEST_PYTHON_SDK_V2 LANGFUSE_TEST_PYTHON_SDK_V4 LANGFUSE_TEST_PYTHON_SDK_V5 LANGFUSE_TEST_PYTHON_OTEL \
-    LANGFUSE_TEST_NODE_MODULES
+    LANGFUSE_TEST_NODE_MODULES LANGFUSE_TEST_CHROMIUM LANGFUSE_TEST_CHROMEDRIVER
 
 # Each test creates its own PostgreSQL and ClickHouse databases named lfrs_test_<unix seconds>_<uuid>;
 # drop the ones runs older than three hours left behind so they do not pile up on a long-lived machine,

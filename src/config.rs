@@ -54,6 +54,12 @@ const LANGFUSE_ENV_NAMES: &[(&str, &str)] = &[
     ("LANGFUSE_INIT_PROJECT_NAME", "init.project_name"),
     ("LANGFUSE_INIT_PROJECT_PUBLIC_KEY", "init.public_key"),
     ("LANGFUSE_INIT_PROJECT_SECRET_KEY", "init.secret_key"),
+    ("LANGFUSE_INIT_USER_EMAIL", "init.user_email"),
+    ("LANGFUSE_INIT_USER_NAME", "init.user_name"),
+    ("LANGFUSE_INIT_USER_PASSWORD", "init.user_password"),
+    ("AUTH_DISABLE_SIGNUP", "auth.disable_signup"),
+    ("AUTH_SESSION_MAX_AGE", "auth.session_max_age_minutes"),
+    ("NEXTAUTH_URL", "auth.public_url"),
     ("LANGFUSE_CACHE_PROMPT_ENABLED", "prompts.cache_enabled"),
     (
         "LANGFUSE_CACHE_PROMPT_TTL_SECONDS",
@@ -166,6 +172,22 @@ pub struct BlobSettings {
 pub struct AuthSettings {
     pub salt: SecretString,
     pub key_cache_ttl_secs: u64,
+    /// The address people open the web UI at; `https://` makes its cookies `Secure`.
+    pub public_url: String,
+    pub disable_signup: bool,
+    pub session_max_age_minutes: u64,
+    pub signin_max_failures: u32,
+    pub signin_failure_window_secs: u64,
+}
+
+impl AuthSettings {
+    /// Whether the web UI is served over TLS (behind App Runner's, say), as `public_url` says.
+    pub fn public_url_is_https(&self) -> bool {
+        self.public_url
+            .trim()
+            .to_ascii_lowercase()
+            .starts_with("https://")
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -189,6 +211,9 @@ pub struct InitSettings {
     pub project_name: String,
     pub public_key: String,
     pub secret_key: SecretString,
+    pub user_email: String,
+    pub user_name: String,
+    pub user_password: SecretString,
 }
 
 /// A configuration problem, phrased for an operator: which key, set where, and what is wrong.
@@ -371,6 +396,21 @@ impl Settings {
                 "and blob.secret_access_key must be set together (or neither, for the AWS credential chain)",
             ));
         }
+        if !self.auth.public_url.is_empty() {
+            check_http_url("auth.public_url", &self.auth.public_url)?;
+        }
+        if self.auth.session_max_age_minutes == 0 {
+            return Err(ConfigError::key(
+                "auth.session_max_age_minutes",
+                "must be at least 1",
+            ));
+        }
+        if self.auth.signin_max_failures == 0 || self.auth.signin_failure_window_secs == 0 {
+            return Err(ConfigError::key(
+                "auth.signin_max_failures",
+                "and auth.signin_failure_window_secs must be at least 1",
+            ));
+        }
         if !is_log_filter(&self.log.level) {
             return Err(ConfigError::key(
                 "log.level",
@@ -401,6 +441,38 @@ impl Settings {
                     missing,
                     "must be set: the bootstrap needs the organization id, project id, public key and secret key together",
                 ));
+            }
+        }
+        let user = [
+            ("init.user_email", init.user_email.is_empty()),
+            (
+                "init.user_password",
+                init.user_password.expose_secret().is_empty(),
+            ),
+        ];
+        if user.iter().any(|(_, empty)| !empty) {
+            if let Some((missing, _)) = user.iter().find(|(_, empty)| *empty) {
+                return Err(ConfigError::key(
+                    missing,
+                    "must be set: the first user needs an email address and a password together",
+                ));
+            }
+            if init.org_id.is_empty() {
+                return Err(ConfigError::key(
+                    "init.org_id",
+                    "must be set: the first user (init.user_email) becomes an owner of that organization",
+                ));
+            }
+            if crate::domain::account::normalize_email(&init.user_email).is_err() {
+                return Err(ConfigError::key(
+                    "init.user_email",
+                    "is not an email address",
+                ));
+            }
+            if let Err(problem) =
+                crate::domain::account::check_new_password(init.user_password.expose_secret())
+            {
+                return Err(ConfigError::key("init.user_password", problem));
             }
         }
         Ok(())
@@ -681,6 +753,51 @@ mod tests {
     }
 
     #[test]
+    fn the_web_ui_follows_langfuse_names() {
+        let s = Settings::load(None, &env(&[])).unwrap();
+        assert!(!s.auth.disable_signup);
+        assert!(!s.auth.public_url_is_https());
+        assert_eq!(s.auth.session_max_age_minutes, 43200);
+        let s = Settings::load(
+            None,
+            &env(&[
+                ("AUTH_DISABLE_SIGNUP", "true"),
+                ("NEXTAUTH_URL", "https://langfuse.example.com"),
+                ("AUTH_SESSION_MAX_AGE", "60"),
+                ("LANGFUSE_INIT_ORG_ID", "o"),
+                ("LANGFUSE_INIT_PROJECT_ID", "p"),
+                ("LANGFUSE_INIT_PROJECT_PUBLIC_KEY", "pk-lf-1"),
+                ("LANGFUSE_INIT_PROJECT_SECRET_KEY", "sk-lf-1"),
+                ("LANGFUSE_INIT_USER_EMAIL", "ada@example.com"),
+                ("LANGFUSE_INIT_USER_NAME", "Ada"),
+                ("LANGFUSE_INIT_USER_PASSWORD", "long enough"),
+            ]),
+        )
+        .unwrap();
+        assert!(s.auth.disable_signup);
+        assert!(s.auth.public_url_is_https());
+        assert_eq!(s.auth.session_max_age_minutes, 60);
+        assert_eq!(s.init.user_email, "ada@example.com");
+        assert_eq!(s.init.user_name, "Ada");
+        assert_eq!(s.init.user_password.expose_secret(), "long enough");
+
+        let err = Settings::load(None, &env(&[("LANGFUSE_INIT_USER_EMAIL", "a@b.c")])).unwrap_err();
+        assert!(err.to_string().contains("init.user_password"), "{err}");
+        let err = Settings::load(
+            None,
+            &env(&[
+                ("LANGFUSE_INIT_USER_EMAIL", "a@b.c"),
+                ("LANGFUSE_INIT_USER_PASSWORD", "long enough"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("init.org_id"), "{err}");
+        let err =
+            Settings::load(None, &env(&[("NEXTAUTH_URL", "langfuse.example.com")])).unwrap_err();
+        assert!(err.to_string().contains("auth.public_url"), "{err}");
+    }
+
+    #[test]
     fn a_bad_database_url_does_not_echo_its_password() {
         let err = Settings::load(
             None,
@@ -701,6 +818,12 @@ mod tests {
                 ("SALT", "saltsecret"),
                 ("LANGFUSE_S3_EVENT_UPLOAD_SECRET_ACCESS_KEY", "s3secret"),
                 ("REDIS_CONNECTION_STRING", "redis://:redissecret@r:6379"),
+                ("LANGFUSE_INIT_ORG_ID", "o"),
+                ("LANGFUSE_INIT_PROJECT_ID", "p"),
+                ("LANGFUSE_INIT_PROJECT_PUBLIC_KEY", "pk-lf-1"),
+                ("LANGFUSE_INIT_PROJECT_SECRET_KEY", "sk-lf-1"),
+                ("LANGFUSE_INIT_USER_EMAIL", "ada@example.com"),
+                ("LANGFUSE_INIT_USER_PASSWORD", "userpwsecret"),
             ]),
         )
         .unwrap();
@@ -711,6 +834,7 @@ mod tests {
             "saltsecret",
             "s3secret",
             "redissecret",
+            "userpwsecret",
         ] {
             assert!(!debug.contains(secret), "{secret} leaked in {debug}");
         }

@@ -33,9 +33,25 @@ pub fn display_secret(secret: &str) -> String {
     format!("{head}...{tail}")
 }
 
+/// A new key pair in Langfuse's form: `pk-lf-<uuid>` and `sk-lf-<uuid>`, random (v4) UUIDs.
+pub fn new_key_pair() -> (String, String) {
+    (
+        format!("pk-lf-{}", uuid::Uuid::new_v4()),
+        format!("sk-lf-{}", uuid::Uuid::new_v4()),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_key_pairs_have_langfuse_prefixes_and_differ() {
+        let (public, secret) = new_key_pair();
+        assert!(public.starts_with("pk-lf-") && secret.starts_with("sk-lf-"));
+        assert_eq!(secret.len(), "sk-lf-".len() + 36);
+        assert_ne!(new_key_pair().1, secret);
+    }
 
     #[test]
     fn hashes_depend_on_salt_and_secret() {

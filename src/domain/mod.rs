@@ -1,5 +1,6 @@
 //! Pure types and rules: no I/O.
 //!
+//! - `account`: roles and what they allow, e-mail keys, argon2id passwords, session tokens.
 //! - `api_key`: salted hashes of API-key secrets and their constant-time comparison.
 //! - `entity`: the kinds of record ingestion writes (trace, observation, score).
 //! - `observation`: an observation's type and level.
@@ -7,6 +8,7 @@
 //! - `prompt`: prompt validation, labels, and the resolution of composed prompts.
 //! - `time`: the date-time forms clients may send, and the one this server writes.
 
+pub mod account;
 pub mod api_key;
 pub mod entity;
 pub mod observation;

@@ -10,6 +10,12 @@
 //! time) on every request, so the cache never lets a wrong secret through. A key in use is looked
 //! up again in the background once its entry is half its age, so requests (the prompt API's above
 //! all) do not wait for PostgreSQL every interval, and a revoked key still stops working within it.
+//!
+//! People in the web UI are authenticated here too: [`SignedIn`] (the session cookie names a live
+//! server-side session), and what they may reach, each decided in one query before a handler runs:
+//! [`ProjectMember`] (their role on the project of the path's `{projectId}`) and [`OrgMember`]
+//! (their role on the organization of `{orgId}`). Someone who is no member gets a 404, the same
+//! as for a project that does not exist, so a URL tells nothing about others' projects.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -21,9 +27,14 @@ use actix_web::{web, FromRequest, HttpRequest};
 use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::domain::account::{self, Role};
 use crate::domain::api_key;
 use crate::domain::project::ProjectId;
 use crate::http::error::ApiError;
+use crate::http::ui::error::UiError;
+use crate::http::ui::{cookies, csrf, UiConfig};
+use crate::storage::postgres::{memberships, sessions, users::User};
+use crate::storage::Stores;
 
 /// A bound on cached entries: enough for any real number of keys, small enough that a flood of
 /// random public keys cannot grow memory without limit.
@@ -97,6 +108,15 @@ impl ApiKeyVerifier {
             ttl,
             cache: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// Drops what this process knows of a key, so that a key deleted here stops working here at
+    /// once; other processes stop accepting it within `auth.key_cache_ttl_secs`.
+    pub fn forget(&self, public_key: &str) {
+        self.cache
+            .lock()
+            .expect("auth cache lock poisoned")
+            .remove(public_key);
     }
 
     /// Resolves an `Authorization` header value to a project, or says why not. A public key
@@ -345,6 +365,176 @@ impl FromRequest for IngestionAuth {
     fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
         let (verifier, header) = verifier_and_header(req);
         Box::pin(async move { verifier?.verify_ingestion(header.as_deref()).await })
+    }
+}
+
+/// A person signed in to the web UI.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub user: User,
+    /// The stored form of the session's token: what sign-out deletes.
+    pub session_token_hash: String,
+    /// The token this session's forms carry (`ui::csrf`).
+    pub csrf_token: String,
+}
+
+/// The stores and UI settings of a request, taken before an extractor's future runs.
+fn ui_context(req: &HttpRequest) -> Result<(web::Data<Stores>, web::Data<UiConfig>), UiError> {
+    let stores = req.app_data::<web::Data<Stores>>().cloned();
+    let config = req.app_data::<web::Data<UiConfig>>().cloned();
+    match (stores, config) {
+        (Some(stores), Some(config)) => Ok((stores, config)),
+        _ => Err(UiError::Internal(anyhow::anyhow!(
+            "Stores or UiConfig missing from app data"
+        ))),
+    }
+}
+
+/// Where to come back after signing in: a GET's own path and query; nothing for other methods.
+fn return_path(req: &HttpRequest) -> Option<String> {
+    (req.method() == actix_web::http::Method::GET).then(|| match req.uri().path_and_query() {
+        Some(pq) => pq.as_str().to_string(),
+        None => req.path().to_string(),
+    })
+}
+
+/// The session of a request: the cookie's token, hashed, names a live row of `user_sessions`.
+async fn signed_in(
+    stores: &Stores,
+    config: &UiConfig,
+    token: Option<String>,
+    next: Option<String>,
+) -> Result<SignedIn, UiError> {
+    let Some(token) = token else {
+        return Err(UiError::SignInRequired { next });
+    };
+    let token_hash = account::token_hash(&token);
+    match sessions::find(&stores.postgres, &token_hash).await? {
+        Some(session) => Ok(SignedIn {
+            user: session.user,
+            session_token_hash: session.token_hash,
+            csrf_token: csrf::token_for(config, &token),
+        }),
+        None => Err(UiError::SignInRequired { next }),
+    }
+}
+
+impl FromRequest for SignedIn {
+    type Error = UiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let context = ui_context(req);
+        let next = return_path(req);
+        let token = context
+            .as_ref()
+            .ok()
+            .and_then(|(_, config)| cookies::session_token(req, config));
+        Box::pin(async move {
+            let (stores, config) = context?;
+            signed_in(&stores, &config, token, next).await
+        })
+    }
+}
+
+/// A signed-in person who may read the project of the path's `{projectId}`, with their role there.
+/// The only maker of a `ProjectId` for the UI: a page's queries of project data take this one.
+#[derive(Debug, Clone)]
+pub struct ProjectMember {
+    pub project_id: ProjectId,
+    pub project_name: String,
+    pub org_id: String,
+    pub org_name: String,
+    /// The role that applies on this project (a project role overrides the organization's).
+    pub role: Role,
+    /// The role on the project's organization, which decides who manages its members.
+    pub org_role: Role,
+    pub signed_in: SignedIn,
+}
+
+impl ProjectMember {
+    /// Refuses (403) unless the person may manage the project: its settings, keys and members.
+    pub fn require_manager(&self) -> Result<(), UiError> {
+        if self.role.can_manage() {
+            Ok(())
+        } else {
+            Err(UiError::Forbidden(
+                "Only an owner or admin of this project can do this.".to_string(),
+            ))
+        }
+    }
+}
+
+impl FromRequest for ProjectMember {
+    type Error = UiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let context = ui_context(req);
+        let next = return_path(req);
+        let token = context
+            .as_ref()
+            .ok()
+            .and_then(|(_, config)| cookies::session_token(req, config));
+        let project_id = req.match_info().get("projectId").map(str::to_owned);
+        Box::pin(async move {
+            let (stores, config) = context?;
+            let signed_in = signed_in(&stores, &config, token, next).await?;
+            let project_id = project_id.ok_or(UiError::NotFound)?;
+            let access =
+                memberships::project_access(&stores.postgres, &signed_in.user.id, &project_id)
+                    .await?
+                    .filter(|access| access.role.can_read())
+                    .ok_or(UiError::NotFound)?;
+            Ok(ProjectMember {
+                project_id: ProjectId::authenticated(access.project_id),
+                project_name: access.project_name,
+                org_id: access.org_id,
+                org_name: access.org_name,
+                role: access.role,
+                org_role: access.org_role,
+                signed_in,
+            })
+        })
+    }
+}
+
+/// A signed-in member of the organization of the path's `{orgId}`, with their role there.
+#[derive(Debug, Clone)]
+pub struct OrgMember {
+    pub org_id: String,
+    pub org_name: String,
+    pub role: Role,
+    pub signed_in: SignedIn,
+}
+
+impl FromRequest for OrgMember {
+    type Error = UiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let context = ui_context(req);
+        let next = return_path(req);
+        let token = context
+            .as_ref()
+            .ok()
+            .and_then(|(_, config)| cookies::session_token(req, config));
+        let org_id = req.match_info().get("orgId").map(str::to_owned);
+        Box::pin(async move {
+            let (stores, config) = context?;
+            let signed_in = signed_in(&stores, &config, token, next).await?;
+            let org_id = org_id.ok_or(UiError::NotFound)?;
+            let (org_name, role) =
+                memberships::organization_role(&stores.postgres, &signed_in.user.id, &org_id)
+                    .await?
+                    .ok_or(UiError::NotFound)?;
+            Ok(OrgMember {
+                org_id,
+                org_name,
+                role,
+                signed_in,
+            })
+        })
     }
 }
 

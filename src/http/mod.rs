@@ -1,9 +1,10 @@
-//! The web role: Langfuse's public API (`api`), on actix-web.
+//! The web role: Langfuse's public API (`api`) and the web UI (`ui`), on actix-web.
 //!
 //! The public API is one scope, `/api/public`, with what every part of it shares: CORS for any
 //! origin (as Langfuse allows browser SDKs), Basic auth with a project's API keys
-//! ([`auth::ProjectAuth`]), and errors as JSON ([`error::ApiError`]). Other scopes (the web UI,
-//! with session auth and HTML errors) sit beside it and share none of that.
+//! ([`auth::ProjectAuth`]), and errors as JSON ([`error::ApiError`]). The web UI is the scope of
+//! every other path, with server-side sessions ([`auth::SignedIn`], [`auth::ProjectMember`]),
+//! CSRF checks, its security headers and HTML errors; the two share none of that.
 //!
 //! Handlers parse requests and shape answers; what they read and write is below them, in
 //! `crate::write_path` (ingestion and deletions) and `crate::storage` (queries).
@@ -11,6 +12,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod ui;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -70,6 +72,7 @@ fn build_server(
     let admission = web::Data::from(admission);
     let ingestion_settings = web::Data::new(settings.ingestion.clone());
     let prompt_cache = web::Data::from(prompt_cache);
+    let ui_config = web::Data::new(ui::UiConfig::new(&settings.auth));
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(stores.clone())
@@ -77,9 +80,10 @@ fn build_server(
             .app_data(admission.clone())
             .app_data(ingestion_settings.clone())
             .app_data(prompt_cache.clone())
+            .app_data(ui_config.clone())
             .wrap(actix_web::middleware::from_fn(trace_request))
             .configure(api::mount)
-            .default_service(web::to(error::not_found))
+            .configure(ui::mount)
     })
     .disable_signals()
     .shutdown_timeout(settings.server.shutdown_timeout_secs);

@@ -2,6 +2,7 @@
 //!
 //! The web role and the worker meet only here: at the tables, the Redis key scheme and the blob
 //! key scheme, which are read and written across processes and versions.
+//! `signin_throttle` counts the web UI's failed sign-ins in Redis.
 
 pub mod blob;
 pub mod clickhouse;
@@ -10,6 +11,7 @@ pub mod prompts;
 pub mod queue;
 pub mod raw_events;
 pub mod redis;
+pub mod signin_throttle;
 pub mod trace_gate;
 pub mod whole_trace;
 

@@ -528,3 +528,165 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A browser without a browser, for the web UI: a cookie store, no redirects followed (tests look
+/// at them), and forms posted with the CSRF token of the page they are on, as a browser would.
+pub struct UiClient {
+    pub http: reqwest::Client,
+    base: String,
+}
+
+impl UiClient {
+    pub fn new(app: &TestApp) -> UiClient {
+        UiClient {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            base: app.address.clone(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.expect("request")
+    }
+
+    /// GETs a page; its status and HTML.
+    pub async fn page(&self, path: &str) -> (u16, String) {
+        let response = self.get(path).await;
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+
+    /// The CSRF token of the forms of the page at `path`.
+    pub async fn csrf_token(&self, path: &str) -> String {
+        let (status, html) = self.page(path).await;
+        assert_eq!(status, 200, "GET {path}: {html}");
+        form_value(&html, "csrf_token").unwrap_or_else(|| panic!("no csrf_token on {path}"))
+    }
+
+    /// POSTs `fields` to `action` exactly as given (no token added).
+    pub async fn post_raw(&self, action: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.http
+            .post(self.url(action))
+            .form(fields)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Submits a form of the page at `page` to `action`, with that page's CSRF token.
+    pub async fn submit(
+        &self,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let token = self.csrf_token(page).await;
+        let mut all = vec![("csrf_token", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post_raw(action, &all).await
+    }
+
+    pub async fn sign_up(&self, name: &str, email: &str, password: &str) -> reqwest::Response {
+        self.submit(
+            "/auth/sign-up",
+            "/auth/sign-up",
+            &[("name", name), ("email", email), ("password", password)],
+        )
+        .await
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> reqwest::Response {
+        self.submit(
+            "/auth/sign-in",
+            "/auth/sign-in",
+            &[("email", email), ("password", password)],
+        )
+        .await
+    }
+
+    /// Signs up a new person (they are then signed in); panics unless it worked.
+    pub async fn signed_up(app: &TestApp, name: &str, email: &str) -> UiClient {
+        let client = UiClient::new(app);
+        let response = client.sign_up(name, email, UI_PASSWORD).await;
+        assert_eq!(response.status(), 303, "{}", response.text().await.unwrap());
+        client
+    }
+
+    /// Creates an organization and a project in it through the start page; the project's id.
+    pub async fn create_org_and_project(&self, org: &str, project: &str) -> String {
+        let response = self.submit("/", "/organizations", &[("name", org)]).await;
+        assert_eq!(response.status(), 303);
+        let (_, home) = self.page("/").await;
+        let action = form_actions(&home)
+            .into_iter()
+            .find(|a| a.starts_with("/organization/") && a.ends_with("/projects"))
+            .expect("a create-project form");
+        let response = self.submit("/", &action, &[("name", project)]).await;
+        assert_eq!(response.status(), 303);
+        let location = location(&response);
+        location
+            .strip_prefix("/project/")
+            .expect("redirected to the project")
+            .to_string()
+    }
+}
+
+/// The password test accounts get.
+pub const UI_PASSWORD: &str = "correct horse battery";
+
+/// The `Location` of a redirect.
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+/// The `value` of the first form field named `name` in `html`, entities decoded.
+pub fn form_value(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = start + html[start..].find('"')?;
+    Some(unescape(&html[start..end]))
+}
+
+/// Every form `action` of `html`, entities decoded.
+pub fn form_actions(html: &str) -> Vec<String> {
+    html.split("action=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(unescape)
+        .collect()
+}
+
+/// The text of the element with `id` in `html` (for `<code id=...>` values).
+pub fn element_text(html: &str, id: &str) -> Option<String> {
+    let marker = format!("id=\"{id}\">");
+    let start = html.find(&marker)? + marker.len();
+    let end = start + html[start..].find('<')?;
+    Some(unescape(&html[start..end]))
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&#x2f;", "/")
+        .replace("&#47;", "/")
+        .replace("&quot;", "\"")
+        .replace("&#34;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&#60;", "<")
+        .replace("&#62;", ">")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+        .replace("&#38;", "&")
+}

@@ -23,3 +23,5 @@ mod redis;
 mod scores;
 mod sdk;
 mod torture;
+mod ui_accounts;
+mod ui_browser;

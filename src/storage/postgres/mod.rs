@@ -1,7 +1,14 @@
 //! The PostgreSQL pool, and the queries on organizations, projects and API keys.
 //!
 //! Queries live here rather than in handlers because `serve`, `work` and `migrate` all reach these
-//! tables.
+//! tables. The web UI's tables have a module each: `users` (accounts and passwords), `sessions`
+//! (signed-in browsers), `memberships` (organizations, projects and who may do what in them) and
+//! `api_keys` (the keys people manage on a project's settings).
+
+pub mod api_keys;
+pub mod memberships;
+pub mod sessions;
+pub mod users;
 
 use crate::domain::project::ProjectId;
 use std::sync::Arc;
@@ -268,5 +275,68 @@ pub async fn bootstrap(pool: &Pool, r: &BootstrapRecords<'_>) -> anyhow::Result<
         created_org,
         created_project,
         created_api_key,
+    })
+}
+
+/// The first user, as `LANGFUSE_INIT_USER_*` describe them.
+#[derive(Debug, Clone)]
+pub struct BootstrapUser<'a> {
+    pub org_id: &'a str,
+    pub email: &'a str,
+    pub name: Option<&'a str>,
+    pub password_hash: &'a str,
+}
+
+/// Which of the first user's records this call created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BootstrapUserOutcome {
+    pub created_user: bool,
+    pub created_membership: bool,
+}
+
+/// Creates the user (unless the address has an account) and makes them an OWNER of the
+/// organization (unless they are a member already). As [`bootstrap`], concurrent calls each try
+/// and the unique indexes let exactly one insert of each win; an existing account keeps its
+/// password and an existing membership its role.
+pub async fn bootstrap_user(
+    pool: &Pool,
+    u: &BootstrapUser<'_>,
+) -> anyhow::Result<BootstrapUserOutcome> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let created_user = tx
+        .execute(
+            "INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, $3, $4)
+             ON CONFLICT ((lower(email))) DO NOTHING",
+            &[
+                &uuid::Uuid::new_v4().to_string(),
+                &u.email,
+                &u.name,
+                &u.password_hash,
+            ],
+        )
+        .await?
+        == 1;
+    // The row exists now: inserted above, or committed by whoever won the race (the insert waited
+    // for that transaction before it did nothing).
+    let user_id: String = tx
+        .query_one(
+            "SELECT id FROM users WHERE lower(email) = lower($1)",
+            &[&u.email],
+        )
+        .await?
+        .get(0);
+    let created_membership = tx
+        .execute(
+            "INSERT INTO organization_memberships (id, org_id, user_id, role) VALUES ($1, $2, $3, 'OWNER')
+             ON CONFLICT (org_id, user_id) DO NOTHING",
+            &[&uuid::Uuid::new_v4().to_string(), &u.org_id, &user_id],
+        )
+        .await?
+        == 1;
+    tx.commit().await?;
+    Ok(BootstrapUserOutcome {
+        created_user,
+        created_membership,
     })
 }

@@ -1,0 +1,79 @@
+//! The UI's stylesheet and script, compiled into the binary (`assets/app.css`, `assets/app.js`
+//! beside this file) and served at `/static/<hash>/<file>`, where the hash is of the content: the
+//! URL changes whenever the file does, so browsers may cache it for a year.
+
+use std::sync::LazyLock;
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use sha2::{Digest, Sha256};
+
+struct Asset {
+    content_type: &'static str,
+    body: &'static str,
+    url: String,
+}
+
+impl Asset {
+    fn new(name: &'static str, content_type: &'static str, body: &'static str) -> Asset {
+        let hash = hex::encode(&Sha256::digest(body.as_bytes())[..6]);
+        Asset {
+            content_type,
+            body,
+            url: format!("/static/{hash}/{name}"),
+        }
+    }
+}
+
+static ASSETS: LazyLock<[Asset; 2]> = LazyLock::new(|| {
+    [
+        Asset::new(
+            "app.css",
+            "text/css; charset=utf-8",
+            include_str!("assets/app.css"),
+        ),
+        Asset::new(
+            "app.js",
+            "text/javascript; charset=utf-8",
+            include_str!("assets/app.js"),
+        ),
+    ]
+});
+
+pub fn css_url() -> &'static str {
+    &ASSETS[0].url
+}
+
+pub fn js_url() -> &'static str {
+    &ASSETS[1].url
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/static/{hash}/{name}", web::get().to(serve));
+}
+
+/// An asset at its current URL; any other hash is a 404, so an old page never gets new content
+/// under an old URL that caches would keep.
+async fn serve(path: web::Path<(String, String)>) -> HttpResponse {
+    let (hash, name) = path.into_inner();
+    let wanted = format!("/static/{hash}/{name}");
+    match ASSETS.iter().find(|a| a.url == wanted) {
+        Some(asset) => HttpResponse::Ok()
+            .content_type(asset.content_type)
+            .insert_header((header::CACHE_CONTROL, "public, max-age=31536000, immutable"))
+            .body(asset.body),
+        None => super::error::not_found_page().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asset_urls_carry_a_content_hash() {
+        assert!(css_url().starts_with("/static/") && css_url().ends_with("/app.css"));
+        assert!(js_url().ends_with("/app.js"));
+        assert_eq!(css_url().len(), "/static/".len() + 12 + "/app.css".len());
+    }
+}

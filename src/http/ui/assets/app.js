@@ -1,0 +1,60 @@
+// langfuse-rs web UI: small progressive enhancements. Every page works without this file.
+"use strict";
+
+// Times: the server writes UTC text; show it in the browser's time zone, with UTC on hover.
+function localTimes(root) {
+  for (const el of root.querySelectorAll("time[datetime]")) {
+    const at = new Date(el.getAttribute("datetime"));
+    if (Number.isNaN(at.getTime())) continue;
+    if (!el.title) el.title = el.textContent.trim();
+    el.textContent = at.toLocaleString(undefined, {
+      year: "numeric", month: "short", day: "numeric",
+      hour: "2-digit", minute: "2-digit",
+    });
+  }
+}
+
+// Destructive forms ask first.
+function confirmForms(root) {
+  for (const form of root.querySelectorAll("form[data-confirm]")) {
+    form.addEventListener("submit", (event) => {
+      if (!window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();
+    });
+  }
+}
+
+// Copy buttons (hidden without JavaScript, where there is nothing to click).
+function copyButtons(root) {
+  for (const button of root.querySelectorAll("button[data-copy]")) {
+    const target = document.getElementById(button.getAttribute("data-copy"));
+    if (!target || !navigator.clipboard) continue;
+    button.hidden = false;
+    button.addEventListener("click", async () => {
+      try {
+        await navigator.clipboard.writeText(target.textContent.trim());
+        button.textContent = "Copied";
+      } catch (_) {
+        button.textContent = "Copy failed";
+      }
+      setTimeout(() => { button.textContent = "Copy"; }, 2000);
+    });
+  }
+}
+
+// An open menu closes when one clicks elsewhere or presses Escape.
+function menus() {
+  const open = () => document.querySelectorAll("details.menu[open]");
+  document.addEventListener("click", (event) => {
+    for (const menu of open()) if (!menu.contains(event.target)) menu.open = false;
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") for (const menu of open()) menu.open = false;
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  localTimes(document);
+  confirmForms(document);
+  copyButtons(document);
+  menus();
+});
