@@ -25,3 +25,4 @@ mod sdk;
 mod torture;
 mod ui_accounts;
 mod ui_browser;
+mod ui_traces;
