@@ -615,6 +615,8 @@ pub struct FiltersView {
     pub limits: Vec<Choice>,
     /// Whether anything narrows the list beyond the default time range.
     pub any: bool,
+    /// Whether a filter of the folded part of the form is set (so it opens).
+    pub more_open: bool,
     pub clear_href: String,
 }
 
@@ -659,7 +661,21 @@ fn filters_view(query: &TableQuery, clear_href: String) -> FiltersView {
         label: l.to_string(),
         selected: query.level.eq_ignore_ascii_case(l),
     }));
+    let q = query;
+    let more_open = [
+        &q.from,
+        &q.to,
+        &q.session_id,
+        &q.tags,
+        &q.environment,
+        &q.release,
+        &q.version,
+        &q.metadata,
+    ]
+    .iter()
+    .any(|v| !v.is_empty());
     FiltersView {
+        more_open,
         any: TableQuery {
             range: String::new(),
             order_by: String::new(),
