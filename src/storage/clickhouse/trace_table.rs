@@ -258,8 +258,30 @@ fn page_sql(
     at: &PageAt,
     fetch: u64,
 ) -> Sql {
+    // Reading forward means past the position in the order's direction.
+    let (position, forward) = match at {
+        PageAt::First => (None, true),
+        PageAt::After(p) => (Some(p), true),
+        PageAt::Before(p) => (Some(p), false),
+    };
+    let ascending = sort.descending != forward;
     let mut conditions = filters.conditions();
     conditions.extend(extra.iter().cloned());
+    // Past a time, the rows are those on its side of it too: a condition the table's sorting key
+    // narrows the read with, which the position alone (a tuple) is not.
+    if let (SortKey::Time, Some(position)) = (sort.key, position) {
+        if let Some(at) = DateTime::from_timestamp_millis(position.value as i64) {
+            conditions.push(Condition::Time {
+                column: &columns::TIMESTAMP,
+                compare: if ascending {
+                    Compare::Gte
+                } else {
+                    Compare::Lte
+                },
+                at,
+            });
+        }
+    }
     let joins: &[Source] = match sort.key {
         SortKey::Time => &[],
         _ => &[Source::ObservationStats],
@@ -295,13 +317,6 @@ fn page_sql(
         }
         sql.text(")");
     }
-    // Reading forward means past the position in the order's direction.
-    let (position, forward) = match at {
-        PageAt::First => (None, true),
-        PageAt::After(p) => (Some(p), true),
-        PageAt::Before(p) => (Some(p), false),
-    };
-    let ascending = sort.descending != forward;
     if let Some(position) = position {
         let compared = sort.key.compared_sql();
         let op = if ascending { ">" } else { "<" };
@@ -562,6 +577,34 @@ mod tests {
         assert!(sql.text.ends_with("t.id ASC LIMIT ?"));
         assert_eq!(sql.binds.last(), Some(&Bound::Int(11)));
         assert!(sql.binds.contains(&Bound::Text("needle".into())));
+    }
+
+    #[test]
+    fn a_page_past_a_time_narrows_the_traces_read_by_it() {
+        let at = PageAt::After(Position {
+            value: 1_714_557_600_000.0,
+            id: "t".into(),
+        });
+        let sql = page_sql(
+            &project(),
+            &TableFilters::default(),
+            &[],
+            Sort::default(),
+            &at,
+            51,
+        );
+        assert_eq!(sql.text.matches('?').count(), sql.binds.len());
+        assert!(
+            sql.text.contains(
+                "AND id IN (SELECT t.id FROM traces AS t WHERE t.project_id = ? AND \
+                 (t.timestamp <= fromUnixTimestamp64Milli(toInt64(?))))"
+            ),
+            "{}",
+            sql.text
+        );
+        assert!(sql
+            .text
+            .contains("AND (t.timestamp, t.id) < (fromUnixTimestamp64Milli(toInt64(?)), ?)"));
     }
 
     #[test]
