@@ -207,9 +207,19 @@ async fn the_traces_table_lists_sdk_traces_filters_steps_with_keys_and_runs_no_p
     assert_eq!(rows(&browser).await, 5);
     browser.screenshot("traces-07-user").await;
 
+    // An empty list says why and how to widen it.
+    browser
+        .goto(&format!("{TRACES}?range=1h&name=no-such-trace"))
+        .await;
+    assert!(browser
+        .text(".empty-state")
+        .await
+        .contains("No traces match these filters"));
+    browser.screenshot("traces-08-empty").await;
+
     // Narrow screens keep the table usable.
     browser.client.set_window_size(800, 900).await.unwrap();
     browser.goto(TRACES).await;
-    browser.screenshot("traces-08-table-800px").await;
+    browser.screenshot("traces-09-table-800px").await;
     browser.client.clone().close().await.unwrap();
 }

@@ -187,6 +187,11 @@ async fn the_traces_table_filters_searches_and_orders() {
     assert!(html.contains(">quality<"), "a column per score name");
     assert!(html.contains("0.75 (avg of 2)"));
     assert!(html.contains("level-error"), "the ERROR trace is marked");
+    let (_, fillers) = owner.page(&format!("{TRACES}?name=filler")).await;
+    assert!(
+        fillers.contains("<td class=\"num\">–</td>") && !fillers.contains("$0.00"),
+        "no observations, no figures"
+    );
 
     for (query, expected) in [
         ("userId=alice", vec!["t-a", "t-c"]),

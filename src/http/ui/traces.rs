@@ -452,9 +452,10 @@ pub fn table_view(
                 user_id,
                 session_href: format!("/project/{project}/traces?{session_href}"),
                 session_id,
-                latency: format_latency(row.figures.latency_secs),
-                tokens: row.figures.total_tokens.to_string(),
-                cost: format_cost(row.figures.total_cost),
+                // A trace without observations has no measured figures: a dash, not zeros.
+                latency: measured(&row.figures, || format_latency(row.figures.latency_secs)),
+                tokens: measured(&row.figures, || row.figures.total_tokens.to_string()),
+                cost: measured(&row.figures, || format_cost(row.figures.total_cost)),
                 level: row.figures.level.clone(),
                 tags: row.tags.clone(),
                 environment: row.environment.clone(),
@@ -538,6 +539,14 @@ pub fn table_view(
         latency_heading: heading(SortKey::Latency, "latency"),
         tokens_heading: heading(SortKey::Tokens, "totalTokens"),
         cost_heading: heading(SortKey::Cost, "totalCost"),
+    }
+}
+
+fn measured(figures: &trace_table::Figures, text: impl FnOnce() -> String) -> String {
+    if figures.observations == 0 {
+        "–".to_string()
+    } else {
+        text()
     }
 }
 
@@ -820,6 +829,7 @@ mod tests {
                 total_tokens: 42,
                 total_cost: 0.0033,
                 level: "ERROR".into(),
+                observations: 3,
             },
             scores: vec![ScoreFigure {
                 trace_id: id.into(),

@@ -204,6 +204,8 @@ pub struct Figures {
     pub total_cost: f64,
     /// The worst level of its observations (`""` without observations).
     pub level: String,
+    /// How many observations it has (0: the figures were not measured).
+    pub observations: u64,
 }
 
 /// The scores of one name on a trace.
@@ -348,8 +350,9 @@ fn figures_sql(project: &ProjectId, trace_ids: &[String]) -> Sql {
     of_traces.bind(Bound::Texts(trace_ids.to_vec()));
     let mut sql = Sql::new(&format!(
         "SELECT os.trace_id AS trace_id, toFloat64({}) AS latency_secs, \
-         toUInt64({}) AS total_tokens, toFloat64({}) AS total_cost, {} AS level \
-         FROM (SELECT o.trace_id AS trace_id, {OBSERVATION_FIGURES} FROM (",
+         toUInt64({}) AS total_tokens, toFloat64({}) AS total_cost, {} AS level, \
+         os.observation_count AS observations FROM (SELECT o.trace_id AS trace_id, \
+         count() AS observation_count, {OBSERVATION_FIGURES} FROM (",
         columns::LATENCY.sql,
         columns::TOTAL_TOKENS.sql,
         columns::TOTAL_COST.sql,
