@@ -43,6 +43,30 @@ async fn rows(browser: &Browser) -> usize {
         .len()
 }
 
+/// Chromium's own command to emulate a media feature (the system's dark theme), through
+/// chromedriver's DevTools endpoint.
+#[derive(Debug)]
+struct EmulateDarkTheme;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for EmulateDarkTheme {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (reqwest::Method, Option<String>) {
+        let body = json!({"cmd": "Emulation.setEmulatedMedia", "params": {
+            "features": [{"name": "prefers-color-scheme", "value": "dark"}]}});
+        (reqwest::Method::POST, Some(body.to_string()))
+    }
+}
+
 /// Runs `script` in the page and returns its JSON value.
 async fn eval(browser: &Browser, script: &str) -> serde_json::Value {
     browser.client.execute(script, vec![]).await.unwrap()
@@ -216,6 +240,17 @@ async fn the_traces_table_lists_sdk_traces_filters_steps_with_keys_and_runs_no_p
         .await
         .contains("No traces match these filters"));
     browser.screenshot("traces-08-empty").await;
+
+    // The dark theme, as a system set to dark shows it.
+    browser.client.issue_cmd(EmulateDarkTheme).await.unwrap();
+    browser.goto(TRACES).await;
+    let background = eval(
+        &browser,
+        "return getComputedStyle(document.body).backgroundColor;",
+    )
+    .await;
+    assert_eq!(background, "rgb(17, 20, 24)", "the dark palette applies");
+    browser.screenshot("traces-10-table-dark").await;
 
     // Narrow screens keep the table usable.
     browser.client.set_window_size(800, 900).await.unwrap();
