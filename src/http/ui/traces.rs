@@ -24,6 +24,8 @@
 //! before) `traceId` in that list, with the same query, so a trace's page can offer `j`/`k`
 //! links that walk the list its person came from. At either end it answers 303 back to the
 //! table with that query and `notice=end-next` (or `end-prev`), which the table shows.
+//! [`list_links`] builds those links (and the way back to the table) from a trace page's own
+//! query string.
 
 use std::fmt::Write as _;
 
@@ -752,6 +754,41 @@ async fn traces_page(
     html(&page)
 }
 
+/// The links a trace's page offers to walk the list it was opened from: the next and previous
+/// trace (the neighbour step) and the table itself, each with the list's query, read from the
+/// trace page's own query string (parameters the table does not know, such as `observation`,
+/// are left out).
+pub struct ListLinks {
+    pub next: String,
+    pub previous: String,
+    pub table: String,
+}
+
+pub fn list_links(project_id: &str, trace_id: &str, trace_page_query: &str) -> ListLinks {
+    let query = TableQuery::parse(trace_page_query).to_query();
+    let project = path_segment(project_id);
+    let step = |dir: &str| {
+        let rest = if query.is_empty() {
+            String::new()
+        } else {
+            format!("&{query}")
+        };
+        format!(
+            "/project/{project}/traces/{}/neighbour?dir={dir}{rest}",
+            path_segment(trace_id)
+        )
+    };
+    ListLinks {
+        next: step("next"),
+        previous: step("prev"),
+        table: if query.is_empty() {
+            format!("/project/{project}/traces")
+        } else {
+            format!("/project/{project}/traces?{query}")
+        },
+    }
+}
+
 /// What the neighbour step left the table with, when it reached an end.
 fn notice(query: &str) -> Option<String> {
     url::form_urlencoded::parse(query.as_bytes())
@@ -899,6 +936,26 @@ mod tests {
                 || q.page_at().is_err();
             assert!(refused, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_trace_page_links_to_its_neighbours_in_the_same_list() {
+        let links = list_links("p 1", "t/1", "observation=o1&userId=u&orderBy=latency.asc");
+        assert_eq!(
+            links.next,
+            "/project/p%201/traces/t%2F1/neighbour?dir=next&userId=u&orderBy=latency.asc"
+        );
+        assert_eq!(
+            links.previous,
+            "/project/p%201/traces/t%2F1/neighbour?dir=prev&userId=u&orderBy=latency.asc"
+        );
+        assert_eq!(
+            links.table,
+            "/project/p%201/traces?userId=u&orderBy=latency.asc"
+        );
+        let bare = list_links("p", "t", "");
+        assert_eq!(bare.next, "/project/p/traces/t/neighbour?dir=next");
+        assert_eq!(bare.table, "/project/p/traces");
     }
 
     #[test]
