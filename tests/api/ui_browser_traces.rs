@@ -153,6 +153,16 @@ async fn the_traces_table_lists_sdk_traces_filters_steps_with_keys_and_runs_no_p
     assert_eq!(rows(&browser).await, 1);
     assert!(browser.text("#traces-table").await.contains("sdk-v5-trace"));
     browser.screenshot("traces-02-filtered-by-user").await;
+    // Back in history, the form (whose empty fields were left out of the URL) still works.
+    browser.client.back().await.unwrap();
+    browser.client.forward().await.unwrap();
+    browser.client.back().await.unwrap();
+    let disabled = eval(
+        &browser,
+        "return Array.from(document.querySelectorAll('#trace-filters [name]')).filter(f => f.disabled).length;",
+    )
+    .await;
+    assert_eq!(disabled, 0, "no field left disabled");
 
     // A menu applies at once: the order.
     browser.goto(TRACES).await;

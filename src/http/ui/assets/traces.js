@@ -19,10 +19,10 @@ function rowKeys(table) {
   document.addEventListener("keydown", (event) => {
     if (event.altKey || event.ctrlKey || event.metaKey) return;
     const target = event.target;
-    if (target instanceof HTMLElement &&
-        (target.isContentEditable || ["INPUT", "SELECT", "TEXTAREA"].includes(target.tagName))) {
-      return;
-    }
+    // Typing in a field is the field's; Enter on a focused link or button is theirs.
+    if (!(target instanceof HTMLElement)) return;
+    if (target.isContentEditable || ["INPUT", "SELECT", "TEXTAREA"].includes(target.tagName)) return;
+    if (event.key === "Enter" && ["A", "BUTTON", "SUMMARY"].includes(target.tagName)) return;
     if (event.key === "j") {
       select(selected + 1);
     } else if (event.key === "k") {
@@ -56,6 +56,10 @@ function autoSubmit(form) {
     for (const field of Array.from(form.elements)) {
       if (field.name && field.value === "" && !field.disabled) field.disabled = true;
     }
+  });
+  // Coming back to this page from the browser's history restores it as it was left: usable.
+  window.addEventListener("pageshow", () => {
+    for (const field of Array.from(form.elements)) field.disabled = false;
   });
 }
 
