@@ -178,6 +178,17 @@ impl TableQuery {
         out.finish()
     }
 
+    /// Whether a filter beyond the time preset narrows the list (the order and the page size
+    /// do not).
+    pub fn narrows(&self) -> bool {
+        TableQuery {
+            range: String::new(),
+            order_by: String::new(),
+            limit: String::new(),
+            ..self.first_page()
+        } != TableQuery::default()
+    }
+
     /// The same list from its first page.
     pub fn first_page(&self) -> TableQuery {
         TableQuery {
@@ -492,7 +503,7 @@ pub fn table_view(
         };
         href(page_path, &q)
     });
-    let filtered = query.first_page() != TableQuery::default();
+    let filtered = query.narrows();
     let range = query.range_in_force();
     let empty_message = if page.rows.is_empty() && !matches!(query.page_at(), Ok(PageAt::First)) {
         "No more traces in this list.".to_string()
@@ -687,12 +698,7 @@ fn filters_view(query: &TableQuery, clear_href: String) -> FiltersView {
     .any(|v| !v.is_empty());
     FiltersView {
         more_open,
-        any: TableQuery {
-            range: String::new(),
-            order_by: String::new(),
-            limit: String::new(),
-            ..query.first_page()
-        } != TableQuery::default(),
+        any: query.narrows(),
         query: query.clone(),
         ranges,
         levels,
@@ -1044,5 +1050,7 @@ mod tests {
         assert!(html.contains("range=all"));
         let html = rendered(Vec::new(), "name=x");
         assert!(html.contains("No traces match these filters"), "{html}");
+        let html = rendered(Vec::new(), "range=7d&orderBy=latency.desc&limit=25");
+        assert!(html.contains("No traces in the past 7 days"), "{html}");
     }
 }
