@@ -359,4 +359,43 @@ mod tests {
         assert!(html.contains("/project/p/users/%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E"));
         assert!(html.contains("page=2"));
     }
+
+    #[test]
+    fn a_users_page_shows_their_figures_and_their_traces_table() {
+        use crate::storage::clickhouse::trace_table::{Sort, TablePage};
+        let at = chrono::DateTime::from_timestamp(1_714_557_600, 0).unwrap();
+        let query = TableQuery::parse("userId=a%2Fb&range=all");
+        let table = super::super::traces::table_view(
+            "p",
+            &query,
+            Sort::default(),
+            TablePage {
+                rows: Vec::new(),
+                more_before: false,
+                more_after: false,
+            },
+            "/project/p/users/a%2Fb",
+        );
+        let page = UserPage {
+            shell: Shell::anonymous("User"),
+            project_id: "p".into(),
+            user_id: "a/b <i>".into(),
+            traces: 0,
+            tokens: "1234".into(),
+            cost: "$0.50".into(),
+            first_seen: ShownTime::new(at),
+            last_seen: ShownTime::new(at),
+            table,
+            traces_href: "/project/p/traces?userId=a%2Fb".into(),
+            traces_js_url: "/static/x/traces.js",
+        };
+        let html = page.render().unwrap();
+        assert!(
+            html.contains("a/b &#60;i&#62;") && !html.contains("<i>"),
+            "{html}"
+        );
+        assert!(html.contains("1234") && html.contains("$0.50"));
+        assert!(html.contains("No traces match these filters"), "{html}");
+        assert!(html.contains("/static/x/traces.js"));
+    }
 }
