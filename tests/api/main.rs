@@ -25,3 +25,5 @@ mod sdk;
 mod torture;
 mod ui_accounts;
 mod ui_browser;
+mod ui_browser_traces;
+mod ui_traces;

@@ -22,9 +22,9 @@ fn var_or(name: &str, default: &str) -> String {
         .unwrap_or_else(|| default.to_string())
 }
 
-/// A headless chromium session with its own chromedriver.
-struct Browser {
-    client: Client,
+/// A headless chromium session with its own chromedriver (the other browser tests use it too).
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     _driver: tokio::process::Child,
     _profile: tempfile::TempDir,
     shots: PathBuf,
@@ -32,7 +32,7 @@ struct Browser {
 }
 
 impl Browser {
-    async fn start(app: &TestApp) -> Browser {
+    pub(crate) async fn start(app: &TestApp) -> Browser {
         let driver = var_or("LANGFUSE_TEST_CHROMEDRIVER", "/usr/bin/chromedriver");
         let chromium = var_or("LANGFUSE_TEST_CHROMIUM", "/usr/bin/chromium");
         for (what, path) in [("chromedriver", &driver), ("chromium", &chromium)] {
@@ -93,14 +93,14 @@ impl Browser {
         }
     }
 
-    async fn goto(&self, path: &str) {
+    pub(crate) async fn goto(&self, path: &str) {
         self.client
             .goto(&format!("{}{path}", self.base))
             .await
             .unwrap();
     }
 
-    async fn path(&self) -> String {
+    pub(crate) async fn path(&self) -> String {
         let url = self.client.current_url().await.unwrap();
         match url.query() {
             Some(query) => format!("{}?{query}", url.path()),
@@ -109,7 +109,7 @@ impl Browser {
     }
 
     /// Waits until the page is at `expected` (a form's answer may still be loading); the path.
-    async fn wait_for_path(&self, expected: &str) -> String {
+    pub(crate) async fn wait_for_path(&self, expected: &str) -> String {
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         loop {
             let path = self.path().await;
@@ -120,18 +120,18 @@ impl Browser {
         }
     }
 
-    async fn screenshot(&self, name: &str) {
+    pub(crate) async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();
         std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
     }
 
-    async fn fill(&self, css: &str, text: &str) {
+    pub(crate) async fn fill(&self, css: &str, text: &str) {
         let field = self.client.find(Locator::Css(css)).await.unwrap();
         field.clear().await.unwrap();
         field.send_keys(text).await.unwrap();
     }
 
-    async fn click(&self, css: &str) {
+    pub(crate) async fn click(&self, css: &str) {
         self.client
             .find(Locator::Css(css))
             .await
@@ -141,7 +141,7 @@ impl Browser {
             .unwrap();
     }
 
-    async fn text(&self, css: &str) -> String {
+    pub(crate) async fn text(&self, css: &str) -> String {
         self.client
             .wait()
             .at_most(Duration::from_secs(10))
@@ -153,11 +153,11 @@ impl Browser {
             .unwrap()
     }
 
-    async fn body(&self) -> String {
+    pub(crate) async fn body(&self) -> String {
         self.text("body").await
     }
 
-    async fn has(&self, css: &str) -> bool {
+    pub(crate) async fn has(&self, css: &str) -> bool {
         !self
             .client
             .find_all(Locator::Css(css))
@@ -166,7 +166,7 @@ impl Browser {
             .is_empty()
     }
 
-    async fn sign_in(&self, email: &str, password: &str) {
+    pub(crate) async fn sign_in(&self, email: &str, password: &str) {
         self.fill("#email", email).await;
         self.fill("#password", password).await;
         self.click("form[action='/auth/sign-in'] button[type=submit]")

@@ -1,5 +1,5 @@
-//! The UI's stylesheet and script, compiled into the binary (`assets/app.css`, `assets/app.js`
-//! beside this file) and served at `/static/<hash>/<file>`, where the hash is of the content: the
+//! The UI's stylesheet and scripts, compiled into the binary (`assets/app.css`, `assets/app.js`,
+//! and the traces table's `assets/traces.js` beside this file) and served at `/static/<hash>/<file>`, where the hash is of the content: the
 //! URL changes whenever the file does, so browsers may cache it for a year.
 
 use std::sync::LazyLock;
@@ -25,7 +25,7 @@ impl Asset {
     }
 }
 
-static ASSETS: LazyLock<[Asset; 2]> = LazyLock::new(|| {
+static ASSETS: LazyLock<[Asset; 3]> = LazyLock::new(|| {
     [
         Asset::new(
             "app.css",
@@ -37,6 +37,11 @@ static ASSETS: LazyLock<[Asset; 2]> = LazyLock::new(|| {
             "text/javascript; charset=utf-8",
             include_str!("assets/app.js"),
         ),
+        Asset::new(
+            "traces.js",
+            "text/javascript; charset=utf-8",
+            include_str!("assets/traces.js"),
+        ),
     ]
 });
 
@@ -46,6 +51,11 @@ pub fn css_url() -> &'static str {
 
 pub fn js_url() -> &'static str {
     &ASSETS[1].url
+}
+
+/// The traces table's keys and filter form (`traces.rs`).
+pub fn traces_js_url() -> &'static str {
+    &ASSETS[2].url
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -13,6 +13,9 @@
 //! [`OrgMember`](crate::http::auth::OrgMember) (the person's role there; not a member: 404). Every
 //! state-changing request passes [`csrf::guard`] first, and every answer carries the headers of
 //! [`security_headers`].
+//!
+//! `traces` is the traces table (and the step to a list's next or previous trace); `users` a
+//! project's users and each one's traces, in the same table.
 
 pub mod account;
 pub mod assets;
@@ -24,6 +27,8 @@ pub mod project;
 pub mod settings;
 pub mod shell;
 pub mod sign_in;
+pub mod traces;
+pub mod users;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::web;
@@ -81,6 +86,8 @@ pub fn mount(cfg: &mut web::ServiceConfig) {
             .configure(home::routes)
             .configure(project::routes)
             .configure(settings::routes)
+            .configure(traces::routes)
+            .configure(users::routes)
             .default_service(web::to(error::not_found_page)),
     );
 }

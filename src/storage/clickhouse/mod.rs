@@ -4,6 +4,8 @@
 //! - `traces`, `observations` and `scores`: what the worker inserts, what reads return, and the
 //!   queries of each list (`observations::cursor_page` and `scores::cursor_page` page the v2
 //!   and v3 lists by cursor). `sessions` is a view over `traces`.
+//! - `trace_table` and `users`: the web UI's traces table (cursor pages with the figures and
+//!   scores of their rows) and its users, a view over `traces`.
 //! - `filter`: the filter language of the list views (observations, traces, sessions, scores),
 //!   a column table per view, compiled to SQL.
 //! - `entity_events`: where each entity's events are stored; `trace_deletions`: when each deleted
@@ -23,7 +25,9 @@ pub mod scores;
 pub mod sessions;
 pub mod sql;
 pub mod trace_deletions;
+pub mod trace_table;
 pub mod traces;
+pub mod users;
 
 use anyhow::Context;
 use secrecy::ExposeSecret;

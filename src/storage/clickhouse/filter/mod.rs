@@ -220,6 +220,17 @@ impl View {
     /// at, instead of every row of the project. Whichever version meets them, the newest still
     /// has to: each condition is checked again on it, over this FROM clause.
     pub fn narrowed_from_sql(&self, project: &ProjectId, conditions: &[Condition]) -> Sql {
+        self.narrowed_from_sql_joining(project, conditions, &[])
+    }
+
+    /// [`View::narrowed_from_sql`], also joining `extra` relations that no condition needs but
+    /// the query reads (a list ordered by a figure of its observations).
+    pub fn narrowed_from_sql_joining(
+        &self,
+        project: &ProjectId,
+        conditions: &[Condition],
+        extra: &[Source],
+    ) -> Sql {
         let mut own_rows = Sql::default();
         if let Some(narrowing) = &self.narrowing {
             let narrowing_conditions: Vec<&Condition> = conditions
@@ -239,7 +250,13 @@ impl View {
                 own_rows.text(")");
             }
         }
-        (self.from)(project, own_rows, &joins_for(conditions))
+        let mut joins = joins_for(conditions);
+        for source in extra {
+            if *source != Source::Row && !joins.contains(source) {
+                joins.push(*source);
+            }
+        }
+        (self.from)(project, own_rows, &joins)
     }
 }
 
@@ -314,7 +331,7 @@ pub fn push_where_all(sql: &mut Sql, conditions: &[Condition]) {
 }
 
 /// The observation columns [`OBSERVATION_FIGURES`] reads.
-const OBSERVATION_FIGURE_COLUMNS: &str =
+pub(super) const OBSERVATION_FIGURE_COLUMNS: &str =
     "trace_id, start_time, end_time, level, usage_details, cost_details";
 
 /// Figures over a group of observations `o` (those of a trace, of a session), for the views'
@@ -322,7 +339,7 @@ const OBSERVATION_FIGURE_COLUMNS: &str =
 /// observation without an end counts as ending when it starts, as the trace list's latency),
 /// the number of observations at each level, and tokens and costs, each summed as the
 /// observations view reads it for one observation.
-const OBSERVATION_FIGURES: &str = "\
+pub(super) const OBSERVATION_FIGURES: &str = "\
     dateDiff('millisecond', min(o.start_time), max(coalesce(o.end_time, o.start_time))) / 1000 AS duration, \
     countIf(o.level = 'ERROR') AS error_count, \
     countIf(o.level = 'WARNING') AS warning_count, \
