@@ -100,13 +100,19 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
 
 /// Adds the security headers to every answer of the UI scope, its errors included; pages are not
 /// stored by caches (they show per-person data, and a new API key's secret once), assets set their
-/// own caching.
+/// own caching. `Server-Timing: app;dur=<ms>` says how long the page took in this process (the UI
+/// benchmark reads it; a browser's developer tools show it).
 async fn security_headers(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
 ) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
     let mut response = next.call(req).await?;
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     let headers = response.headers_mut();
+    if let Ok(timing) = HeaderValue::from_str(&format!("app;dur={elapsed_ms:.3}")) {
+        headers.insert(header::HeaderName::from_static("server-timing"), timing);
+    }
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CONTENT_SECURITY_POLICY),

@@ -1,18 +1,24 @@
 //! The web UI's traces table: one page of traces matching the table's filters, in one of its
 //! orders, paged by cursor, with the figures of each row's observations and its scores.
 //!
-//! A page costs three queries, the last two bounded by the page's ids and run together: the
-//! page itself (over the traces view of the filter language, so it reads the newest version of
-//! each trace and joins the observations' figures only when a filter or the order needs them),
-//! the figures of the page's traces, and their scores. Newest first, the default, never reads the
-//! observations of the whole project.
+//! A page costs four queries, the last three bounded by the page's ids and times and run
+//! together: the page itself (over the traces view of the filter language, so it reads the newest
+//! version of each trace and joins the observations' figures only when a filter or the order
+//! needs them), the previews of the page's input and output, the figures of its traces, and their
+//! scores. Newest first, the default, never reads the observations of the whole project, and the
+//! page query reads no input or output: the previews are read for the page's rows alone.
+//!
+//! The figures count the observations that start in [`FIGURES_WINDOW`] around the page's traces
+//! (a day before the oldest, a week after the newest), so that they read a few days of
+//! observations rather than the whole project: an observation that starts more than that before
+//! or after its trace is left out of the table's figures (not out of the trace's page).
 //!
 //! The cursor is the position of a row in the order: its sort value (milliseconds for the time,
 //! else the figure) and its id, which breaks ties. A page after a position takes the rows past
 //! it; a page before it the rows in front of it, read in the reverse order and turned round, so
 //! paging never skips (`OFFSET`) over rows.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use clickhouse::serde::chrono::datetime64::millis;
 use serde::Deserialize;
 
@@ -26,6 +32,11 @@ use crate::domain::project::ProjectId;
 
 /// How many characters of input and output a row reads, for its preview.
 pub const PREVIEW_CHARS: usize = 300;
+
+/// How far before the oldest and after the newest trace of a page its figures look for
+/// observations, by their start.
+pub const FIGURES_WINDOW: (chrono::TimeDelta, chrono::TimeDelta) =
+    (chrono::TimeDelta::days(1), chrono::TimeDelta::days(7));
 
 /// What the table is filtered by; every field narrows it (all must hold).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -189,9 +200,15 @@ struct PageRow {
     environment: String,
     release: Option<String>,
     version: Option<String>,
+    sort_value: f64,
+}
+
+/// The beginning of a trace's input and output.
+#[derive(Debug, Clone, Deserialize, clickhouse::Row)]
+struct Preview {
+    id: String,
     input_preview: String,
     output_preview: String,
-    sort_value: f64,
 }
 
 /// What a trace's observations add up to.
@@ -291,10 +308,7 @@ fn page_sql(
     let mut sql = Sql::new(&format!(
         "SELECT t.id AS id, t.timestamp AS timestamp, t.name AS name, t.user_id AS user_id, \
          t.session_id AS session_id, t.tags AS tags, toString(t.environment) AS environment, \
-         t.release AS release, t.version AS version, \
-         leftUTF8(ifNull(t.input, ''), {PREVIEW_CHARS}) AS input_preview, \
-         leftUTF8(ifNull(t.output, ''), {PREVIEW_CHARS}) AS output_preview, \
-         {} AS sort_value FROM ",
+         t.release AS release, t.version AS version, {} AS sort_value FROM ",
         sort.key.value_sql()
     ));
     sql.append(TRACES.narrowed_from_sql_joining(project, &conditions, joins));
@@ -344,10 +358,73 @@ fn page_sql(
     sql
 }
 
-/// The figures of the given traces' observations, over the newest version of each.
-fn figures_sql(project: &ProjectId, trace_ids: &[String]) -> Sql {
+/// The times of a page's traces: the oldest and the newest.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PageTimes {
+    pub oldest: DateTime<Utc>,
+    pub newest: DateTime<Utc>,
+}
+
+impl PageTimes {
+    fn of<'a>(times: impl IntoIterator<Item = &'a DateTime<Utc>>) -> Option<PageTimes> {
+        times.into_iter().fold(None, |span, &t| {
+            Some(match span {
+                None => PageTimes {
+                    oldest: t,
+                    newest: t,
+                },
+                Some(PageTimes { oldest, newest }) => PageTimes {
+                    oldest: oldest.min(t),
+                    newest: newest.max(t),
+                },
+            })
+        })
+    }
+}
+
+/// `AND <column> >= ? AND <column> <= ?`: the page's times widened by `before` and `after`.
+fn within(sql: &mut Sql, column: &str, times: PageTimes, before: TimeDelta, after: TimeDelta) {
+    sql.text(&format!(
+        " AND {column} >= fromUnixTimestamp64Milli(toInt64("
+    ));
+    sql.bind(Bound::Int((times.oldest - before).timestamp_millis()));
+    sql.text(&format!(
+        ")) AND {column} <= fromUnixTimestamp64Milli(toInt64("
+    ));
+    sql.bind(Bound::Int((times.newest + after).timestamp_millis()));
+    sql.text("))");
+}
+
+/// The beginning of the input and output of the given traces (newest versions), whose times
+/// are within `times`.
+fn previews_sql(project: &ProjectId, trace_ids: &[String], times: PageTimes) -> Sql {
+    let mut of_traces = Sql::new("AND id IN ");
+    of_traces.bind(Bound::Texts(trace_ids.to_vec()));
+    within(
+        &mut of_traces,
+        "timestamp",
+        times,
+        TimeDelta::zero(),
+        TimeDelta::zero(),
+    );
+    latest_matching(
+        project,
+        "traces",
+        &format!(
+            "id, leftUTF8(ifNull(input, ''), {PREVIEW_CHARS}) AS input_preview, \
+             leftUTF8(ifNull(output, ''), {PREVIEW_CHARS}) AS output_preview"
+        ),
+        &of_traces,
+    )
+}
+
+/// The figures of the given traces' observations, over the newest version of each, counting
+/// those that start within [`FIGURES_WINDOW`] of the traces' `times`.
+fn figures_sql(project: &ProjectId, trace_ids: &[String], times: PageTimes) -> Sql {
     let mut of_traces = Sql::new("AND trace_id IN ");
     of_traces.bind(Bound::Texts(trace_ids.to_vec()));
+    let (before, after) = FIGURES_WINDOW;
+    within(&mut of_traces, "start_time", times, before, after);
     let mut sql = Sql::new(&format!(
         "SELECT os.trace_id AS trace_id, toFloat64({}) AS latency_secs, \
          toUInt64({}) AS total_tokens, toFloat64({}) AS total_cost, {} AS level, \
@@ -368,10 +445,15 @@ fn figures_sql(project: &ProjectId, trace_ids: &[String]) -> Sql {
     sql
 }
 
-/// The scores of the given traces by name (newest versions; corrections are no scores).
-fn scores_sql(project: &ProjectId, trace_ids: &[String]) -> Sql {
+/// The scores of the given traces by name (newest versions; corrections are no scores), those
+/// given from a day before the oldest of the traces' `times` on (a score comes after its trace).
+fn scores_sql(project: &ProjectId, trace_ids: &[String], times: PageTimes) -> Sql {
     let mut of_traces = Sql::new("AND trace_id IN ");
     of_traces.bind(Bound::Texts(trace_ids.to_vec()));
+    let (before, _) = FIGURES_WINDOW;
+    of_traces.text(" AND timestamp >= fromUnixTimestamp64Milli(toInt64(");
+    of_traces.bind(Bound::Int((times.oldest - before).timestamp_millis()));
+    of_traces.text("))");
     let mut sql = Sql::new(
         "SELECT assumeNotNull(trace_id) AS trace_id, name, toString(any(data_type)) AS score_type, \
          avg(value) AS average, \
@@ -393,11 +475,9 @@ pub async fn figures(
     ch: &clickhouse::Client,
     project: &ProjectId,
     trace_ids: &[String],
+    times: PageTimes,
 ) -> anyhow::Result<Vec<Figures>> {
-    if trace_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(figures_sql(project, trace_ids)
+    Ok(figures_sql(project, trace_ids, times)
         .query(ch)
         .fetch_all()
         .await?)
@@ -408,11 +488,24 @@ pub async fn scores(
     ch: &clickhouse::Client,
     project: &ProjectId,
     trace_ids: &[String],
+    times: PageTimes,
 ) -> anyhow::Result<Vec<ScoreFigure>> {
-    if trace_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(scores_sql(project, trace_ids).query(ch).fetch_all().await?)
+    Ok(scores_sql(project, trace_ids, times)
+        .query(ch)
+        .fetch_all()
+        .await?)
+}
+
+async fn previews(
+    ch: &clickhouse::Client,
+    project: &ProjectId,
+    trace_ids: &[String],
+    times: PageTimes,
+) -> anyhow::Result<Vec<Preview>> {
+    Ok(previews_sql(project, trace_ids, times)
+        .query(ch)
+        .fetch_all()
+        .await?)
 }
 
 /// One page of `limit` rows at `at`.
@@ -439,39 +532,54 @@ pub async fn page(
         }
     };
     let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let (figures, scores) =
-        futures::try_join!(figures(ch, project, &ids), scores(ch, project, &ids))?;
+    let (figures, scores, mut previews) = match PageTimes::of(rows.iter().map(|r| &r.timestamp)) {
+        None => Default::default(),
+        Some(times) => futures::try_join!(
+            figures(ch, project, &ids, times),
+            scores(ch, project, &ids, times),
+            previews(ch, project, &ids, times),
+        )?,
+    };
     let rows = rows
         .into_iter()
-        .map(|row| TableRow {
-            figures: figures
+        .map(|row| {
+            let preview = previews
                 .iter()
-                .find(|f| f.trace_id == row.id)
-                .cloned()
-                .unwrap_or_else(|| Figures {
-                    trace_id: row.id.clone(),
-                    ..Figures::default()
-                }),
-            scores: scores
-                .iter()
-                .filter(|s| s.trace_id == row.id)
-                .cloned()
-                .collect(),
-            position: Position {
-                value: row.sort_value,
-                id: row.id.clone(),
-            },
-            id: row.id,
-            timestamp: row.timestamp,
-            name: row.name,
-            user_id: row.user_id,
-            session_id: row.session_id,
-            tags: row.tags,
-            environment: row.environment,
-            release: row.release,
-            version: row.version,
-            input_preview: row.input_preview,
-            output_preview: row.output_preview,
+                .position(|p| p.id == row.id)
+                .map(|at| previews.swap_remove(at));
+            TableRow {
+                figures: figures
+                    .iter()
+                    .find(|f| f.trace_id == row.id)
+                    .cloned()
+                    .unwrap_or_else(|| Figures {
+                        trace_id: row.id.clone(),
+                        ..Figures::default()
+                    }),
+                scores: scores
+                    .iter()
+                    .filter(|s| s.trace_id == row.id)
+                    .cloned()
+                    .collect(),
+                position: Position {
+                    value: row.sort_value,
+                    id: row.id.clone(),
+                },
+                id: row.id,
+                timestamp: row.timestamp,
+                name: row.name,
+                user_id: row.user_id,
+                session_id: row.session_id,
+                tags: row.tags,
+                environment: row.environment,
+                release: row.release,
+                version: row.version,
+                input_preview: preview
+                    .as_ref()
+                    .map(|p| p.input_preview.clone())
+                    .unwrap_or_default(),
+                output_preview: preview.map(|p| p.output_preview).unwrap_or_default(),
+            }
         })
         .collect();
     Ok(TablePage {
@@ -613,9 +721,30 @@ mod tests {
     #[test]
     fn figures_and_scores_are_bounded_by_the_page() {
         let ids = vec!["a".to_string(), "b".to_string()];
-        for sql in [figures_sql(&project(), &ids), scores_sql(&project(), &ids)] {
+        let times = PageTimes::of(&[
+            DateTime::from_timestamp(2_000_000, 0).unwrap(),
+            DateTime::from_timestamp(1_000_000, 0).unwrap(),
+        ])
+        .unwrap();
+        assert_eq!(times.oldest.timestamp(), 1_000_000);
+        assert_eq!(times.newest.timestamp(), 2_000_000);
+        for sql in [
+            figures_sql(&project(), &ids, times),
+            scores_sql(&project(), &ids, times),
+            previews_sql(&project(), &ids, times),
+        ] {
             assert_eq!(sql.text.matches('?').count(), sql.binds.len());
             assert!(sql.binds.contains(&Bound::Texts(ids.clone())));
         }
+        let figures = figures_sql(&project(), &ids, times);
+        assert!(figures
+            .binds
+            .contains(&Bound::Int((1_000_000 - 86_400) * 1000)));
+        assert!(figures
+            .binds
+            .contains(&Bound::Int((2_000_000 + 7 * 86_400) * 1000)));
+        let previews = previews_sql(&project(), &ids, times);
+        assert!(!previews.text.contains("ORDER BY t.timestamp"));
+        assert!(previews.binds.contains(&Bound::Int(1_000_000 * 1000)));
     }
 }
