@@ -24,6 +24,8 @@ pub mod csrf;
 pub mod error;
 pub mod home;
 pub mod project;
+pub mod prompts;
+pub mod scores;
 pub mod settings;
 pub mod shell;
 pub mod sign_in;
@@ -88,6 +90,8 @@ pub fn mount(cfg: &mut web::ServiceConfig) {
             .configure(settings::routes)
             .configure(traces::routes)
             .configure(users::routes)
+            .configure(prompts::routes)
+            .configure(scores::routes)
             .default_service(web::to(error::not_found_page)),
     );
 }
