@@ -53,10 +53,15 @@ async fn seeded() -> (TestApp, UiClient) {
     app.ingest_accepted(&key, &json!({ "batch": batch })).await;
     assert!(app.wait_for_rows("scores", "boot-project", 17).await);
     // A newer version of a score replaces it.
-    app.ingest_accepted(&key, &json!({"batch": [envelope("s2b", "score-create", &b,
+    let update = minutes_ago(15);
+    app.ingest_accepted(&key, &json!({"batch": [envelope("s2b", "score-create", &update,
         json!({"id": "s-acc-b", "traceId": "trace-b", "name": "accuracy", "value": 0.8}))]}))
         .await;
-    assert!(app.wait_until_written().await);
+    let updated = crate::helpers::eventually(std::time::Duration::from_secs(20), || async {
+        app.get_json("/api/public/v2/scores/s-acc-b", &key).await.1["value"] == json!(0.8)
+    })
+    .await;
+    assert!(updated, "the update was written");
     let owner = UiClient::new(&app);
     assert_eq!(owner.sign_in("owner@example.com", "initial password").await.status(), 303);
     (app, owner)
