@@ -208,12 +208,18 @@ async fn prompts_labels_scores_and_keys_in_a_browser_are_what_the_sdk_sees() {
     browser.click("#prompt-form button[type=submit]").await;
     wait_for_prefix(&browser, &format!("{PROJECT}/prompts/support%2Fchat?version=1")).await;
     let got = sdk(&app, &boot_key, &["get", "support/chat"]).await;
+    let messages: Vec<(String, String)> = got["prompt"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap().into(), m["content"].as_str().unwrap().into()))
+        .collect();
     assert_eq!(
-        got["prompt"],
-        json!([
-            {"role": "system", "content": "Hello {{name}}!\nHow can I help you today?"},
-            {"role": "user", "content": "{{question}}"}
-        ]),
+        messages,
+        vec![
+            ("system".into(), "Hello {{name}}!\nHow can I help you today?".into()),
+            ("user".into(), "{{question}}".into())
+        ],
         "{got}"
     );
     assert!(browser.text("#prompt-resolved").await.contains("How can I help you today?"));

@@ -728,15 +728,20 @@ fn typed_labels(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// A textarea's text as typed: browsers send its line breaks as CRLF.
+fn typed_text(text: &str) -> String {
+    text.replace("\r\n", "\n")
+}
+
 /// The form as the body `POST /api/public/v2/prompts` takes, so that it is checked by the same
 /// parser; a form error names the field.
 pub fn form_body(form: &VersionForm) -> Result<Value, String> {
     let kind = PromptType::parse(form.kind.trim())
         .ok_or_else(|| "Choose the type: text or chat.".to_string())?;
     let content = match kind {
-        PromptType::Text => Value::String(form.text.clone()),
+        PromptType::Text => Value::String(typed_text(&form.text)),
         PromptType::Chat => {
-            let messages: Value = serde_json::from_str(form.messages.trim())
+            let messages: Value = serde_json::from_str(typed_text(&form.messages).trim())
                 .map_err(|e| format!("The chat messages are not valid JSON: {e}."))?;
             if !messages.is_array() {
                 return Err("The chat messages must be a JSON array of messages.".to_string());
@@ -1044,6 +1049,12 @@ mod tests {
         };
         let new = prompt::parse_new_prompt(&form_body(&form).unwrap()).unwrap();
         assert_eq!(new.labels, vec!["production", "staging"]);
+        let text = VersionForm {
+            kind: "text".into(),
+            text: "a\r\nb".into(),
+            ..form.clone()
+        };
+        assert_eq!(form_body(&text).unwrap()["prompt"], "a\nb", "line breaks as typed");
         assert_eq!(new.commit_message.as_deref(), Some("first"));
         let bad = VersionForm {
             config: "{temperature: 0.2".into(),
