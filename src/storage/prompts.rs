@@ -887,7 +887,10 @@ pub async fn search(
 }
 
 /// The project's protected prompt labels, in alphabetical order.
-pub async fn protected_labels(pool: &Pool, project: &ProjectId) -> Result<Vec<String>, PromptError> {
+pub async fn protected_labels(
+    pool: &Pool,
+    project: &ProjectId,
+) -> Result<Vec<String>, PromptError> {
     let client = pool.get().await?;
     Ok(client
         .query(
@@ -901,7 +904,11 @@ pub async fn protected_labels(pool: &Pool, project: &ProjectId) -> Result<Vec<St
 }
 
 /// Protects `label` in the project (nothing happens when it already is). `latest` cannot be.
-pub async fn protect_label(pool: &Pool, project: &ProjectId, label: &str) -> Result<(), PromptError> {
+pub async fn protect_label(
+    pool: &Pool,
+    project: &ProjectId,
+    label: &str,
+) -> Result<(), PromptError> {
     prompt::validate_label(label).map_err(PromptError::Invalid)?;
     if label == LATEST_LABEL {
         return Err(PromptError::Invalid(

@@ -102,7 +102,13 @@ async fn prompts_labels_scores_and_keys_in_a_browser_are_what_the_sdk_sees() {
     // Max, a MEMBER of the project's organization.
     UiClient::signed_up(&app, "Max Member", "max@example.com").await;
     let owner_http = UiClient::new(&app);
-    assert_eq!(owner_http.sign_in(OWNER_EMAIL, OWNER_PASSWORD).await.status(), 303);
+    assert_eq!(
+        owner_http
+            .sign_in(OWNER_EMAIL, OWNER_PASSWORD)
+            .await
+            .status(),
+        303
+    );
     let settings = format!("{PROJECT}/settings");
     let added = owner_http
         .submit(
@@ -117,7 +123,10 @@ async fn prompts_labels_scores_and_keys_in_a_browser_are_what_the_sdk_sees() {
     browser.goto(&format!("{PROJECT}/prompts")).await;
     browser.sign_in(OWNER_EMAIL, OWNER_PASSWORD).await;
     wait_for_prefix(&browser, &format!("{PROJECT}/prompts")).await;
-    assert!(browser.text(".empty-state").await.contains("no prompts yet"));
+    assert!(browser
+        .text(".empty-state")
+        .await
+        .contains("no prompts yet"));
 
     // A text prompt in a folder, labelled production.
     browser.click("a[href$='/prompts/new']").await;
@@ -126,9 +135,12 @@ async fn prompts_labels_scores_and_keys_in_a_browser_are_what_the_sdk_sees() {
     browser
         .fill("#prompt-text", "Hello {{name}}!\nHow can I help you today?")
         .await;
-    browser.fill("#prompt-config", r#"{"temperature": 0.2}"#).await;
+    browser
+        .fill("#prompt-config", r#"{"temperature": 0.2}"#)
+        .await;
     browser.fill("#prompt-commit", "first words").await;
     browser.fill("#prompt-labels", "production").await;
+    eval(&browser, "window.scrollTo(0, 0); return 0;").await;
     browser.screenshot("prompts-01-new-text").await;
     browser.click("#prompt-form button[type=submit]").await;
     let greeting = format!("{PROJECT}/prompts/support%2Fgreeting");
@@ -151,7 +163,10 @@ async fn prompts_labels_scores_and_keys_in_a_browser_are_what_the_sdk_sees() {
     wait_for_prefix(&browser, &format!("{greeting}?version=2")).await;
     let got = sdk(&app, &boot_key, &["get", "support/greeting"]).await;
     assert_eq!(got["version"], 2, "{got}");
-    assert_eq!(got["prompt"], "Hello {{name}}!\nWhat can I do for you today?\nAsk me anything.");
+    assert_eq!(
+        got["prompt"],
+        "Hello {{name}}!\nWhat can I do for you today?\nAsk me anything."
+    );
     browser.screenshot("prompts-02-prompt").await;
 
     // Moving production back to v1 in the browser: the SDK follows.
@@ -191,8 +206,16 @@ async fn prompts_labels_scores_and_keys_in_a_browser_are_what_the_sdk_sees() {
     browser.goto(&format!("{PROJECT}/prompts/new")).await;
     browser.fill("#prompt-name", "support/chat").await;
     browser.click("input[name=type][value=chat]").await;
-    assert!(browser.has("#message-rows .message-row").await, "the script made rows");
-    browser.fill("#message-rows .message-row:nth-child(1) .message-role", "system").await;
+    assert!(
+        browser.has("#message-rows .message-row").await,
+        "the script made rows"
+    );
+    browser
+        .fill(
+            "#message-rows .message-row:nth-child(1) .message-role",
+            "system",
+        )
+        .await;
     browser
         .fill(
             "#message-rows .message-row:nth-child(1) .message-content",
@@ -201,28 +224,47 @@ async fn prompts_labels_scores_and_keys_in_a_browser_are_what_the_sdk_sees() {
         .await;
     browser.click("#add-message").await;
     browser
-        .fill("#message-rows .message-row:nth-child(2) .message-content", "{{question}}")
+        .fill(
+            "#message-rows .message-row:nth-child(2) .message-content",
+            "{{question}}",
+        )
         .await;
     browser.fill("#prompt-labels", "production").await;
+    eval(&browser, "window.scrollTo(0, 0); return 0;").await;
     browser.screenshot("prompts-05-new-chat").await;
     browser.click("#prompt-form button[type=submit]").await;
-    wait_for_prefix(&browser, &format!("{PROJECT}/prompts/support%2Fchat?version=1")).await;
+    wait_for_prefix(
+        &browser,
+        &format!("{PROJECT}/prompts/support%2Fchat?version=1"),
+    )
+    .await;
     let got = sdk(&app, &boot_key, &["get", "support/chat"]).await;
     let messages: Vec<(String, String)> = got["prompt"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| (m["role"].as_str().unwrap().into(), m["content"].as_str().unwrap().into()))
+        .map(|m| {
+            (
+                m["role"].as_str().unwrap().into(),
+                m["content"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     assert_eq!(
         messages,
         vec![
-            ("system".into(), "Hello {{name}}!\nHow can I help you today?".into()),
+            (
+                "system".into(),
+                "Hello {{name}}!\nHow can I help you today?".into()
+            ),
             ("user".into(), "{{question}}".into())
         ],
         "{got}"
     );
-    assert!(browser.text("#prompt-resolved").await.contains("How can I help you today?"));
+    assert!(browser
+        .text("#prompt-resolved")
+        .await
+        .contains("How can I help you today?"));
     browser.screenshot("prompts-06-chat-resolved").await;
 
     // The list.
@@ -236,7 +278,10 @@ async fn prompts_labels_scores_and_keys_in_a_browser_are_what_the_sdk_sees() {
     browser.fill("#protected-label", "production").await;
     browser.click("#protect-label button[type=submit]").await;
     wait_for_prefix(&browser, &format!("{settings}?done=label-protected")).await;
-    assert!(browser.text("#protected-labels").await.contains("production"));
+    assert!(browser
+        .text("#protected-labels")
+        .await
+        .contains("production"));
 
     // An API key made here sends a trace and a score through the SDK; the scores table shows it.
     browser.fill("#key-note", "browser test").await;
@@ -254,9 +299,22 @@ async fn prompts_labels_scores_and_keys_in_a_browser_are_what_the_sdk_sees() {
     })
     .await;
     assert!(scored, "the SDK's score arrived");
-    browser.goto(&format!("{PROJECT}/scores?name=helpfulness")).await;
+    browser.goto(&format!("{PROJECT}/scores")).await;
+    browser
+        .fill("#score-filters input[name=name]", "helpfulness")
+        .await;
+    browser.click("#score-filters button[type=submit]").await;
+    let filtered = wait_for_prefix(&browser, &format!("{PROJECT}/scores?")).await;
+    assert_eq!(
+        filtered,
+        format!("{PROJECT}/scores?name=helpfulness&limit=50"),
+        "empty filters stay out of the URL"
+    );
     let table = browser.text("#scores-table").await;
-    assert!(table.contains("helpfulness") && table.contains("0.9") && table.contains("ui-user"), "{table}");
+    assert!(
+        table.contains("helpfulness") && table.contains("0.9") && table.contains("ui-user"),
+        "{table}"
+    );
     let rows = browser
         .client
         .find_all(Locator::Css("#scores-table tbody tr"))
@@ -271,10 +329,7 @@ async fn prompts_labels_scores_and_keys_in_a_browser_are_what_the_sdk_sees() {
     let keys = browser.text("#api-keys").await;
     assert!(keys.contains("browser test"));
     browser.screenshot("prompts-09-settings").await;
-    let delete = format!(
-        "#api-keys form[data-confirm*='{}'] button",
-        key.public
-    );
+    let delete = format!("#api-keys form[data-confirm*='{}'] button", key.public);
     browser.click(&delete).await;
     browser.client.accept_alert().await.unwrap();
     wait_for_prefix(&browser, &format!("{settings}?done=key-deleted")).await;
@@ -285,9 +340,18 @@ async fn prompts_labels_scores_and_keys_in_a_browser_are_what_the_sdk_sees() {
     for (path, shot) in [
         (format!("{PROJECT}/prompts"), "prompts-10-list-dark"),
         (format!("{greeting}?version=2"), "prompts-11-prompt-dark"),
-        (format!("{greeting}/diff?from=1&to=2"), "prompts-12-diff-dark"),
-        (format!("{PROJECT}/prompts/support%2Fchat"), "prompts-13-chat-dark"),
-        (format!("{PROJECT}/prompts/support%2Fchat/new"), "prompts-14-edit-chat-dark"),
+        (
+            format!("{greeting}/diff?from=1&to=2"),
+            "prompts-12-diff-dark",
+        ),
+        (
+            format!("{PROJECT}/prompts/support%2Fchat"),
+            "prompts-13-chat-dark",
+        ),
+        (
+            format!("{PROJECT}/prompts/support%2Fchat/new"),
+            "prompts-14-edit-chat-dark",
+        ),
         (format!("{PROJECT}/scores"), "prompts-15-scores-dark"),
         (settings.clone(), "prompts-16-settings-dark"),
     ] {

@@ -25,7 +25,10 @@ impl Team {
         let viewer = UiClient::signed_up(&app, "Vera", "vera@example.com").await;
         let project_id = owner.create_org_and_project("Acme", "Assistant").await;
         let settings = format!("/project/{project_id}/settings");
-        for (email, role) in [("max@example.com", "MEMBER"), ("vera@example.com", "VIEWER")] {
+        for (email, role) in [
+            ("max@example.com", "MEMBER"),
+            ("vera@example.com", "VIEWER"),
+        ] {
             let response = owner
                 .submit(
                     &settings,
@@ -152,22 +155,37 @@ async fn versions_made_in_the_ui_are_what_the_api_answers_at_once() {
     assert_eq!(team.api_prompt(name, "?label=latest").await.1["version"], 2);
 
     // The list finds it by part of its name and by folder, with its labels.
-    let (status, list) = team.owner.page(&format!("{}?search=GREET", team.prompts())).await;
+    let (status, list) = team
+        .owner
+        .page(&format!("{}?search=GREET", team.prompts()))
+        .await;
     assert_eq!(status, 200);
     assert!(list.contains("support/greeting"), "{list}");
     assert!(list.contains(&format!("href=\"{}\"", team.prompt(name))));
     assert!(list.contains("staging"));
-    let (_, none) = team.owner.page(&format!("{}?search=nothing", team.prompts())).await;
+    let (_, none) = team
+        .owner
+        .page(&format!("{}?search=nothing", team.prompts()))
+        .await;
     assert!(none.contains("No prompt matches"));
 
     // The prompt's page: versions newest first with author and message; production by default.
     let (status, page) = team.owner.page(&team.prompt(name)).await;
     assert_eq!(status, 200);
-    let (v2, v1) = (page.find("v2</span>").unwrap(), page.find("v1</span>").unwrap());
+    let (v2, v1) = (
+        page.find("v2</span>").unwrap(),
+        page.find("v1</span>").unwrap(),
+    );
     assert!(v2 < v1, "newest first");
     assert!(page.contains("friendlier") && page.contains("Max") && page.contains("Olga"));
-    assert!(page.contains("Version 1 "), "production is shown by default");
-    let (_, page2) = team.owner.page(&format!("{}?version=2", team.prompt(name))).await;
+    assert!(
+        page.contains("Version 1 "),
+        "production is shown by default"
+    );
+    let (_, page2) = team
+        .owner
+        .page(&format!("{}?version=2", team.prompt(name)))
+        .await;
     assert!(page2.contains("What can I do for you?"));
 
     // Moving production to v2 (the API's PATCH): the API's default read follows at once.
@@ -182,7 +200,10 @@ async fn versions_made_in_the_ui_are_what_the_api_answers_at_once() {
     assert_eq!(response.status(), 303);
     let (_, body) = team.api_prompt(name, "").await;
     assert_eq!(body["version"], 2);
-    assert_eq!(team.api_prompt(name, "?version=1").await.1["labels"], json!(["staging"]));
+    assert_eq!(
+        team.api_prompt(name, "?version=1").await.1["labels"],
+        json!(["staging"])
+    );
 
     // Removing staging from v1.
     let response = team
@@ -261,7 +282,10 @@ async fn chat_prompts_composed_prompts_and_bad_input() {
     );
     let (status, page) = team.owner.page(&team.prompt("chat/helper")).await;
     assert_eq!(status, 200);
-    assert!(page.contains("id=\"prompt-resolved\""), "the resolved form is shown");
+    assert!(
+        page.contains("id=\"prompt-resolved\""),
+        "the resolved form is shown"
+    );
     assert!(page.contains("Be &#60;b&#62;kind&#60;/b&#62;."), "{page}");
     assert!(!page.contains("<script>alert(1)"), "stored text is escaped");
     assert!(page.contains("placeholder"));
@@ -297,8 +321,16 @@ async fn chat_prompts_composed_prompts_and_bad_input() {
     assert_eq!(team.api_prompt("broken", "?label=latest").await.0, 404);
     // A chat version of a text prompt, bad messages and a reserved name are refused too.
     for fields in [
-        vec![("name", "snippets/tone"), ("type", "chat"), ("messages", "[]")],
-        vec![("name", "x"), ("type", "chat"), ("messages", "[{\"role\": ")],
+        vec![
+            ("name", "snippets/tone"),
+            ("type", "chat"),
+            ("messages", "[]"),
+        ],
+        vec![
+            ("name", "x"),
+            ("type", "chat"),
+            ("messages", "[{\"role\": "),
+        ],
         vec![("name", "new"), ("type", "text"), ("text", "t")],
     ] {
         let response = team.create(&team.owner, &new_page, &fields).await;
@@ -314,7 +346,12 @@ async fn protected_labels_are_for_owners_and_admins_and_viewers_only_read() {
         .create(
             &team.owner,
             &new_page,
-            &[("name", "p"), ("type", "text"), ("text", "one"), ("labels", "production")],
+            &[
+                ("name", "p"),
+                ("type", "text"),
+                ("text", "one"),
+                ("labels", "production"),
+            ],
         )
         .await;
     assert_eq!(response.status(), 303);
@@ -352,7 +389,11 @@ async fn protected_labels_are_for_owners_and_admins_and_viewers_only_read() {
     let labels = format!("{}/labels", team.prompt("p"));
     let response = team
         .member
-        .submit(&team.prompt("p"), &labels, &[("version", "2"), ("label", "production")])
+        .submit(
+            &team.prompt("p"),
+            &labels,
+            &[("version", "2"), ("label", "production")],
+        )
         .await;
     assert_eq!(response.status(), 403);
     let response = team
@@ -368,14 +409,23 @@ async fn protected_labels_are_for_owners_and_admins_and_viewers_only_read() {
         .create(
             &team.member,
             &format!("{}/new", team.prompt("p")),
-            &[("name", "p"), ("type", "text"), ("text", "three"), ("labels", "production")],
+            &[
+                ("name", "p"),
+                ("type", "text"),
+                ("text", "three"),
+                ("labels", "production"),
+            ],
         )
         .await;
     assert_eq!(response.status(), 403);
     assert_eq!(team.api_prompt("p", "?label=latest").await.1["version"], 2);
     let response = team
         .member
-        .submit(&team.prompt("p"), &labels, &[("version", "2"), ("label", "staging")])
+        .submit(
+            &team.prompt("p"),
+            &labels,
+            &[("version", "2"), ("label", "staging")],
+        )
         .await;
     assert_eq!(response.status(), 303);
     let (_, page) = team.member.page(&team.prompt("p")).await;
@@ -388,7 +438,11 @@ async fn protected_labels_are_for_owners_and_admins_and_viewers_only_read() {
     // The owner may; so may the API (Langfuse's contract: project keys promote versions).
     let response = team
         .owner
-        .submit(&team.prompt("p"), &labels, &[("version", "2"), ("label", "production")])
+        .submit(
+            &team.prompt("p"),
+            &labels,
+            &[("version", "2"), ("label", "production")],
+        )
         .await;
     assert_eq!(response.status(), 303);
     assert_eq!(team.api_prompt("p", "").await.1["version"], 2);
@@ -423,9 +477,15 @@ async fn protected_labels_are_for_owners_and_admins_and_viewers_only_read() {
     assert_eq!(team.viewer.get(&new_page).await.status(), 403);
     let token = team.viewer.csrf_token(&team.prompt("p")).await;
     for (action, fields) in [
-        (team.prompts(), vec![("name", "v"), ("type", "text"), ("text", "t")]),
+        (
+            team.prompts(),
+            vec![("name", "v"), ("type", "text"), ("text", "t")],
+        ),
         (labels.clone(), vec![("version", "2"), ("label", "x")]),
-        (format!("{labels}/remove"), vec![("version", "1"), ("label", "production")]),
+        (
+            format!("{labels}/remove"),
+            vec![("version", "1"), ("label", "production")],
+        ),
     ] {
         let mut all = vec![("csrf_token", token.as_str())];
         all.extend(fields);
@@ -447,7 +507,10 @@ async fn an_api_key_shows_its_last_use_and_is_refused_by_every_server_once_delet
     let settings = format!("/project/{}/settings", team.project_id);
     let (_, html) = team.owner.page(&settings).await;
     assert!(html.contains("Never"), "an unused key");
-    assert_eq!(team.app.get_json("/api/public/projects", &team.key).await.0, 200);
+    assert_eq!(
+        team.app.get_json("/api/public/projects", &team.key).await.0,
+        200
+    );
 
     // A second server on the same stores, with a long key cache: it has the key cached.
     let settings_two = {
@@ -496,7 +559,10 @@ async fn an_api_key_shows_its_last_use_and_is_refused_by_every_server_once_delet
     let response = team.owner.submit(&settings, &delete, &[]).await;
     assert_eq!(response.status(), 303);
     // Refused at once here, and by the other server within moments, not after an hour.
-    assert_eq!(team.app.get_json("/api/public/projects", &team.key).await.0, 401);
+    assert_eq!(
+        team.app.get_json("/api/public/projects", &team.key).await.0,
+        401
+    );
     assert!(
         crate::helpers::eventually(std::time::Duration::from_secs(2), || async {
             ask_other().await == 401

@@ -26,24 +26,52 @@ async fn seeded() -> (TestApp, UiClient) {
     let key = ApiKey::new("pk-lf-scores", "sk-lf-scores-secret");
     let (a, b) = (minutes_ago(10), minutes_ago(20));
     let mut batch = vec![
-        envelope("t1", "trace-create", &a,
-            json!({"id": "trace-a", "timestamp": a, "name": "chat", "userId": "alice"})),
-        envelope("t2", "trace-create", &b,
-            json!({"id": "trace-b", "timestamp": b, "name": "chat", "userId": "bob"})),
-        envelope("s1", "score-create", &a,
+        envelope(
+            "t1",
+            "trace-create",
+            &a,
+            json!({"id": "trace-a", "timestamp": a, "name": "chat", "userId": "alice"}),
+        ),
+        envelope(
+            "t2",
+            "trace-create",
+            &b,
+            json!({"id": "trace-b", "timestamp": b, "name": "chat", "userId": "bob"}),
+        ),
+        envelope(
+            "s1",
+            "score-create",
+            &a,
             json!({"id": "s-acc", "traceId": "trace-a", "observationId": "obs-1", "name": "accuracy",
-                   "value": 0.25, "comment": "<script>alert(1)</script>"})),
-        envelope("s2", "score-create", &b,
-            json!({"id": "s-acc-b", "traceId": "trace-b", "name": "accuracy", "value": 0.75})),
-        envelope("s3", "score-create", &a,
+                   "value": 0.25, "comment": "<script>alert(1)</script>"}),
+        ),
+        envelope(
+            "s2",
+            "score-create",
+            &b,
+            json!({"id": "s-acc-b", "traceId": "trace-b", "name": "accuracy", "value": 0.75}),
+        ),
+        envelope(
+            "s3",
+            "score-create",
+            &a,
             json!({"id": "s-cat", "traceId": "trace-a", "name": "tone", "value": "friendly",
-                   "dataType": "CATEGORICAL"})),
-        envelope("s4", "score-create", &b,
+                   "dataType": "CATEGORICAL"}),
+        ),
+        envelope(
+            "s4",
+            "score-create",
+            &b,
             json!({"id": "s-bool", "traceId": "trace-b", "name": "resolved", "value": 1,
-                   "dataType": "BOOLEAN"})),
-        envelope("s5", "score-create", &b,
+                   "dataType": "BOOLEAN"}),
+        ),
+        envelope(
+            "s5",
+            "score-create",
+            &b,
             json!({"id": "s-text", "traceId": "trace-b", "name": "note", "value": "needs work",
-                   "dataType": "TEXT"})),
+                   "dataType": "TEXT"}),
+        ),
     ];
     for i in 0..12 {
         let at = minutes_ago(60 + i);
@@ -54,16 +82,25 @@ async fn seeded() -> (TestApp, UiClient) {
     assert!(app.wait_for_rows("scores", "boot-project", 17).await);
     // A newer version of a score replaces it.
     let update = minutes_ago(15);
-    app.ingest_accepted(&key, &json!({"batch": [envelope("s2b", "score-create", &update,
-        json!({"id": "s-acc-b", "traceId": "trace-b", "name": "accuracy", "value": 0.8}))]}))
-        .await;
+    app.ingest_accepted(
+        &key,
+        &json!({"batch": [envelope("s2b", "score-create", &update,
+        json!({"id": "s-acc-b", "traceId": "trace-b", "name": "accuracy", "value": 0.8}))]}),
+    )
+    .await;
     let updated = crate::helpers::eventually(std::time::Duration::from_secs(20), || async {
         app.get_json("/api/public/v2/scores/s-acc-b", &key).await.1["value"] == json!(0.8)
     })
     .await;
     assert!(updated, "the update was written");
     let owner = UiClient::new(&app);
-    assert_eq!(owner.sign_in("owner@example.com", "initial password").await.status(), 303);
+    assert_eq!(
+        owner
+            .sign_in("owner@example.com", "initial password")
+            .await
+            .status(),
+        303
+    );
     (app, owner)
 }
 
@@ -76,9 +113,15 @@ async fn the_scores_table_filters_pages_and_escapes() {
     let (_app, owner) = seeded().await;
     let (status, html) = owner.page(SCORES).await;
     assert_eq!(status, 200, "{html}");
-    assert_eq!(rows(&html), 17, "every score once, the updated one in its newest version");
+    assert_eq!(
+        rows(&html),
+        17,
+        "every score once, the updated one in its newest version"
+    );
     assert!(html.contains("0.8") && !html.contains(">0.75<"));
-    assert!(html.contains(">friendly<") && html.contains(">true<") && html.contains(">needs work<"));
+    assert!(
+        html.contains(">friendly<") && html.contains(">true<") && html.contains(">needs work<")
+    );
     assert!(html.contains("href=\"/project/boot-project/traces/trace-a\""));
     assert!(html.contains("obs-1"));
     assert!(html.contains("href=\"/project/boot-project/users/alice\""));

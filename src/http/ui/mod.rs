@@ -16,6 +16,9 @@
 //!
 //! `traces` is the traces table (and the step to a list's next or previous trace); `users` a
 //! project's users and each one's traces, in the same table.
+//!
+//! `prompts` is the prompts pages (list, versions, diff, new versions, labels), writing through
+//! the public API's prompt storage and cache; `scores` the scores table.
 
 pub mod account;
 pub mod assets;

@@ -39,38 +39,35 @@ use super::{assets, path_segment};
 const LIST_LIMIT: i64 = 500;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/project/{projectId}/prompts",
-        web::get().to(prompts_page),
-    )
-    .route(
-        "/project/{projectId}/prompts",
-        web::post().to(create_version),
-    )
-    .route(
-        "/project/{projectId}/prompts/new",
-        web::get().to(new_prompt_form),
-    )
-    .route(
-        "/project/{projectId}/prompts/{name}",
-        web::get().to(prompt_page),
-    )
-    .route(
-        "/project/{projectId}/prompts/{name}/new",
-        web::get().to(new_version_form),
-    )
-    .route(
-        "/project/{projectId}/prompts/{name}/diff",
-        web::get().to(diff_page),
-    )
-    .route(
-        "/project/{projectId}/prompts/{name}/labels",
-        web::post().to(set_label),
-    )
-    .route(
-        "/project/{projectId}/prompts/{name}/labels/remove",
-        web::post().to(remove_label),
-    );
+    cfg.route("/project/{projectId}/prompts", web::get().to(prompts_page))
+        .route(
+            "/project/{projectId}/prompts",
+            web::post().to(create_version),
+        )
+        .route(
+            "/project/{projectId}/prompts/new",
+            web::get().to(new_prompt_form),
+        )
+        .route(
+            "/project/{projectId}/prompts/{name}",
+            web::get().to(prompt_page),
+        )
+        .route(
+            "/project/{projectId}/prompts/{name}/new",
+            web::get().to(new_version_form),
+        )
+        .route(
+            "/project/{projectId}/prompts/{name}/diff",
+            web::get().to(diff_page),
+        )
+        .route(
+            "/project/{projectId}/prompts/{name}/labels",
+            web::post().to(set_label),
+        )
+        .route(
+            "/project/{projectId}/prompts/{name}/labels/remove",
+            web::post().to(remove_label),
+        );
 }
 
 impl From<PromptError> for UiError {
@@ -111,10 +108,7 @@ pub fn protected_among(labels: &[String], protected: &[String]) -> Vec<String> {
 }
 
 /// Refuses (403) a change of protected labels by someone who is no owner or admin.
-fn require_protected_right(
-    member: &ProjectMember,
-    touched: &[String],
-) -> Result<(), UiError> {
+fn require_protected_right(member: &ProjectMember, touched: &[String]) -> Result<(), UiError> {
     if touched.is_empty() || member.role.can_manage() {
         Ok(())
     } else {
@@ -135,12 +129,14 @@ fn require_writer(member: &ProjectMember) -> Result<(), UiError> {
     }
 }
 
-async fn shell(
-    stores: &Stores,
-    member: &ProjectMember,
-    title: String,
-) -> Result<Shell, UiError> {
-    Shell::signed_in(stores, &member.signed_in, title, Some(nav(member, "prompts"))).await
+async fn shell(stores: &Stores, member: &ProjectMember, title: String) -> Result<Shell, UiError> {
+    Shell::signed_in(
+        stores,
+        &member.signed_in,
+        title,
+        Some(nav(member, "prompts")),
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -375,7 +371,11 @@ async fn load_versions(
     member: &ProjectMember,
     name: &str,
 ) -> Result<(Vec<PromptRecord>, Vec<String>), UiError> {
-    let (pool, project, wanted) = (cache.pool().clone(), member.project_id.clone(), name.to_string());
+    let (pool, project, wanted) = (
+        cache.pool().clone(),
+        member.project_id.clone(),
+        name.to_string(),
+    );
     let loaded = cache
         .run(async move {
             let versions = store::versions(&pool, &project, &wanted).await?;
@@ -460,9 +460,7 @@ async fn prompt_page(
             .map(|l| {
                 let is_protected = protected.contains(l);
                 LabelView {
-                    removable: can_write
-                        && l != LATEST_LABEL
-                        && (!is_protected || can_protected),
+                    removable: can_write && l != LATEST_LABEL && (!is_protected || can_protected),
                     protected: is_protected,
                     label: l.clone(),
                 }
@@ -540,7 +538,7 @@ async fn label_change(
     let protected = cache
         .run(async move { store::protected_labels(&pool, &project).await })
         .await??;
-    require_protected_right(member, &protected_among(&[label.clone()], &protected))?;
+    require_protected_right(member, &protected_among(std::slice::from_ref(&label), &protected))?;
     Ok((name, label))
 }
 
@@ -757,7 +755,9 @@ pub fn form_body(form: &VersionForm) -> Result<Value, String> {
             .map_err(|e| format!("The config is not valid JSON: {e}."))?
     };
     if !config.is_object() {
-        return Err("The config must be a JSON object, such as {\"temperature\": 0.2}.".to_string());
+        return Err(
+            "The config must be a JSON object, such as {\"temperature\": 0.2}.".to_string(),
+        );
     }
     let commit = form.commit_message.trim();
     Ok(json!({
@@ -799,7 +799,18 @@ async fn create_version(
         .is_some();
     let refuse = |status: StatusCode, message: String, form: VersionForm| {
         let (stores, cache, member) = (stores.clone(), cache.clone(), &member);
-        async move { edit_page(&stores, &cache, member, existing, form, status, Some(message)).await }
+        async move {
+            edit_page(
+                &stores,
+                &cache,
+                member,
+                existing,
+                form,
+                status,
+                Some(message),
+            )
+            .await
+        }
     };
     let new = match form_body(&form).and_then(|body| {
         prompt::parse_new_prompt(&body).map_err(|e| format!("The prompt is not valid: {e}."))
@@ -984,7 +995,12 @@ async fn diff_page(
             .max()
             .unwrap_or(to)
     });
-    let find = |v: i32| versions.iter().find(|r| r.version == v).ok_or(UiError::NotFound);
+    let find = |v: i32| {
+        versions
+            .iter()
+            .find(|r| r.version == v)
+            .ok_or(UiError::NotFound)
+    };
     let (old, new) = (find(from)?, find(to)?);
     let sections = vec![
         diff_section(
@@ -1023,10 +1039,20 @@ mod tests {
     #[test]
     fn a_diff_marks_changed_lines_on_both_sides() {
         let section = diff_section("Prompt", "a\nb\nc\n", "a\nB\nc\nd\n");
-        let kinds: Vec<_> = section.unified.iter().map(|l| (l.kind, l.text.as_str())).collect();
+        let kinds: Vec<_> = section
+            .unified
+            .iter()
+            .map(|l| (l.kind, l.text.as_str()))
+            .collect();
         assert_eq!(
             kinds,
-            vec![("same", "a"), ("del", "b"), ("add", "B"), ("same", "c"), ("add", "d")]
+            vec![
+                ("same", "a"),
+                ("del", "b"),
+                ("add", "B"),
+                ("same", "c"),
+                ("add", "d")
+            ]
         );
         assert!(section.changed);
         let pair = &section.split[1];
@@ -1054,13 +1080,19 @@ mod tests {
             text: "a\r\nb".into(),
             ..form.clone()
         };
-        assert_eq!(form_body(&text).unwrap()["prompt"], "a\nb", "line breaks as typed");
+        assert_eq!(
+            form_body(&text).unwrap()["prompt"],
+            "a\nb",
+            "line breaks as typed"
+        );
         assert_eq!(new.commit_message.as_deref(), Some("first"));
         let bad = VersionForm {
             config: "{temperature: 0.2".into(),
             ..form.clone()
         };
-        assert!(form_body(&bad).unwrap_err().contains("config is not valid JSON"));
+        assert!(form_body(&bad)
+            .unwrap_err()
+            .contains("config is not valid JSON"));
         let list = VersionForm {
             config: "[1]".into(),
             ..form
@@ -1087,6 +1119,9 @@ mod tests {
         let view = ContentView::of(&content);
         assert_eq!(view.messages.len(), 2);
         assert!(view.messages[1].placeholder);
-        assert_eq!(comparable_text(&content), "[system]\n<script>alert(1)</script>\n[placeholder: history]\n");
+        assert_eq!(
+            comparable_text(&content),
+            "[system]\n<script>alert(1)</script>\n[placeholder: history]\n"
+        );
     }
 }

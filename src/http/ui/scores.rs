@@ -103,7 +103,10 @@ fn one_of(name: &str, value: &str, allowed: &[&str]) -> Result<Vec<String>, UiEr
     if allowed.contains(&value) {
         Ok(vec![value.to_string()])
     } else {
-        Err(bad(format!("{name} must be one of {}.", allowed.join(", "))))
+        Err(bad(format!(
+            "{name} must be one of {}.",
+            allowed.join(", ")
+        )))
     }
 }
 
@@ -204,6 +207,7 @@ pub struct Choice {
 #[derive(Template)]
 #[template(path = "scores.html")]
 pub struct ScoresPage {
+    pub prompts_js_url: &'static str,
     pub prompts_css_url: &'static str,
     pub shell: Shell,
     pub project_id: String,
@@ -310,14 +314,20 @@ async fn scores_page(
                 trace_href: if trace_id.is_empty() {
                     String::new()
                 } else {
-                    format!("/project/{project_segment}/traces/{}", path_segment(&trace_id))
+                    format!(
+                        "/project/{project_segment}/traces/{}",
+                        path_segment(&trace_id)
+                    )
                 },
                 trace_id,
                 observation_id: r.observation_id.clone().unwrap_or_default(),
                 user_href: if user_id.is_empty() {
                     String::new()
                 } else {
-                    format!("/project/{project_segment}/users/{}", path_segment(&user_id))
+                    format!(
+                        "/project/{project_segment}/users/{}",
+                        path_segment(&user_id)
+                    )
                 },
                 user_id,
             }
@@ -339,6 +349,7 @@ async fn scores_page(
     });
     let page = ScoresPage {
         prompts_css_url: super::assets::prompts_css_url(),
+        prompts_js_url: super::assets::prompts_js_url(),
         shell: Shell::signed_in(
             &stores,
             &member.signed_in,

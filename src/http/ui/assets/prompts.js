@@ -1,4 +1,4 @@
-// The prompts pages: the chat messages editor (rows of role and content written back into the
+// The prompts pages and the scores table: the chat messages editor (rows of role and content written back into the
 // JSON textarea on submit, so the form works the same without this script), the type choice of a
 // new prompt, and selects that submit their form (the diff page).
 "use strict";
@@ -92,7 +92,21 @@
     show();
   }
 
+  // Empty filters stay out of the URL: they are disabled just before the form is sent, and
+  // enabled again when the page is shown from the history.
+  function compactFilters(form) {
+    const fields = () => form.querySelectorAll("input[name], select[name]");
+    form.addEventListener("submit", () => {
+      for (const f of fields()) if (f.value === "") f.disabled = true;
+    });
+    window.addEventListener("pageshow", () => {
+      for (const f of fields()) f.disabled = false;
+    });
+  }
+
   function start() {
+    const filters = document.getElementById("score-filters");
+    if (filters) compactFilters(filters);
     for (const textarea of document.querySelectorAll("textarea[data-chat-editor]")) chatEditor(textarea);
     const form = document.getElementById("prompt-form");
     if (form) typeChoice(form);
