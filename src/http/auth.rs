@@ -198,17 +198,28 @@ impl ApiKeyVerifier {
                 IngestionAuth::KeyPair(self.verify_key_pair(public_key, secret).await?)
             }
             Credentials::PublicKey(public_key) => {
-                IngestionAuth::PublicKeyOnly(self.verify_public_key(public_key).await?)
+                let (key_id, auth) = self.verify_public_key(public_key).await?;
+                self.record_use(&key_id);
+                IngestionAuth::PublicKeyOnly(auth)
             }
         })
     }
 
-    async fn verify_public_key(&self, public_key: String) -> Result<PublicKeyAuth, ApiError> {
+    /// The project of a known public key, and the key's id.
+    async fn verify_public_key(
+        &self,
+        public_key: String,
+    ) -> Result<(String, PublicKeyAuth), ApiError> {
         match self.entry(&public_key).await? {
-            CachedKey::Known { project_id, .. } => Ok(PublicKeyAuth {
-                project_id: ProjectId::authenticated(project_id),
-                public_key,
-            }),
+            CachedKey::Known {
+                key_id, project_id, ..
+            } => Ok((
+                key_id,
+                PublicKeyAuth {
+                    project_id: ProjectId::authenticated(project_id),
+                    public_key,
+                },
+            )),
             CachedKey::Unknown => Err(ApiError::Unauthorized(
                 "Invalid public key. Confirm that you've configured the correct host.".to_string(),
             )),

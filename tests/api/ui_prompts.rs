@@ -301,6 +301,28 @@ async fn chat_prompts_composed_prompts_and_bad_input() {
         .await;
     assert_eq!(response.status(), 400);
 
+    // Names with folders, spaces and URL characters have one page each.
+    let odd = "odd/a b+c%d?e";
+    let response = team
+        .create(
+            &team.owner,
+            &new_page,
+            &[("name", odd), ("type", "text"), ("text", "odd one")],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        location(&response),
+        format!("{}?version=1&done=created", team.prompt(odd))
+    );
+    let (status, page) = team.owner.page(&team.prompt(odd)).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("odd one"));
+    assert_eq!(
+        team.api_prompt(odd, "?label=latest").await.1["prompt"],
+        "odd one"
+    );
+
     // Bad config JSON: a form error, with what was typed, and nothing written.
     let response = team
         .create(
@@ -492,6 +514,27 @@ async fn protected_labels_are_for_owners_and_admins_and_viewers_only_read() {
         let response = team.viewer.post_raw(&action, &all).await;
         assert_eq!(response.status(), 403, "{action}");
     }
+    // Unprotected, the label is a member's to move again.
+    let response = team
+        .owner
+        .submit(
+            &settings,
+            &format!("{protect}/remove"),
+            &[("label", "production")],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let response = team
+        .member
+        .submit(
+            &team.prompt("p"),
+            &labels,
+            &[("version", "2"), ("label", "production")],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(team.api_prompt("p", "").await.1["version"], 2);
+
     // Without the CSRF token even the owner is refused.
     let response = team
         .owner

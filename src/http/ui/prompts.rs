@@ -538,7 +538,10 @@ async fn label_change(
     let protected = cache
         .run(async move { store::protected_labels(&pool, &project).await })
         .await??;
-    require_protected_right(member, &protected_among(std::slice::from_ref(&label), &protected))?;
+    require_protected_right(
+        member,
+        &protected_among(std::slice::from_ref(&label), &protected),
+    )?;
     Ok((name, label))
 }
 

@@ -64,6 +64,8 @@
       row.querySelector("textarea").focus();
     });
     textarea.hidden = true;
+    const hint = textarea.parentElement.querySelector(".json-hint");
+    if (hint) hint.hidden = true;
     const label = document.querySelector('label[for="' + textarea.id + '"]');
     if (label) label.textContent = "Chat messages";
     textarea.after(roles, list, add);
