@@ -1127,4 +1127,67 @@ mod tests {
             "[system]\n<script>alert(1)</script>\n[placeholder: history]\n"
         );
     }
+
+    fn page(can_write: bool, can_protected: bool) -> PromptPage {
+        let payload = "<img src=x onerror=alert(1)>";
+        let now = ShownTime::new(chrono::Utc::now());
+        PromptPage {
+            prompts_css_url: "/a.css",
+            shell: Shell::anonymous("Prompt"),
+            project_id: "p1".into(),
+            name: "folder/x".into(),
+            url: "/project/p1/prompts/folder%2Fx".into(),
+            versions: vec![VersionRow {
+                version: 1,
+                url: "/project/p1/prompts/folder%2Fx?version=1".into(),
+                selected: true,
+                labels: vec!["production".into()],
+                commit_message: payload.into(),
+                author: payload.into(),
+                created: ShownTime::new(chrono::Utc::now()),
+            }],
+            selected: SelectedView {
+                version: 1,
+                kind: "text",
+                labels: vec![LabelView {
+                    label: "production".into(),
+                    protected: true,
+                    removable: can_write && can_protected,
+                }],
+                content: ContentView::of(&json!(payload)),
+                resolved: None,
+                config: "{}".into(),
+                commit_message: payload.into(),
+                author: payload.into(),
+                created: now,
+                tags: vec![payload.into()],
+            },
+            can_write,
+            can_protected,
+            known_labels: vec!["staging".into()],
+            protected: vec!["production".into()],
+            diff_base: None,
+            notice: None,
+            prompts_js_url: "/a.js",
+        }
+    }
+
+    #[test]
+    fn a_viewer_gets_the_prompt_without_forms_and_stored_text_is_escaped() {
+        let html = page(false, false).render().unwrap();
+        assert!(!html.contains("<img src=x"), "{html}");
+        assert!(html.contains("&#60;img src=x onerror=alert(1)&#62;"));
+        assert!(!html.contains("method=\"post\" action=\"/project/p1/prompts"));
+        assert!(!html.contains("New version"));
+    }
+
+    #[test]
+    fn a_member_may_set_labels_but_is_not_offered_a_protected_ones_removal() {
+        let member = page(true, false).render().unwrap();
+        assert!(member.contains("id=\"set-label\""));
+        assert!(!member.contains("/labels/remove"));
+        assert!(member.contains("only by owners and admins"));
+        let owner = page(true, true).render().unwrap();
+        assert!(owner.contains("/labels/remove"));
+    }
 }
