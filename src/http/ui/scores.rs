@@ -412,4 +412,41 @@ mod tests {
         assert_eq!(cursor(&cursor_text(&c)).unwrap(), Some(c));
         assert!(cursor("nonsense").is_err());
     }
+
+    #[test]
+    fn the_table_escapes_what_strangers_wrote_and_links_trace_and_user() {
+        let payload = "<img src=x onerror=alert(1)>";
+        let page = ScoresPage {
+            prompts_js_url: "/a.js",
+            prompts_css_url: "/a.css",
+            shell: Shell::anonymous("Scores"),
+            project_id: "p1".into(),
+            query: ScoresQuery::default(),
+            sources: choices(&SOURCES, ""),
+            data_types: choices(&DATA_TYPES, ""),
+            limits: vec![(50, true)],
+            rows: vec![ScoreRowView {
+                time: ShownTime::new(chrono::Utc::now()),
+                name: payload.into(),
+                value: payload.into(),
+                data_type: "TEXT".into(),
+                source: "API".into(),
+                comment: payload.into(),
+                trace_id: "t/1".into(),
+                trace_href: format!("/project/p1/traces/{}", path_segment("t/1")),
+                observation_id: String::new(),
+                user_id: payload.into(),
+                user_href: format!("/project/p1/users/{}", path_segment(payload)),
+            }],
+            any_filter: false,
+            clear_href: "/project/p1/scores".into(),
+            first_href: None,
+            next_href: None,
+            error: None,
+        };
+        let html = page.render().unwrap();
+        assert!(!html.contains("<img src=x"), "{html}");
+        assert!(html.contains("href=\"/project/p1/traces/t%2F1\""));
+        assert!(html.contains("/project/p1/users/%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E"));
+    }
 }
