@@ -9,7 +9,13 @@
 //! asked at most once per key and interval; the secret is still hashed and compared (in constant
 //! time) on every request, so the cache never lets a wrong secret through. A key in use is looked
 //! up again in the background once its entry is half its age, so requests (the prompt API's above
-//! all) do not wait for PostgreSQL every interval, and a revoked key still stops working within it.
+//! all) do not wait for PostgreSQL every interval. A key deleted in the web UI is forgotten at once
+//! by every `serve` process: the deleting process publishes it on Redis
+//! ([`crate::http::key_revocation`]) and each process drops it from its cache; only if that
+//! message is lost does the TTL bound how long another process still accepts it.
+//!
+//! A key's last use is recorded (`api_keys.last_used_at`) at most once a minute per key and
+//! process, by a task spawned beside the request: no request waits for it.
 //!
 //! People in the web UI are authenticated here too: [`SignedIn`] (the session cookie names a live
 //! server-side session), and what they may reach, each decided in one query before a handler runs:
@@ -20,6 +26,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -93,11 +100,19 @@ struct Entry {
 
 type KeyCache = Arc<Mutex<HashMap<String, Entry>>>;
 
+/// How often, at most, one process records that one key was used.
+const LAST_USE_INTERVAL: Duration = Duration::from_secs(60);
+
 pub struct ApiKeyVerifier {
     pool: deadpool_postgres::Pool,
     salt: SecretString,
     ttl: Duration,
     cache: KeyCache,
+    /// Counts the revocations this process has learnt of: a lookup that began before one is not
+    /// cached, so a key read just before its deletion cannot come back into the cache after it.
+    revocations: Arc<AtomicU64>,
+    /// When this process last recorded each key's use.
+    last_use_written: Arc<Mutex<HashMap<String, Instant>>>,
 }
 
 impl ApiKeyVerifier {
@@ -107,16 +122,53 @@ impl ApiKeyVerifier {
             salt,
             ttl,
             cache: Arc::new(Mutex::new(HashMap::new())),
+            revocations: Arc::new(AtomicU64::new(0)),
+            last_use_written: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
-    /// Drops what this process knows of a key, so that a key deleted here stops working here at
-    /// once; other processes stop accepting it within `auth.key_cache_ttl_secs`.
+    /// Drops what this process knows of a key, so that a key deleted anywhere stops working here
+    /// at once (the web UI calls it, then publishes the key for the other processes, whose
+    /// subscriber calls it in turn).
     pub fn forget(&self, public_key: &str) {
+        self.revocations.fetch_add(1, Ordering::SeqCst);
         self.cache
             .lock()
             .expect("auth cache lock poisoned")
             .remove(public_key);
+    }
+
+    /// Drops every cached key: revocations may have been missed.
+    pub fn forget_all(&self) {
+        self.revocations.fetch_add(1, Ordering::SeqCst);
+        self.cache.lock().expect("auth cache lock poisoned").clear();
+    }
+
+    /// Records that key `key_id` was used, at most once per [`LAST_USE_INTERVAL`] in this
+    /// process, by a spawned task: the request goes on at once, and a failure is only logged.
+    fn record_use(&self, key_id: &str) {
+        {
+            let mut written = self
+                .last_use_written
+                .lock()
+                .expect("last-use lock poisoned");
+            if written
+                .get(key_id)
+                .is_some_and(|at| at.elapsed() < LAST_USE_INTERVAL)
+            {
+                return;
+            }
+            if written.len() >= MAX_CACHED_KEYS {
+                written.retain(|_, at| at.elapsed() < LAST_USE_INTERVAL);
+            }
+            written.insert(key_id.to_string(), Instant::now());
+        }
+        let (pool, key_id) = (self.pool.clone(), key_id.to_string());
+        tokio::spawn(async move {
+            if let Err(err) = crate::storage::postgres::api_keys::record_use(&pool, &key_id).await {
+                tracing::debug!(error = format!("{err:#}"), "cannot record an API key's use");
+            }
+        });
     }
 
     /// Resolves an `Authorization` header value to a project, or says why not. A public key
@@ -146,17 +198,28 @@ impl ApiKeyVerifier {
                 IngestionAuth::KeyPair(self.verify_key_pair(public_key, secret).await?)
             }
             Credentials::PublicKey(public_key) => {
-                IngestionAuth::PublicKeyOnly(self.verify_public_key(public_key).await?)
+                let (key_id, auth) = self.verify_public_key(public_key).await?;
+                self.record_use(&key_id);
+                IngestionAuth::PublicKeyOnly(auth)
             }
         })
     }
 
-    async fn verify_public_key(&self, public_key: String) -> Result<PublicKeyAuth, ApiError> {
+    /// The project of a known public key, and the key's id.
+    async fn verify_public_key(
+        &self,
+        public_key: String,
+    ) -> Result<(String, PublicKeyAuth), ApiError> {
         match self.entry(&public_key).await? {
-            CachedKey::Known { project_id, .. } => Ok(PublicKeyAuth {
-                project_id: ProjectId::authenticated(project_id),
-                public_key,
-            }),
+            CachedKey::Known {
+                key_id, project_id, ..
+            } => Ok((
+                key_id,
+                PublicKeyAuth {
+                    project_id: ProjectId::authenticated(project_id),
+                    public_key,
+                },
+            )),
             CachedKey::Unknown => Err(ApiError::Unauthorized(
                 "Invalid public key. Confirm that you've configured the correct host.".to_string(),
             )),
@@ -173,10 +236,13 @@ impl ApiKeyVerifier {
                 entry
             }
             None => {
+                let generation = self.revocations.load(Ordering::SeqCst);
                 let entry = look_up(&self.pool, public_key).await.map_err(|e| {
                     ApiError::Unavailable(format!("Authentication unavailable: {e}"))
                 })?;
-                remember(&self.cache, self.ttl, public_key, entry.clone());
+                if self.revocations.load(Ordering::SeqCst) == generation {
+                    remember(&self.cache, self.ttl, public_key, entry.clone());
+                }
                 entry
             }
         })
@@ -198,6 +264,7 @@ impl ApiKeyVerifier {
                 &fast_hashed_secret_key,
             ) =>
             {
+                self.record_use(&key_id);
                 Ok(ProjectAuth {
                     project_id: ProjectId::authenticated(project_id),
                     public_key,
@@ -226,14 +293,23 @@ impl ApiKeyVerifier {
     }
 
     fn renew_in_background(&self, public_key: &str) {
-        let (pool, cache, ttl, public_key) = (
+        let (pool, cache, ttl, public_key, revocations) = (
             self.pool.clone(),
             self.cache.clone(),
             self.ttl,
             public_key.to_string(),
+            self.revocations.clone(),
         );
+        let generation = revocations.load(Ordering::SeqCst);
         tokio::spawn(async move {
             match look_up(&pool, &public_key).await {
+                // A revocation during the lookup: the answer may be from before it.
+                Ok(_) if revocations.load(Ordering::SeqCst) != generation => {
+                    cache
+                        .lock()
+                        .expect("auth cache lock poisoned")
+                        .remove(&public_key);
+                }
                 Ok(entry) => remember(&cache, ttl, &public_key, entry),
                 // The entry is still good until its age; a later request tries again.
                 Err(err) => {

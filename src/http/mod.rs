@@ -12,6 +12,7 @@
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod key_revocation;
 pub mod ui;
 
 use std::net::TcpListener;
@@ -43,7 +44,27 @@ pub async fn run(
     );
     let prompt_cache = PromptCache::new(&stores, settings)?;
     prompt_cache.start(shutdown.clone());
-    let server = build_server(listener, stores, admission, prompt_cache, settings)?;
+    let verifier = Arc::new(auth::ApiKeyVerifier::new(
+        stores.postgres.clone(),
+        settings.auth.salt.clone(),
+        Duration::from_secs(settings.auth.key_cache_ttl_secs),
+    ));
+    tokio::spawn(key_revocation::subscribe(
+        verifier.clone(),
+        crate::storage::redis::RedisStore {
+            client: stores.redis.client.clone(),
+            keyspace: stores.redis.keyspace.clone(),
+        },
+        shutdown.clone(),
+    ));
+    let server = build_server(
+        listener,
+        stores,
+        admission,
+        prompt_cache,
+        verifier,
+        settings,
+    )?;
     let handle = server.handle();
     tokio::spawn(async move {
         shutdown.cancelled().await;
@@ -61,13 +82,10 @@ fn build_server(
     stores: Stores,
     admission: Arc<Admission>,
     prompt_cache: Arc<PromptCache>,
+    verifier: Arc<auth::ApiKeyVerifier>,
     settings: &Settings,
 ) -> std::io::Result<actix_web::dev::Server> {
-    let verifier = web::Data::new(auth::ApiKeyVerifier::new(
-        stores.postgres.clone(),
-        settings.auth.salt.clone(),
-        Duration::from_secs(settings.auth.key_cache_ttl_secs),
-    ));
+    let verifier = web::Data::from(verifier);
     let stores = web::Data::new(stores);
     let admission = web::Data::from(admission);
     let ingestion_settings = web::Data::new(settings.ingestion.clone());

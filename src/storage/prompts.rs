@@ -755,3 +755,188 @@ pub async fn ids_of_versions(
         })
         .collect())
 }
+
+/// Takes `label` off one version of `name` (the web UI's "remove label"), in a transaction like
+/// every other prompt write: refused when a composed prompt includes the version through that
+/// label. `latest` is automatic and cannot be removed. Returns the version and the epoch.
+pub async fn remove_label(
+    pool: &Pool,
+    project: &ProjectId,
+    name: &str,
+    version: i32,
+    label: &str,
+) -> Result<(PromptRecord, i64), PromptError> {
+    if label == LATEST_LABEL {
+        return Err(PromptError::Invalid(
+            "'latest' always points at the newest version and cannot be removed".to_string(),
+        ));
+    }
+    let project_id = project.as_str();
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let epoch = bump_epoch(&tx, project_id).await?;
+    let selector = Selector::Version(version);
+    let before = find(&tx, project, name, &selector).await?.ok_or_else(|| {
+        PromptError::NotFound(format!(
+            "Prompt '{name}' version {version} not found in project"
+        ))
+    })?;
+    if !before.labels.iter().any(|l| l == label) {
+        return Err(PromptError::NotFound(format!(
+            "Prompt '{name}' version {version} has no label '{label}'"
+        )));
+    }
+    tx.execute(
+        "DELETE FROM prompt_labels
+          WHERE project_id = $1 AND name = $2 AND version = $3 AND label = $4",
+        &[&project_id, &name, &version, &label],
+    )
+    .await?;
+    touch(&tx, project_id, name, &[version]).await?;
+    // The prompts that included the version through the label it had must still resolve.
+    check_graphs(&tx, project, &before, false).await?;
+    let updated = find(&tx, project, name, &selector)
+        .await?
+        .context("the version just updated is not readable")?;
+    tx.commit().await?;
+    Ok((updated, epoch))
+}
+
+/// Every version of `name`, newest first.
+pub async fn versions(
+    pool: &Pool,
+    project: &ProjectId,
+    name: &str,
+) -> Result<Vec<PromptRecord>, PromptError> {
+    let client = pool.get().await?;
+    let sql = format!(
+        "SELECT {COLUMNS} FROM prompts p WHERE p.project_id = $1 AND p.name = $2 \
+          ORDER BY p.version DESC"
+    );
+    client
+        .query(&sql, &[&project.as_str(), &name])
+        .await?
+        .iter()
+        .map(record)
+        .collect()
+}
+
+/// A name in the web UI's prompt list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromptSummary {
+    pub name: String,
+    pub kind: PromptType,
+    pub latest_version: i32,
+    pub versions: i64,
+    /// The labels of all its versions, `latest` included.
+    pub labels: Vec<String>,
+    pub tags: Vec<String>,
+    pub last_updated_at: DateTime<Utc>,
+}
+
+/// The prompt names whose name contains `search` (any case) and that carry `tag`, ordered by
+/// name, at most `limit`.
+pub async fn search(
+    pool: &Pool,
+    project: &ProjectId,
+    search: Option<&str>,
+    tag: Option<&str>,
+    limit: i64,
+) -> Result<Vec<PromptSummary>, PromptError> {
+    let client = pool.get().await?;
+    let pattern = search.map(|s| {
+        let escaped = s
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("%{escaped}%")
+    });
+    let rows = client
+        .query(
+            "SELECT p.name, newest.type, max(p.version), count(*), newest.tags, max(p.updated_at),
+                    ARRAY(SELECT DISTINCT l.label FROM prompt_labels l
+                           WHERE l.project_id = $1 AND l.name = p.name ORDER BY l.label)
+               FROM prompts p
+               CROSS JOIN LATERAL (SELECT n.type, n.tags FROM prompts n
+                                    WHERE n.project_id = p.project_id AND n.name = p.name
+                                    ORDER BY n.version DESC LIMIT 1) newest
+              WHERE p.project_id = $1
+                AND ($2::text IS NULL OR p.name ILIKE $2)
+                AND ($3::text IS NULL OR $3 = ANY(newest.tags))
+              GROUP BY p.name, newest.type, newest.tags
+              ORDER BY p.name
+              LIMIT $4",
+            &[&project.as_str(), &pattern, &tag, &limit],
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let kind: String = row.get(1);
+            Ok(PromptSummary {
+                name: row.get(0),
+                kind: PromptType::parse(&kind)
+                    .with_context(|| format!("stored prompt has unknown type {kind:?}"))?,
+                latest_version: row.get(2),
+                versions: row.get(3),
+                tags: row.get(4),
+                last_updated_at: row.get(5),
+                labels: row.get(6),
+            })
+        })
+        .collect()
+}
+
+/// The project's protected prompt labels, in alphabetical order.
+pub async fn protected_labels(
+    pool: &Pool,
+    project: &ProjectId,
+) -> Result<Vec<String>, PromptError> {
+    let client = pool.get().await?;
+    Ok(client
+        .query(
+            "SELECT label FROM prompt_protected_labels WHERE project_id = $1 ORDER BY label",
+            &[&project.as_str()],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+/// Protects `label` in the project (nothing happens when it already is). `latest` cannot be.
+pub async fn protect_label(
+    pool: &Pool,
+    project: &ProjectId,
+    label: &str,
+) -> Result<(), PromptError> {
+    prompt::validate_label(label).map_err(PromptError::Invalid)?;
+    if label == LATEST_LABEL {
+        return Err(PromptError::Invalid(
+            "'latest' is set automatically and cannot be protected".to_string(),
+        ));
+    }
+    let client = pool.get().await?;
+    client
+        .execute(
+            "INSERT INTO prompt_protected_labels (project_id, label) VALUES ($1, $2)
+             ON CONFLICT DO NOTHING",
+            &[&project.as_str(), &label],
+        )
+        .await?;
+    Ok(())
+}
+
+pub async fn unprotect_label(
+    pool: &Pool,
+    project: &ProjectId,
+    label: &str,
+) -> Result<(), PromptError> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "DELETE FROM prompt_protected_labels WHERE project_id = $1 AND label = $2",
+            &[&project.as_str(), &label],
+        )
+        .await?;
+    Ok(())
+}

@@ -25,5 +25,8 @@ mod sdk;
 mod torture;
 mod ui_accounts;
 mod ui_browser;
+mod ui_browser_prompts;
 mod ui_browser_traces;
+mod ui_prompts;
+mod ui_scores;
 mod ui_traces;

@@ -25,7 +25,7 @@ impl Asset {
     }
 }
 
-static ASSETS: LazyLock<[Asset; 3]> = LazyLock::new(|| {
+static ASSETS: LazyLock<[Asset; 5]> = LazyLock::new(|| {
     [
         Asset::new(
             "app.css",
@@ -42,6 +42,16 @@ static ASSETS: LazyLock<[Asset; 3]> = LazyLock::new(|| {
             "text/javascript; charset=utf-8",
             include_str!("assets/traces.js"),
         ),
+        Asset::new(
+            "prompts.js",
+            "text/javascript; charset=utf-8",
+            include_str!("assets/prompts.js"),
+        ),
+        Asset::new(
+            "prompts.css",
+            "text/css; charset=utf-8",
+            include_str!("assets/prompts.css"),
+        ),
     ]
 });
 
@@ -56,6 +66,16 @@ pub fn js_url() -> &'static str {
 /// The traces table's keys and filter form (`traces.rs`).
 pub fn traces_js_url() -> &'static str {
     &ASSETS[2].url
+}
+
+/// The prompt pages' chat editor and diff form (`prompts.rs`).
+pub fn prompts_js_url() -> &'static str {
+    &ASSETS[3].url
+}
+
+/// The stylesheet of the prompts pages, the diff and the scores table.
+pub fn prompts_css_url() -> &'static str {
+    &ASSETS[4].url
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -16,6 +16,9 @@
 //!
 //! `traces` is the traces table (and the step to a list's next or previous trace); `users` a
 //! project's users and each one's traces, in the same table.
+//!
+//! `prompts` is the prompts pages (list, versions, diff, new versions, labels), writing through
+//! the public API's prompt storage and cache; `scores` the scores table.
 
 pub mod account;
 pub mod assets;
@@ -24,6 +27,8 @@ pub mod csrf;
 pub mod error;
 pub mod home;
 pub mod project;
+pub mod prompts;
+pub mod scores;
 pub mod settings;
 pub mod shell;
 pub mod sign_in;
@@ -88,6 +93,8 @@ pub fn mount(cfg: &mut web::ServiceConfig) {
             .configure(settings::routes)
             .configure(traces::routes)
             .configure(users::routes)
+            .configure(prompts::routes)
+            .configure(scores::routes)
             .default_service(web::to(error::not_found_page)),
     );
 }

@@ -16,6 +16,7 @@ use crate::domain::account::{MembershipRefusal, Role};
 use crate::domain::api_key;
 use crate::http::auth::{ApiKeyVerifier, ProjectMember};
 use crate::storage::postgres::{api_keys, memberships};
+use crate::storage::prompts::{self, PromptError};
 use crate::storage::Stores;
 
 use super::error::{html_with_status, see_other, UiError};
@@ -46,6 +47,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::post().to(add_member),
     )
     .route(
+        "/project/{projectId}/settings/protected-labels",
+        web::post().to(protect_label),
+    )
+    .route(
+        "/project/{projectId}/settings/protected-labels/remove",
+        web::post().to(unprotect_label),
+    )
+    .route(
         "/project/{projectId}/settings/members/{userId}/role",
         web::post().to(change_role),
     )
@@ -61,6 +70,7 @@ pub struct KeyView {
     pub display_secret_key: String,
     pub note: String,
     pub created: ShownTime,
+    pub last_used: Option<ShownTime>,
 }
 
 /// A key just created: the only time its secret is shown.
@@ -103,6 +113,8 @@ pub struct SettingsPage {
     pub assignable_roles: Vec<&'static str>,
     pub notice: Option<&'static str>,
     pub error: Option<String>,
+    /// The project's protected prompt labels (only owners and admins set or move them).
+    pub protected_labels: Vec<String>,
 }
 
 /// What the settings page says after a form that worked (`?done=`): fixed texts, so a link
@@ -114,6 +126,8 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
         "member-added" => "The member was added.",
         "role-changed" => "The role was changed.",
         "member-removed" => "The member was removed from the organization.",
+        "label-protected" => "The label is protected: only owners and admins may set or move it.",
+        "label-unprotected" => "The label is no longer protected.",
         _ => return None,
     })
 }
@@ -141,6 +155,7 @@ async fn render(
             display_secret_key: k.display_secret_key,
             note: k.note.unwrap_or_default(),
             created: ShownTime::new(k.created_at),
+            last_used: k.last_used_at.map(ShownTime::new),
         })
         .collect();
     let actor = member.org_role;
@@ -189,6 +204,9 @@ async fn render(
             .collect(),
         notice: outcome.notice,
         error: outcome.error,
+        protected_labels: prompts::protected_labels(&stores.postgres, &member.project_id)
+            .await
+            .map_err(UiError::from)?,
     };
     html_with_status(status, &page)
 }
@@ -303,6 +321,7 @@ async fn delete_api_key(
     match api_keys::delete(&stores.postgres, &member.project_id, &key_id).await? {
         Some(public_key) => {
             verifier.forget(&public_key);
+            crate::http::key_revocation::publish(&stores.redis, &public_key).await;
             Ok(see_other(&settings_url(&member, "key-deleted")))
         }
         None => Err(UiError::NotFound),
@@ -351,6 +370,41 @@ async fn refused(
         ..Outcome::default()
     };
     render(stores, member, status, outcome).await
+}
+
+#[derive(Deserialize)]
+pub struct LabelForm {
+    label: String,
+}
+
+/// Adds a protected prompt label (owners and admins only).
+async fn protect_label(
+    stores: web::Data<Stores>,
+    member: ProjectMember,
+    form: web::Form<LabelForm>,
+) -> Result<HttpResponse, UiError> {
+    member.require_manager()?;
+    match prompts::protect_label(&stores.postgres, &member.project_id, form.label.trim()).await {
+        Ok(()) => Ok(see_other(&settings_url(&member, "label-protected"))),
+        Err(PromptError::Invalid(message)) => {
+            let outcome = Outcome {
+                error: Some(message),
+                ..Outcome::default()
+            };
+            render(&stores, &member, StatusCode::BAD_REQUEST, outcome).await
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+async fn unprotect_label(
+    stores: web::Data<Stores>,
+    member: ProjectMember,
+    form: web::Form<LabelForm>,
+) -> Result<HttpResponse, UiError> {
+    member.require_manager()?;
+    prompts::unprotect_label(&stores.postgres, &member.project_id, form.label.trim()).await?;
+    Ok(see_other(&settings_url(&member, "label-unprotected")))
 }
 
 #[derive(Deserialize)]
@@ -458,6 +512,7 @@ mod tests {
                 display_secret_key: "sk-lf-...abcd".to_string(),
                 note: payload.to_string(),
                 created: ShownTime::new(chrono::Utc::now()),
+                last_used: None,
             }],
             new_key: None,
             members: vec![MemberView {
@@ -472,6 +527,7 @@ mod tests {
             assignable_roles: Vec::new(),
             notice: None,
             error: None,
+            protected_labels: vec!["production".to_string()],
         };
         let html = page.render().unwrap();
         assert!(!html.contains("<script>alert"), "{html}");

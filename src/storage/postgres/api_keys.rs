@@ -15,6 +15,8 @@ pub struct ApiKeyEntry {
     pub display_secret_key: String,
     pub note: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// When it last authenticated a request, as recorded (at most once a minute per process).
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 /// The project's keys, newest first.
@@ -22,7 +24,7 @@ pub async fn list(pool: &Pool, project: &ProjectId) -> anyhow::Result<Vec<ApiKey
     let client = pool.get().await?;
     let rows = client
         .query(
-            "SELECT id, public_key, display_secret_key, note, created_at
+            "SELECT id, public_key, display_secret_key, note, created_at, last_used_at
                FROM api_keys WHERE project_id = $1
               ORDER BY created_at DESC, id",
             &[&project.as_str()],
@@ -36,6 +38,7 @@ pub async fn list(pool: &Pool, project: &ProjectId) -> anyhow::Result<Vec<ApiKey
             display_secret_key: r.get(2),
             note: r.get(3),
             created_at: r.get(4),
+            last_used_at: r.get(5),
         })
         .collect())
 }
@@ -89,4 +92,18 @@ pub async fn delete(
         )
         .await?;
     Ok(row.map(|r| r.get(0)))
+}
+
+/// Records that the key was just used. Never moves `last_used_at` back (processes race), and
+/// writes nothing for a deleted key.
+pub async fn record_use(pool: &Pool, key_id: &str) -> anyhow::Result<()> {
+    let client = pool.get().await?;
+    client
+        .execute(
+            "UPDATE api_keys SET last_used_at = now()
+              WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now())",
+            &[&key_id],
+        )
+        .await?;
+    Ok(())
 }

@@ -171,6 +171,7 @@ pub fn parse_request(query: Query) -> Result<ListRequest, ApiError> {
         session_ids: list("sessionId")?,
         observation_ids: list("observationId")?,
         dataset_run_ids: list("experimentId")?,
+        trace_user_ids: Vec::new(),
         from_timestamp: time("fromTimestamp")?,
         to_timestamp: time("toTimestamp")?,
         value_min: number("valueMin")?,

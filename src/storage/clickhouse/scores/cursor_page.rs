@@ -8,7 +8,7 @@ use clickhouse::serde::chrono::datetime64::millis;
 use serde::Deserialize;
 
 use crate::domain::project::ProjectId;
-use crate::storage::clickhouse::sql::{latest_versions, Bound, Sql};
+use crate::storage::clickhouse::sql::{latest_matching, latest_versions, Bound, Sql};
 
 /// Exact values a score must have: numbers (NUMERIC, BOOLEAN as 0/1) or category labels.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +32,8 @@ pub struct ScoreV3Filter {
     pub session_ids: Vec<String>,
     pub observation_ids: Vec<String>,
     pub dataset_run_ids: Vec<String>,
+    /// Scores of the traces of these users (the trace's newest version decides).
+    pub trace_user_ids: Vec<String>,
     pub from_timestamp: Option<DateTime<Utc>>,
     pub to_timestamp: Option<DateTime<Utc>>,
     pub value_min: Option<f64>,
@@ -105,6 +107,13 @@ pub fn page_sql(
             sql.text(&format!(" AND {column} IN "));
             sql.bind(Bound::Texts(values.clone()));
         }
+    }
+    if !filter.trace_user_ids.is_empty() {
+        let mut users = Sql::new("AND user_id IN ");
+        users.bind(Bound::Texts(filter.trace_user_ids.clone()));
+        sql.text(" AND trace_id IN (");
+        sql.append(latest_matching(project, "traces", "id", &users));
+        sql.text(")");
     }
     if let Some(t) = filter.from_timestamp {
         sql.text(" AND timestamp >= fromUnixTimestamp64Milli(toInt64(");
