@@ -24,6 +24,7 @@ pub mod csrf;
 pub mod error;
 pub mod home;
 pub mod project;
+pub mod render;
 pub mod settings;
 pub mod shell;
 pub mod sign_in;
