@@ -26,4 +26,5 @@ mod torture;
 mod ui_accounts;
 mod ui_browser;
 mod ui_browser_traces;
+mod ui_trace_detail;
 mod ui_traces;

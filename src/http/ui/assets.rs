@@ -25,7 +25,7 @@ impl Asset {
     }
 }
 
-static ASSETS: LazyLock<[Asset; 3]> = LazyLock::new(|| {
+static ASSETS: LazyLock<[Asset; 5]> = LazyLock::new(|| {
     [
         Asset::new(
             "app.css",
@@ -42,6 +42,16 @@ static ASSETS: LazyLock<[Asset; 3]> = LazyLock::new(|| {
             "text/javascript; charset=utf-8",
             include_str!("assets/traces.js"),
         ),
+        Asset::new(
+            "trace.css",
+            "text/css; charset=utf-8",
+            include_str!("assets/trace.css"),
+        ),
+        Asset::new(
+            "trace.js",
+            "text/javascript; charset=utf-8",
+            include_str!("assets/trace.js"),
+        ),
     ]
 });
 
@@ -56,6 +66,16 @@ pub fn js_url() -> &'static str {
 /// The traces table's keys and filter form (`traces.rs`).
 pub fn traces_js_url() -> &'static str {
     &ASSETS[2].url
+}
+
+/// The trace page's and sessions pages' styles (`trace_detail.rs`, `sessions.rs`).
+pub fn trace_css_url() -> &'static str {
+    &ASSETS[3].url
+}
+
+/// The trace page's tree folding, panel swap and keys (`trace_detail.rs`).
+pub fn trace_js_url() -> &'static str {
+    &ASSETS[4].url
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

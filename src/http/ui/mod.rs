@@ -25,9 +25,11 @@ pub mod error;
 pub mod home;
 pub mod project;
 pub mod render;
+pub mod sessions;
 pub mod settings;
 pub mod shell;
 pub mod sign_in;
+pub mod trace_detail;
 pub mod traces;
 pub mod users;
 
@@ -88,6 +90,8 @@ pub fn mount(cfg: &mut web::ServiceConfig) {
             .configure(project::routes)
             .configure(settings::routes)
             .configure(traces::routes)
+            .configure(trace_detail::routes)
+            .configure(sessions::routes)
             .configure(users::routes)
             .default_service(web::to(error::not_found_page)),
     );

@@ -243,7 +243,8 @@ fn part_html(part: &Value) -> String {
             map.get("input"),
         ),
         "tool_result" => {
-            let mut out = String::from("<div class=\"tool-result\"><div class=\"tool-label\">Tool result");
+            let mut out =
+                String::from("<div class=\"tool-result\"><div class=\"tool-label\">Tool result");
             if let Some(id) = map.get("tool_use_id").and_then(Value::as_str) {
                 let _ = write!(out, " <code>{}</code>", escape(id));
             }
@@ -500,7 +501,8 @@ mod tests {
         // One message alone (an answer) and an object with messages are conversations too.
         let one = value_html(&json!({"role": "assistant", "content": "hello"}));
         assert!(one.contains("role-assistant") && one.contains("hello"));
-        let wrapped = value_html(&json!({"messages": [{"role": "user", "content": "hi"}], "tools": []}));
+        let wrapped =
+            value_html(&json!({"messages": [{"role": "user", "content": "hi"}], "tools": []}));
         assert!(wrapped.contains("role-user") && wrapped.contains("<dt>tools</dt>"));
         let answer = value_html(
             &json!({"choices": [{"message": {"role": "assistant", "content": "done"}}]}),
@@ -519,7 +521,9 @@ mod tests {
         ]});
         let html = value_html(&value);
         assert_eq!(html.matches("class=\"message ").count(), 3);
-        assert!(html.contains("Tool call <strong>lookup</strong> <code class=\"muted\">toolu_1</code>"));
+        assert!(
+            html.contains("Tool call <strong>lookup</strong> <code class=\"muted\">toolu_1</code>")
+        );
         assert!(html.contains("Tool result <code>toolu_1</code>"));
         assert!(html.contains("found") && html.contains("ERROR"));
     }
@@ -542,7 +546,10 @@ mod tests {
     fn other_json_is_a_tree_and_strings_are_markdown() {
         let html = value_html(&json!({"a": {"b": {"c": {"d": 1}}}, "list": [1, true, null]}));
         assert!(html.contains("<details class=\"tree\" open><summary>{2 keys}"));
-        assert!(html.contains("<details class=\"tree\"><summary>{1 key}"), "deep levels start folded: {html}");
+        assert!(
+            html.contains("<details class=\"tree\"><summary>{1 key}"),
+            "deep levels start folded: {html}"
+        );
         assert!(html.contains("json-bool\">true") && html.contains("json-null"));
         let md = markdown("# Title\n\n- one\n- `two`\n\n| a | b |\n|---|---|\n| 1 | 2 |");
         assert!(md.contains("<h1>Title</h1>") && md.contains("<code>two</code>"));
@@ -551,7 +558,12 @@ mod tests {
 
     #[test]
     fn payloads_stay_text_in_every_shape() {
-        for payload in [SCRIPT, IMG, "<svg onload=alert(1)>", "\"><script>x</script>"] {
+        for payload in [
+            SCRIPT,
+            IMG,
+            "<svg onload=alert(1)>",
+            "\"><script>x</script>",
+        ] {
             for value in [
                 json!(payload),
                 json!({"k": payload, payload: payload}),
@@ -565,7 +577,9 @@ mod tests {
             }
             assert_inert(&stored_value(payload, None));
         }
-        let html = markdown(&format!("hello {SCRIPT} and {IMG}\n\n<div onmouseover=alert(1)>x</div>"));
+        let html = markdown(&format!(
+            "hello {SCRIPT} and {IMG}\n\n<div onmouseover=alert(1)>x</div>"
+        ));
         assert_inert(&html);
         assert!(html.contains("&lt;script&gt;"), "{html}");
     }
@@ -584,7 +598,9 @@ mod tests {
             assert_inert(&html);
             assert!(html.contains("href=\"#\""), "{evil}: {html}");
         }
-        let html = markdown("[ok](https://example.com/a?b=1) [rel](/project/p) ![i](https://x.test/i.png)");
+        let html = markdown(
+            "[ok](https://example.com/a?b=1) [rel](/project/p) ![i](https://x.test/i.png)",
+        );
         assert!(html.contains("href=\"https://example.com/a?b=1\""));
         assert!(html.contains("href=\"/project/p\""));
         assert!(html.contains("href=\"https://x.test/i.png\"") && !html.contains("<img"));
