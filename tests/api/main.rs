@@ -25,6 +25,7 @@ mod sdk;
 mod torture;
 mod ui_accounts;
 mod ui_browser;
+mod ui_browser_trace_detail;
 mod ui_browser_traces;
 mod ui_trace_detail;
 mod ui_traces;

@@ -69,8 +69,9 @@ const SCORE_WAIT: Duration = Duration::from_secs(3);
 /// One row of the tree.
 pub struct TreeRow {
     pub id: String,
+    /// The page with this observation selected: a query alone (`?observation=…`), relative to
+    /// the trace's page, to keep large trees small.
     pub href: String,
-    pub fragment_href: String,
     pub depth: usize,
     pub indent: usize,
     pub name: String,
@@ -160,6 +161,8 @@ pub struct TracePage {
     pub observation_count: usize,
     pub links: ListLinks,
     pub trace_href: String,
+    /// Where an observation's panel is read: this, `/`, its id.
+    pub fragment_base: String,
     pub tree: Vec<TreeRow>,
     pub panel: PanelView,
     pub css_url: &'static str,
@@ -205,6 +208,15 @@ fn with_query(path: &str, observation: Option<&str>, list: &str) -> String {
 
 fn type_class(observation_type: &str) -> String {
     format!("type-{}", observation_type.to_ascii_lowercase())
+}
+
+/// A duration as the tree and the panel show it: milliseconds under a second, else seconds.
+pub fn format_duration(secs: f64) -> String {
+    if secs < 1.0 {
+        format!("{:.0}ms", secs * 1000.0)
+    } else {
+        format_latency(secs)
+    }
 }
 
 fn seconds_between(start: DateTime<Utc>, end: Option<DateTime<Utc>>) -> Option<f64> {
@@ -283,8 +295,8 @@ pub fn tree_rows(
     let bar = |from: DateTime<Utc>, to: DateTime<Utc>| {
         let x = (from - start).num_milliseconds() as f64 / span_ms * TIMELINE_WIDTH;
         let width = ((to - from).num_milliseconds().max(0) as f64 / span_ms * TIMELINE_WIDTH)
-            .max(2.0)
-            .min(TIMELINE_WIDTH - x.min(TIMELINE_WIDTH - 2.0));
+            .max(4.0)
+            .min(TIMELINE_WIDTH - x.min(TIMELINE_WIDTH - 4.0));
         (format!("{x:.1}"), format!("{width:.1}"))
     };
     let (latency, cost, level) = trace_figures;
@@ -292,7 +304,6 @@ pub fn tree_rows(
     let mut rows = vec![TreeRow {
         id: trace.id.clone(),
         href: with_query(trace_path, None, list),
-        fragment_href: String::new(),
         depth: 0,
         indent: 0,
         name: trace.name.clone(),
@@ -311,15 +322,14 @@ pub fn tree_rows(
         let o = &observations[i];
         let (bar_x, bar_width) = bar(o.start_time, o.end_time.unwrap_or(o.start_time));
         rows.push(TreeRow {
-            href: with_query(trace_path, Some(&o.id), list),
-            fragment_href: format!("{trace_path}/observations/{}", path_segment(&o.id)),
+            href: with_query("", Some(&o.id), list),
             depth: depth + 1,
             indent: (depth + 1).min(MAX_INDENT),
             name: o.name.clone(),
             type_label: o.observation_type.clone(),
             type_class: type_class(&o.observation_type),
             duration: seconds_between(o.start_time, o.end_time)
-                .map(format_latency)
+                .map(format_duration)
                 .unwrap_or_default(),
             cost: o
                 .total_cost
@@ -440,13 +450,13 @@ pub fn observation_panel_view(
     if let Some(secs) = seconds_between(o.start_time, o.end_time) {
         facts.push(Fact {
             label: "Duration".into(),
-            value: format_latency(secs),
+            value: format_duration(secs),
         });
     }
     if let Some(first) = seconds_between(o.start_time, o.completion_start_time) {
         facts.push(Fact {
             label: "Time to first token".into(),
-            value: format_latency(first),
+            value: format_duration(first),
         });
     }
     if let Some(version) = o.version.as_deref().filter(|v| !v.is_empty()) {
@@ -585,7 +595,7 @@ async fn trace_page(
     let trace = &outline.trace;
     let figures = outline.figures.as_ref();
     let latency = figures
-        .map(|f| format_latency(f.latency_secs))
+        .map(|f| format_duration(f.latency_secs))
         .unwrap_or_default();
     let cost = figures
         .map(|f| format_cost(f.total_cost))
@@ -636,6 +646,7 @@ async fn trace_page(
         .await?,
         links: list_links(&project_id, &trace_id, query),
         trace_href: with_query(&trace_path, None, &list),
+        fragment_base: format!("{trace_path}/observations"),
         name: trace.name.clone(),
         time: ShownTime::new(trace.timestamp),
         user_href: if user_id.is_empty() {
@@ -918,8 +929,8 @@ mod tests {
             ("500.0", "500.0")
         );
         assert!(rows[2].selected && !rows[0].selected);
-        assert_eq!(rows[2].href, "/project/p/traces/t?observation=b&userId=u");
-        assert_eq!(rows[2].fragment_href, "/project/p/traces/t/observations/b");
+        assert_eq!(rows[2].href, "?observation=b&userId=u");
+        assert_eq!(rows[0].href, "/project/p/traces/t?userId=u");
     }
 
     #[test]

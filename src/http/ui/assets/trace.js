@@ -74,9 +74,11 @@ function folding(tree) {
 function panelSwap(tree, panel) {
   let current = null;
   const show = async (link, push) => {
-    const fragment = link.dataset.fragment;
-    if (!fragment) return false;
-    const query = new URL(link.href).search;
+    const url = new URL(link.href);
+    const id = url.searchParams.get("observation");
+    if (!id || !tree.dataset.fragments) return false;
+    const fragment = tree.dataset.fragments + "/" + encodeURIComponent(id);
+    const query = url.search;
     if (current) current.abort();
     current = new AbortController();
     panel.classList.add("loading");
@@ -106,7 +108,7 @@ function panelSwap(tree, panel) {
   tree.addEventListener("click", (event) => {
     const link = event.target.closest("a.obs-link");
     if (!link || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
-    if (!link.dataset.fragment) return;
+    if (!new URL(link.href).searchParams.get("observation")) return;
     event.preventDefault();
     show(link, true);
   });
