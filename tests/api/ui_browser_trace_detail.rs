@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::key::Key;
-use fantoccini::Locator;
 use serde_json::json;
 
 use crate::helpers::{envelope, ApiKey, TestApp};
@@ -313,5 +312,54 @@ async fn the_sdks_trace_link_opens_the_tree_conversation_scores_and_session() {
         .goto(&format!("{path}?observation={generation}"))
         .await;
     browser.screenshot("trace-07-narrow-dark").await;
+    browser.client.clone().close().await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "a measurement: cargo test --test api a_trace_of_10000_observations_stays_usable -- --ignored --nocapture"]
+async fn a_trace_of_10000_observations_stays_usable_in_the_browser() {
+    let (app, key) = crate::ui_trace_detail::boot_app().await;
+    let path = crate::ui_trace_detail::seed_large_trace(&app, &key, 10_000).await;
+    let browser = Browser::start(&app).await;
+    browser.goto(&path).await;
+    browser.sign_in(OWNER_EMAIL, OWNER_PASSWORD).await;
+    assert_eq!(browser.wait_for_path(&path).await, path);
+    browser.goto(&path).await;
+    let timing = eval(
+        &browser,
+        "const t = performance.getEntriesByType('navigation')[0];
+         return [Math.round(t.responseEnd - t.requestStart), Math.round(t.domContentLoadedEventEnd - t.startTime),
+                 Math.round(t.loadEventEnd - t.startTime),
+                 document.querySelectorAll('#obs-tree li.obs').length,
+                 document.querySelectorAll('#obs-tree li.obs:not([hidden])').length];",
+    )
+    .await;
+    println!("10,000 observations in the browser: [response ms, DOMContentLoaded ms, load ms, rows, rows shown] = {timing}");
+    assert_eq!(timing[3], 10_001);
+    browser.screenshot("trace-08-10000-observations").await;
+    // Selecting an observation swaps its panel in.
+    let started = std::time::Instant::now();
+    browser.click("a.obs-link[href='?observation=o-5']").await;
+    until(
+        &browser,
+        "the panel",
+        "return document.getElementById('detail').dataset.id === 'o-5';",
+    )
+    .await;
+    println!("panel swap: {} ms", started.elapsed().as_millis());
+    // Unfolding everything keeps the page working.
+    let started = std::time::Instant::now();
+    browser.click("#tree-expand").await;
+    let shown = eval(
+        &browser,
+        "return document.querySelectorAll('#obs-tree li.obs:not([hidden])').length;",
+    )
+    .await;
+    println!(
+        "expand all: {} ms, {shown} rows shown",
+        started.elapsed().as_millis()
+    );
+    assert_eq!(shown, 10_001);
+    browser.screenshot("trace-09-10000-expanded").await;
     browser.client.clone().close().await.unwrap();
 }

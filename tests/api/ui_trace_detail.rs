@@ -413,11 +413,9 @@ async fn sessions_are_listed_and_a_session_reads_as_its_conversation() {
     assert_eq!(status, 404);
 }
 
-/// Seeds a trace of `count` observations (a root, 10 spans under it, the rest spread under those
-/// as generations with ~1 KB of input and output) and times its page: the server's time and the
-/// page's size, printed for the README (`--nocapture`).
-async fn time_a_large_trace(count: usize) -> (f64, usize, f64) {
-    let (app, key) = boot_app().await;
+/// Seeds a trace of `count` observations (a root, 10 under it, the rest spread under those, all
+/// generations with ~1 KB of input and output); the path of its page.
+pub(crate) async fn seed_large_trace(app: &TestApp, key: &ApiKey, count: usize) -> String {
     let trace = format!("t-large-{count}");
     let t0 = at(60, 0);
     let text = "lorem ipsum dolor sit amet ".repeat(40);
@@ -440,15 +438,22 @@ async fn time_a_large_trace(count: usize) -> (f64, usize, f64) {
             "usageDetails": {"input": 10, "output": 5, "total": 15}, "costDetails": {"total": 0.0001}})));
     }
     for chunk in events.chunks(1000) {
-        app.ingest_accepted(&key, &json!({ "batch": chunk })).await;
+        app.ingest_accepted(key, &json!({ "batch": chunk })).await;
     }
     assert!(app.wait_until_written().await);
     assert!(
         app.wait_for_rows("observations", "boot-project", count as u64)
             .await
     );
+    format!("{PROJECT}/traces/{trace}")
+}
+
+/// Times the page of a trace of `count` observations: the server's time and the page's size,
+/// printed for the README (`--nocapture`).
+async fn time_a_large_trace(count: usize) -> (f64, usize, f64) {
+    let (app, key) = boot_app().await;
+    let path = seed_large_trace(&app, &key, count).await;
     let owner = owner(&app).await;
-    let path = format!("{PROJECT}/traces/{trace}");
     let (status, _) = owner.page(&path).await; // warm
     assert_eq!(status, 200);
     let mut times = Vec::new();

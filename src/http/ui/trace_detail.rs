@@ -206,6 +206,18 @@ fn with_query(path: &str, observation: Option<&str>, list: &str) -> String {
     }
 }
 
+/// The type as the tree's badge shows it: the long names shortened, so names keep the room.
+fn short_type(observation_type: &str) -> &str {
+    match observation_type {
+        "GENERATION" => "GEN",
+        "EMBEDDING" => "EMBED",
+        "RETRIEVER" => "RETRIEVE",
+        "GUARDRAIL" => "GUARD",
+        "EVALUATOR" => "EVAL",
+        other => other,
+    }
+}
+
 fn type_class(observation_type: &str) -> String {
     format!("type-{}", observation_type.to_ascii_lowercase())
 }
@@ -270,7 +282,6 @@ pub fn tree_order(observations: &[ObservationOutline]) -> Vec<(usize, usize, boo
 }
 
 /// The tree's rows: the trace itself first, its observations under it.
-#[allow(clippy::too_many_arguments)]
 pub fn tree_rows(
     trace: &TraceView,
     observations: &[ObservationOutline],
@@ -326,7 +337,7 @@ pub fn tree_rows(
             depth: depth + 1,
             indent: (depth + 1).min(MAX_INDENT),
             name: o.name.clone(),
-            type_label: o.observation_type.clone(),
+            type_label: short_type(&o.observation_type).to_string(),
             type_class: type_class(&o.observation_type),
             duration: seconds_between(o.start_time, o.end_time)
                 .map(format_duration)
