@@ -1,7 +1,8 @@
 //! The web UI: server-rendered pages for people, beside the public API.
 //!
 //! Pages are askama templates (`templates/`, checked when the crate compiles) filled from view
-//! structs that hold only text to show: every value is escaped by askama, nothing is marked safe.
+//! structs that hold only text to show: every value is escaped by askama; only `render`'s HTML is
+//! marked safe.
 //! Each area has a module: `sign_in` (sign-in, sign-up, sign-out), `account` (the person's own
 //! settings), `home` (the start page, new organizations and projects), `project` (a project's home)
 //! and `settings` (a project's name, API keys and members). They share `shell` (the page chrome),
@@ -16,6 +17,9 @@
 //!
 //! `traces` is the traces table (and the step to a list's next or previous trace); `users` a
 //! project's users and each one's traces, in the same table.
+//! `trace_detail` is a trace's page (its observation tree, timeline, panels and score form),
+//! `sessions` the sessions table and a session's conversation; both render trace data through
+//! `render`, the one maker of HTML from what strangers wrote that templates mark safe.
 
 pub mod account;
 pub mod assets;
