@@ -216,6 +216,19 @@ async fn an_observation_shows_its_conversation_and_its_panel_loads_alone() {
         "{fragment}"
     );
     assert!(fragment.contains("is-error"));
+    // Opened as a page, the panel's address leads to the whole page with it selected.
+    let response = owner
+        .http
+        .get(owner.url(&format!("{TRACE}/observations/o-tool?userId=u-1")))
+        .header("Sec-Fetch-Mode", "navigate")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(
+        location(&response),
+        format!("{TRACE}?observation=o-tool&userId=u-1")
+    );
     // An observation of another trace, or none, is not found; the page falls back to the trace.
     let (status, _) = owner
         .page(&format!("{PROJECT}/traces/t-next/observations/o-gen"))

@@ -82,6 +82,8 @@ pub struct TreeRow {
     pub level: String,
     pub model: String,
     pub has_children: bool,
+    /// How many rows its subtree holds below it.
+    pub descendants: usize,
     pub selected: bool,
     /// The bar of the timeline, in [`TIMELINE_WIDTH`] units.
     pub bar_x: String,
@@ -325,6 +327,7 @@ pub fn tree_rows(
         level: level.to_string(),
         model: String::new(),
         has_children: !observations.is_empty(),
+        descendants: 0,
         selected: selected.is_none(),
         bar_x,
         bar_width,
@@ -350,11 +353,27 @@ pub fn tree_rows(
             level: o.level.clone(),
             model: o.model.clone().unwrap_or_default(),
             has_children,
+            descendants: 0,
             selected: selected == Some(o.id.as_str()),
             bar_x,
             bar_width,
             id: o.id.clone(),
         });
+    }
+    // Each row's subtree: the rows after it, up to the next of its depth or less.
+    let mut open: Vec<usize> = Vec::new();
+    for i in 0..rows.len() {
+        while let Some(&top) = open.last() {
+            if rows[top].depth < rows[i].depth {
+                break;
+            }
+            rows[top].descendants = i - top - 1;
+            open.pop();
+        }
+        open.push(i);
+    }
+    for top in open {
+        rows[top].descendants = rows.len() - top - 1;
     }
     rows
 }
@@ -701,6 +720,24 @@ async fn observation_panel(
     member: ProjectMember,
 ) -> Result<HttpResponse, UiError> {
     let (_, trace_id, observation_id) = path.into_inner();
+    let query = req.query_string();
+    // Opened as a page (a link copied, a new tab): the whole page with it selected.
+    if req
+        .headers()
+        .get("sec-fetch-mode")
+        .is_some_and(|mode| mode == "navigate")
+    {
+        let trace_path = format!(
+            "/project/{}/traces/{}",
+            path_segment(member.project_id.as_str()),
+            path_segment(&trace_id)
+        );
+        return Ok(see_other(&with_query(
+            &trace_path,
+            Some(&observation_id),
+            &list_query(query),
+        )));
+    }
     if !trace_outline::is_readable(&stores, &member.project_id, &trace_id).await {
         return Err(UiError::NotFound);
     }
@@ -714,7 +751,6 @@ async fn observation_panel(
         path_segment(&project_id),
         path_segment(&trace_id)
     );
-    let query = req.query_string();
     let list = list_query(query);
     let full = query_param(query, "full").is_some();
     let full_href = (!full).then(|| {
@@ -940,6 +976,7 @@ mod tests {
             ("500.0", "500.0")
         );
         assert!(rows[2].selected && !rows[0].selected);
+        assert_eq!((rows[0].descendants, rows[1].descendants), (2, 0));
         assert_eq!(rows[2].href, "?observation=b&userId=u");
         assert_eq!(rows[0].href, "/project/p/traces/t?userId=u");
     }

@@ -133,7 +133,20 @@ function traceKeys() {
   });
 }
 
+// The score form's value field says what its type takes.
+function scoreHints() {
+  const hints = { NUMERIC: "a number, e.g. 0.9", CATEGORICAL: "a category, e.g. good",
+    BOOLEAN: "true or false", TEXT: "up to 500 characters" };
+  document.addEventListener("change", (event) => {
+    const select = event.target;
+    if (!(select instanceof HTMLSelectElement) || select.name !== "data_type") return;
+    const value = select.form && select.form.elements.namedItem("value");
+    if (value) value.placeholder = hints[select.value] || "";
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  scoreHints();
   const tree = document.getElementById("obs-tree");
   const panel = document.getElementById("detail-panel");
   if (tree) folding(tree);
