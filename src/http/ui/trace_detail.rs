@@ -1018,4 +1018,46 @@ mod tests {
             "o"
         );
     }
+
+    #[test]
+    fn an_observation_panel_escapes_what_strangers_wrote() {
+        let payload = "<script>window.__pwned=1</script><img src=x onerror=alert(1)>";
+        let at = DateTime::from_timestamp_millis(1_714_557_600_000).unwrap();
+        let observation = ObservationView {
+            id: payload.into(),
+            trace_id: "t".into(),
+            environment: payload.into(),
+            observation_type: "GENERATION".into(),
+            parent_observation_id: None,
+            start_time: at,
+            end_time: Some(at + chrono::Duration::milliseconds(1500)),
+            name: payload.into(),
+            metadata: vec![(payload.into(), payload.into())],
+            level: "ERROR".into(),
+            status_message: Some(payload.into()),
+            version: Some(payload.into()),
+            input: Some(json!([{"role": "user", "content": payload}]).to_string()),
+            output: Some(json!(format!("[x](javascript:alert(1)) {payload}")).to_string()),
+            model: Some(payload.into()),
+            model_parameters: Some(json!({"t": payload}).to_string()),
+            usage_details: vec![(payload.into(), 3)],
+            cost_details: vec![(payload.into(), 0.5)],
+            total_cost: Some(0.5),
+            completion_start_time: None,
+            prompt_id: None,
+            prompt_name: Some(payload.into()),
+            prompt_version: Some(2),
+        };
+        let panel = observation_panel_view("p", &observation, &[], None, None);
+        let html = PanelFragment { panel }.render().unwrap();
+        let lower = html.to_ascii_lowercase();
+        assert!(
+            !lower.contains("<script") && !lower.contains("<img"),
+            "{html}"
+        );
+        assert!(!lower.contains("href=\"javascript:"), "{html}");
+        assert!(html.contains("href=\"#\""), "the link's target is dropped");
+        assert!(html.contains("role-user") && html.contains("1.50s"));
+        assert!(html.contains("/project/p/prompts/%3Cscript%3E"), "{html}");
+    }
 }
