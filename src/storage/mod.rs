@@ -13,6 +13,7 @@ pub mod raw_events;
 pub mod redis;
 pub mod signin_throttle;
 pub mod trace_gate;
+pub mod trace_outline;
 pub mod whole_trace;
 
 use anyhow::Context;

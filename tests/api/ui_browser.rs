@@ -141,16 +141,27 @@ impl Browser {
             .unwrap();
     }
 
+    /// The text of the first element matching `css`, once there is one. Found again when the
+    /// page it was found on goes away before its text is read (a navigation still under way).
     pub(crate) async fn text(&self, css: &str) -> String {
-        self.client
-            .wait()
-            .at_most(Duration::from_secs(10))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"))
-            .text()
-            .await
-            .unwrap()
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let element = self
+                .client
+                .wait()
+                .at_most(Duration::from_secs(10))
+                .for_element(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("{css}: {e}"));
+            match element.text().await {
+                Ok(text) => return text,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    eprintln!("{css}: {e}; finding it again");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("{css}: {e}"),
+            }
+        }
     }
 
     pub(crate) async fn body(&self) -> String {

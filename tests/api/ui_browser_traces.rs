@@ -46,7 +46,7 @@ async fn rows(browser: &Browser) -> usize {
 /// Chromium's own command to emulate a media feature (the system's dark theme), through
 /// chromedriver's DevTools endpoint.
 #[derive(Debug)]
-struct EmulateDarkTheme;
+pub(crate) struct EmulateDarkTheme;
 
 impl fantoccini::wd::WebDriverCompatibleCommand for EmulateDarkTheme {
     fn endpoint(

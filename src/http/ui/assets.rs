@@ -25,7 +25,7 @@ impl Asset {
     }
 }
 
-static ASSETS: LazyLock<[Asset; 5]> = LazyLock::new(|| {
+static ASSETS: LazyLock<[Asset; 7]> = LazyLock::new(|| {
     [
         Asset::new(
             "app.css",
@@ -52,6 +52,16 @@ static ASSETS: LazyLock<[Asset; 5]> = LazyLock::new(|| {
             "text/css; charset=utf-8",
             include_str!("assets/prompts.css"),
         ),
+        Asset::new(
+            "trace.css",
+            "text/css; charset=utf-8",
+            include_str!("assets/trace.css"),
+        ),
+        Asset::new(
+            "trace.js",
+            "text/javascript; charset=utf-8",
+            include_str!("assets/trace.js"),
+        ),
     ]
 });
 
@@ -76,6 +86,16 @@ pub fn prompts_js_url() -> &'static str {
 /// The stylesheet of the prompts pages, the diff and the scores table.
 pub fn prompts_css_url() -> &'static str {
     &ASSETS[4].url
+}
+
+/// The trace page's and sessions pages' styles (`trace_detail.rs`, `sessions.rs`).
+pub fn trace_css_url() -> &'static str {
+    &ASSETS[5].url
+}
+
+/// The trace page's tree folding, panel swap and keys (`trace_detail.rs`).
+pub fn trace_js_url() -> &'static str {
+    &ASSETS[6].url
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -1,7 +1,8 @@
 //! The web UI: server-rendered pages for people, beside the public API.
 //!
 //! Pages are askama templates (`templates/`, checked when the crate compiles) filled from view
-//! structs that hold only text to show: every value is escaped by askama, nothing is marked safe.
+//! structs that hold only text to show: every value is escaped by askama; only `render`'s HTML is
+//! marked safe.
 //! Each area has a module: `sign_in` (sign-in, sign-up, sign-out), `account` (the person's own
 //! settings), `home` (the start page, new organizations and projects), `project` (a project's home)
 //! and `settings` (a project's name, API keys and members). They share `shell` (the page chrome),
@@ -19,6 +20,10 @@
 //!
 //! `prompts` is the prompts pages (list, versions, diff, new versions, labels), writing through
 //! the public API's prompt storage and cache; `scores` the scores table.
+//!
+//! `trace_detail` is a trace's page (its observation tree, timeline, panels and score form),
+//! `sessions` the sessions table and a session's conversation; both render trace data through
+//! `render`, the one maker of HTML from what strangers wrote that templates mark safe.
 
 pub mod account;
 pub mod assets;
@@ -28,10 +33,13 @@ pub mod error;
 pub mod home;
 pub mod project;
 pub mod prompts;
+pub mod render;
 pub mod scores;
+pub mod sessions;
 pub mod settings;
 pub mod shell;
 pub mod sign_in;
+pub mod trace_detail;
 pub mod traces;
 pub mod users;
 
@@ -92,6 +100,8 @@ pub fn mount(cfg: &mut web::ServiceConfig) {
             .configure(project::routes)
             .configure(settings::routes)
             .configure(traces::routes)
+            .configure(trace_detail::routes)
+            .configure(sessions::routes)
             .configure(users::routes)
             .configure(prompts::routes)
             .configure(scores::routes)

@@ -451,7 +451,11 @@ pub fn table_view(
             }
             let user_id = row.user_id.clone().unwrap_or_default();
             let session_id = row.session_id.clone().unwrap_or_default();
-            let session_href = href_with(query, |q| q.session_id = session_id.clone());
+            let session_href = if session_id.is_empty() {
+                String::new()
+            } else {
+                format!("/project/{project}/sessions/{}", path_segment(&session_id))
+            };
             RowView {
                 href,
                 id: row.id.clone(),
@@ -463,7 +467,7 @@ pub fn table_view(
                     format!("/project/{project}/users/{}", path_segment(&user_id))
                 },
                 user_id,
-                session_href: format!("/project/{project}/traces?{session_href}"),
+                session_href,
                 session_id,
                 // A trace without observations has no measured figures: a dash, not zeros.
                 latency: measured(&row.figures, || format_latency(row.figures.latency_secs)),
@@ -561,12 +565,6 @@ fn measured(figures: &trace_table::Figures, text: impl FnOnce() -> String) -> St
     } else {
         text()
     }
-}
-
-fn href_with(query: &TableQuery, change: impl FnOnce(&mut TableQuery)) -> String {
-    let mut q = query.first_page();
-    change(&mut q);
-    q.to_query()
 }
 
 fn score_text(score: &trace_table::ScoreFigure) -> String {

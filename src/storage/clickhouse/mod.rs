@@ -22,10 +22,12 @@ pub mod filter;
 pub mod observations;
 pub mod row_batch;
 pub mod scores;
+pub mod session_table;
 pub mod sessions;
 pub mod sql;
 pub mod trace_deletions;
 pub mod trace_table;
+pub mod trace_tree;
 pub mod traces;
 pub mod users;
 

@@ -366,7 +366,8 @@ pub struct PageTimes {
 }
 
 impl PageTimes {
-    fn of<'a>(times: impl IntoIterator<Item = &'a DateTime<Utc>>) -> Option<PageTimes> {
+    /// The span of `times`; `None` when there are none.
+    pub fn of<'a>(times: impl IntoIterator<Item = &'a DateTime<Utc>>) -> Option<PageTimes> {
         times.into_iter().fold(None, |span, &t| {
             Some(match span {
                 None => PageTimes {
@@ -419,12 +420,14 @@ fn previews_sql(project: &ProjectId, trace_ids: &[String], times: PageTimes) -> 
 }
 
 /// The figures of the given traces' observations, over the newest version of each, counting
-/// those that start within [`FIGURES_WINDOW`] of the traces' `times`.
-fn figures_sql(project: &ProjectId, trace_ids: &[String], times: PageTimes) -> Sql {
+/// those that start within [`FIGURES_WINDOW`] of the traces' `times` (all of them without).
+fn figures_sql(project: &ProjectId, trace_ids: &[String], times: Option<PageTimes>) -> Sql {
     let mut of_traces = Sql::new("AND trace_id IN ");
     of_traces.bind(Bound::Texts(trace_ids.to_vec()));
-    let (before, after) = FIGURES_WINDOW;
-    within(&mut of_traces, "start_time", times, before, after);
+    if let Some(times) = times {
+        let (before, after) = FIGURES_WINDOW;
+        within(&mut of_traces, "start_time", times, before, after);
+    }
     let mut sql = Sql::new(&format!(
         "SELECT os.trace_id AS trace_id, toFloat64({}) AS latency_secs, \
          toUInt64({}) AS total_tokens, toFloat64({}) AS total_cost, {} AS level, \
@@ -470,13 +473,17 @@ fn scores_sql(project: &ProjectId, trace_ids: &[String], times: PageTimes) -> Sq
     sql
 }
 
-/// The figures of the given traces' observations (a trace without observations is left out).
+/// The figures of the given traces' observations (a trace without observations is left out):
+/// those near `times` (the traces' own times, see [`FIGURES_WINDOW`]), or all of them.
 pub async fn figures(
     ch: &clickhouse::Client,
     project: &ProjectId,
     trace_ids: &[String],
-    times: PageTimes,
+    times: Option<PageTimes>,
 ) -> anyhow::Result<Vec<Figures>> {
+    if trace_ids.is_empty() {
+        return Ok(Vec::new());
+    }
     Ok(figures_sql(project, trace_ids, times)
         .query(ch)
         .fetch_all()
@@ -535,7 +542,7 @@ pub async fn page(
     let (figures, scores, mut previews) = match PageTimes::of(rows.iter().map(|r| &r.timestamp)) {
         None => Default::default(),
         Some(times) => futures::try_join!(
-            figures(ch, project, &ids, times),
+            figures(ch, project, &ids, Some(times)),
             scores(ch, project, &ids, times),
             previews(ch, project, &ids, times),
         )?,
@@ -729,14 +736,14 @@ mod tests {
         assert_eq!(times.oldest.timestamp(), 1_000_000);
         assert_eq!(times.newest.timestamp(), 2_000_000);
         for sql in [
-            figures_sql(&project(), &ids, times),
+            figures_sql(&project(), &ids, Some(times)),
             scores_sql(&project(), &ids, times),
             previews_sql(&project(), &ids, times),
         ] {
             assert_eq!(sql.text.matches('?').count(), sql.binds.len());
             assert!(sql.binds.contains(&Bound::Texts(ids.clone())));
         }
-        let figures = figures_sql(&project(), &ids, times);
+        let figures = figures_sql(&project(), &ids, Some(times));
         assert!(figures
             .binds
             .contains(&Bound::Int((1_000_000 - 86_400) * 1000)));

@@ -22,8 +22,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// A score as a `score-create` envelope; its id is the score's, given or new, so a retried
-/// request with ids is stored once.
-fn envelope(mut score: Value, now: &str) -> (String, Value) {
+/// request with ids is stored once. The web UI's score form writes through it too.
+pub fn envelope(mut score: Value, now: &str) -> (String, Value) {
     let id = match score.get("id").and_then(Value::as_str) {
         Some(id) if !id.is_empty() => id.to_string(),
         _ => uuid::Uuid::new_v4().to_string(),
