@@ -11,6 +11,7 @@ use super::{
     NO_SCORE_AGGREGATES,
 };
 use crate::domain::project::ProjectId;
+use crate::storage::clickhouse::sql::Bound;
 
 pub static ID: Column = Column::new("id", "ID", Kind::Text, "t.id");
 pub static NAME: Column = Column::new("name", "Name", Kind::Options, "t.name");
@@ -184,6 +185,18 @@ pub static TRACES: View = View {
 };
 
 fn from(project: &ProjectId, own_rows: Sql, joins: &[Source]) -> Sql {
+    // The figures are needed for the narrowed traces alone: their observations are those with
+    // some version under one of them (every version of those is read, so the newest is known).
+    let mut observations_of_rows = Sql::default();
+    if !own_rows.text.is_empty() {
+        observations_of_rows.text("AND id IN (SELECT id FROM observations WHERE project_id = ");
+        observations_of_rows.bind(Bound::Text(project.to_string()));
+        observations_of_rows.text(" AND trace_id IN (SELECT id FROM traces WHERE project_id = ");
+        observations_of_rows.bind(Bound::Text(project.to_string()));
+        observations_of_rows.text(" ");
+        observations_of_rows.append(own_rows.clone());
+        observations_of_rows.text("))");
+    }
     let mut sql = super::newest(project, "traces", "*", "t", own_rows);
     if joins.contains(&Source::ObservationStats) {
         sql.text(&format!(
@@ -195,7 +208,7 @@ fn from(project: &ProjectId, own_rows: Sql, joins: &[Source]) -> Sql {
             "observations",
             super::OBSERVATION_FIGURE_COLUMNS,
             "o",
-            Sql::default(),
+            observations_of_rows,
         ));
         sql.text(" GROUP BY o.trace_id) AS os ON os.trace_id = t.id");
     }
