@@ -132,7 +132,9 @@ async fn the_traces_table_lists_sdk_traces_filters_steps_with_keys_and_runs_no_p
     assert_eq!(rows(&browser).await, 8);
     browser.screenshot("traces-01-table").await;
 
-    // A filter by user narrows the table, through the form.
+    // A filter by user narrows the table, through the form: the table is swapped in place, the
+    // page around it (and this marker in it) stays.
+    eval(&browser, "window.__samePage = true; return null;").await;
     browser.fill("input[name=userId]", "user-1").await;
     browser
         .click("#trace-filters .filter-search button[type=submit]")
@@ -152,6 +154,20 @@ async fn the_traces_table_lists_sdk_traces_filters_steps_with_keys_and_runs_no_p
     );
     assert_eq!(rows(&browser).await, 1);
     assert!(browser.text("#traces-table").await.contains("sdk-v5-trace"));
+    assert_eq!(
+        eval(&browser, "return window.__samePage === true;").await,
+        serde_json::json!(true),
+        "a filter change reloads only the table"
+    );
+    let shown = eval(
+        &browser,
+        "return document.querySelector('#traces-table time').title;",
+    )
+    .await;
+    assert!(
+        shown.as_str().unwrap_or_default().ends_with("UTC"),
+        "times of the swapped table are shown in the browser's zone: {shown}"
+    );
     browser.screenshot("traces-02-filtered-by-user").await;
     // Back in history, the form (whose empty fields were left out of the URL) still works.
     browser.client.back().await.unwrap();

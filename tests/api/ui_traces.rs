@@ -193,6 +193,22 @@ async fn the_traces_table_filters_searches_and_orders() {
         "no observations, no figures"
     );
 
+    // What the filter form swaps in: the same rows, without the page around them.
+    let results = owner
+        .http
+        .get(owner.url(&format!("{TRACES}?userId=alice")))
+        .header("X-Lfrs-Results-Only", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(results.status(), 200);
+    let results = results.text().await.unwrap();
+    assert_eq!(row_ids(&results), ["t-a", "t-c"]);
+    assert!(
+        !results.contains("<html") && !results.contains("trace-filters"),
+        "the table alone: {results}"
+    );
+
     for (query, expected) in [
         ("userId=alice", vec!["t-a", "t-c"]),
         ("tags=beta,nothing", vec!["t-b"]),

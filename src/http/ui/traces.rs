@@ -720,6 +720,17 @@ fn filters_view(query: &TableQuery, clear_href: String) -> FiltersView {
     }
 }
 
+/// The table alone, for a filter form that swaps it in place (`traces.js`): what the filters do
+/// not change (the page's chrome, the form) is not sent again.
+#[derive(Template)]
+#[template(path = "traces_table.html")]
+pub struct TracesResults {
+    pub table: TableView,
+}
+
+/// The request header with which `traces.js` asks for [`TracesResults`] alone.
+pub const RESULTS_ONLY_HEADER: &str = "x-lfrs-results-only";
+
 #[derive(Template)]
 #[template(path = "traces.html")]
 pub struct TracesPage {
@@ -740,6 +751,9 @@ async fn traces_page(
     let project = path_segment(member.project_id.as_str());
     let path = format!("/project/{project}/traces");
     let table = load_table(&stores, &member, &query, &path).await?;
+    if req.headers().contains_key(RESULTS_ONLY_HEADER) {
+        return html(&TracesResults { table });
+    }
     let notice = notice(req.query_string());
     let page = TracesPage {
         shell: Shell::signed_in(
