@@ -54,19 +54,34 @@ fn page_sql(project: &ProjectId, from: Option<DateTime<Utc>>, at: &SessionsAt, f
          arraySort(groupUniqArray({USERS_SHOWN})(assumeNotNull(user_id))) AS user_ids, \
          groupArray(id) AS trace_ids FROM ("
     ));
+    // Sessions active in the range: the traces read are those of these sessions (every version
+    // of each, so the newest is known), not every trace of the project.
+    let mut active_sessions = Sql::default();
+    if from.is_some() {
+        active_sessions.text("session_id IN (SELECT session_id FROM traces WHERE project_id = ");
+        active_sessions.bind(Bound::Text(project.to_string()));
+        active_sessions.text(" ");
+        active_sessions.append(before);
+        active_sessions.text(")");
+    }
+    let mut of_active_sessions = Sql::default();
+    if from.is_some() {
+        of_active_sessions.text("AND id IN (SELECT id FROM traces WHERE project_id = ");
+        of_active_sessions.bind(Bound::Text(project.to_string()));
+        of_active_sessions.text(" AND ");
+        of_active_sessions.append(active_sessions.clone());
+        of_active_sessions.text(")");
+    }
     sql.append(latest_versions(
         project,
         "traces",
         "id, session_id, user_id, timestamp",
-        Sql::default(),
+        of_active_sessions,
     ));
     sql.text(") WHERE session_id IS NOT NULL AND session_id != ''");
     if from.is_some() {
-        sql.text(" AND session_id IN (SELECT session_id FROM traces WHERE project_id = ");
-        sql.bind(Bound::Text(project.to_string()));
-        sql.text(" ");
-        sql.append(before);
-        sql.text(")");
+        sql.text(" AND ");
+        sql.append(active_sessions);
     }
     sql.text(" GROUP BY session_id");
     let (position, op, direction) = match at {
@@ -131,6 +146,15 @@ mod tests {
             let sql = page_sql(&project, from, &at, 51);
             assert_eq!(sql.text.matches('?').count(), sql.binds.len(), "{at:?}");
             assert!(!sql.text.contains("s'1"));
+            assert!(
+                sql.text.contains(
+                    "WHERE project_id = ? AND id IN (SELECT id FROM traces WHERE project_id = ? \
+                     AND session_id IN (SELECT session_id FROM traces WHERE project_id = ? AND \
+                     timestamp >= "
+                ),
+                "a range reads the traces of the sessions active in it: {}",
+                sql.text
+            );
         }
         let sql = page_sql(&project, None, &SessionsAt::Before(5, "s".into()), 51);
         assert!(sql.text.contains("HAVING (last_trace, session_id) > ("));
