@@ -12,11 +12,13 @@
 
 FROM rust:1-bookworm AS builder
 WORKDIR /build
-# Everything the compiler reads: the SQL migrations and config.example.toml (the built-in defaults)
-# are embedded into the binary at compile time; tests/ is declared in Cargo.toml as a target.
+# Everything the compiler reads: the SQL migrations, config.example.toml (the built-in defaults), the
+# web UI's templates and its CSS and script (under src/) are embedded into the binary at compile
+# time; tests/ is declared in Cargo.toml as a target.
 COPY Cargo.toml Cargo.lock config.example.toml ./
 COPY src ./src
 COPY sql ./sql
+COPY templates ./templates
 COPY tests ./tests
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
