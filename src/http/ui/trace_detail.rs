@@ -15,7 +15,8 @@
 //!
 //! `POST /project/{projectId}/traces/{traceId}/scores` adds a score to the trace or to one of its
 //! observations through the public API's own path (a `score-create` envelope accepted by
-//! `write_path`), for a MEMBER or above.
+//! `write_path`), for a MEMBER or above. As in Langfuse, such a score is an annotation: source
+//! `ANNOTATION`, its author the signed-in person (`authorUserId`).
 //!
 //! A trace of another project, or none, is the UI's 404; so is an observation of another trace.
 
@@ -860,10 +861,17 @@ async fn add_score(
     let score_id = body["id"].as_str().unwrap_or_default().to_string();
     let envelope =
         crate::http::api::scores::create::envelope(body, &crate::domain::time::iso(Utc::now())).1;
-    let outcome =
-        crate::write_path::accept_envelopes(&stores, &settings, &member.project_id, vec![envelope])
-            .await
-            .map_err(|e| UiError::Internal(anyhow::anyhow!("writing a score: {e}")))?;
+    // An annotation, as Langfuse records a score added in its UI: source and author are set
+    // by the write path, never taken from the form.
+    let outcome = crate::write_path::accept_annotation(
+        &stores,
+        &settings,
+        &member.project_id,
+        envelope,
+        &member.signed_in.user.id,
+    )
+    .await
+    .map_err(|e| UiError::Internal(anyhow::anyhow!("writing a score: {e}")))?;
     if let Some(error) = outcome.errors.into_iter().next() {
         return Err(UiError::BadRequest(error.message));
     }
