@@ -102,9 +102,25 @@ pub struct ScoreRowView {
 }
 
 /// A label and its text (usage, cost, facts).
+#[derive(Default)]
 pub struct Fact {
     pub label: String,
     pub value: String,
+    /// A time's RFC 3339 form (milliseconds kept), for the `<time>` element `app.js` shows in
+    /// the browser's zone; empty for a fact that is no time.
+    pub time_iso: String,
+}
+
+impl Fact {
+    /// A time to the millisecond, as text in UTC until `app.js` shows it in the browser's zone.
+    fn time(label: &str, at: DateTime<Utc>) -> Fact {
+        let shown = ShownTime::precise(at);
+        Fact {
+            label: label.into(),
+            value: shown.utc,
+            time_iso: shown.iso,
+        }
+    }
 }
 
 /// The add-a-score form of a panel.
@@ -468,37 +484,35 @@ pub fn observation_panel_view(
     score_form: Option<ScoreForm>,
     full_href: Option<&str>,
 ) -> PanelView {
-    let mut facts = vec![Fact {
-        label: "Start".into(),
-        value: o.start_time.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string(),
-    }];
+    let mut facts = vec![Fact::time("Start", o.start_time)];
     if let Some(end) = o.end_time {
-        facts.push(Fact {
-            label: "End".into(),
-            value: end.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string(),
-        });
+        facts.push(Fact::time("End", end));
     }
     if let Some(secs) = seconds_between(o.start_time, o.end_time) {
         facts.push(Fact {
             label: "Duration".into(),
             value: format_duration(secs),
+            ..Fact::default()
         });
     }
     if let Some(first) = seconds_between(o.start_time, o.completion_start_time) {
         facts.push(Fact {
             label: "Time to first token".into(),
             value: format_duration(first),
+            ..Fact::default()
         });
     }
     if let Some(version) = o.version.as_deref().filter(|v| !v.is_empty()) {
         facts.push(Fact {
             label: "Version".into(),
             value: version.to_string(),
+            ..Fact::default()
         });
     }
     facts.push(Fact {
         label: "Environment".into(),
         value: o.environment.clone(),
+        ..Fact::default()
     });
     let mut cost: Vec<Fact> = o
         .cost_details
@@ -506,6 +520,7 @@ pub fn observation_panel_view(
         .map(|(k, v)| Fact {
             label: k.clone(),
             value: format!("${}", figure(*v)),
+            ..Fact::default()
         })
         .collect();
     if let Some(total) = o.total_cost {
@@ -513,6 +528,7 @@ pub fn observation_panel_view(
             cost.push(Fact {
                 label: "total".into(),
                 value: format!("${}", figure(total)),
+                ..Fact::default()
             });
         }
     }
@@ -549,6 +565,7 @@ pub fn observation_panel_view(
             .map(|(k, v)| Fact {
                 label: k.clone(),
                 value: v.to_string(),
+                ..Fact::default()
             })
             .collect(),
         cost,
@@ -1067,5 +1084,11 @@ mod tests {
         assert!(html.contains("href=\"#\""), "the link's target is dropped");
         assert!(html.contains("role-user") && html.contains("1.50s"));
         assert!(html.contains("/project/p/prompts/%3Cscript%3E"), "{html}");
+        // Start and end are times the browser shows in its zone, to the millisecond.
+        assert!(
+            html.contains(r#"<time datetime="2024-05-01T10:00:00.000Z" data-ms>2024-05-01 10:00:00.000 UTC</time>"#)
+                && html.contains(r#"<time datetime="2024-05-01T10:00:01.500Z" data-ms>"#),
+            "{html}"
+        );
     }
 }
