@@ -126,7 +126,15 @@ pub struct ScorePatch {
     pub environment: Option<String>,
     pub config_id: Option<String>,
     pub queue_id: Option<String>,
+    /// `API`, `EVAL` or `ANNOTATION`; `None` when the event names none (the merge says `API`).
+    pub source: Option<String>,
+    /// The person who added the score in the web UI. The write path removes the field from
+    /// every envelope a client sends, so only the UI's own envelopes carry it.
+    pub author_user_id: Option<String>,
 }
+
+/// The score sources Langfuse's ingestion schema accepts in a `score-create` body.
+pub const SCORE_SOURCES: [&str; 3] = ["API", "EVAL", "ANNOTATION"];
 
 /// Why an envelope was refused; becomes one entry of the 207 answer's `errors`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -562,6 +570,8 @@ struct ScoreBody {
     metadata: Option<Value>,
     data_type: Option<String>,
     config_id: Option<String>,
+    source: Option<String>,
+    author_user_id: Option<String>,
 }
 
 impl ScoreBody {
@@ -632,6 +642,13 @@ impl ScoreBody {
             (None | Some(Value::Null), _) => return Err("body.value is required".into()),
             (Some(_), _) => return Err("body.value must be a number or a string".into()),
         };
+        if let Some(source) = self.source.as_deref() {
+            if !SCORE_SOURCES.contains(&source) {
+                return Err(format!(
+                    "body.source {source:?} is not one of API, EVAL, ANNOTATION"
+                ));
+            }
+        }
         let non_empty = |v: Option<String>| v.filter(|s| !s.is_empty());
         let trace_id = non_empty(self.trace_id);
         let session_id = non_empty(self.session_id);
@@ -655,6 +672,8 @@ impl ScoreBody {
             environment: normalize_environment(self.environment.as_deref()),
             config_id: non_empty(self.config_id),
             queue_id: non_empty(self.queue_id),
+            source: self.source,
+            author_user_id: non_empty(self.author_user_id),
         })
     }
 }
@@ -1146,6 +1165,33 @@ mod tests {
         .unwrap_err();
         assert_eq!(refused.status, 400);
         assert!(refused.message.contains("input"), "{}", refused.message);
+    }
+
+    #[test]
+    fn a_score_names_one_of_langfuses_sources() {
+        let parsed = |body: Value| parse(envelope("score-create", body));
+        let base = json!({"id": "s", "name": "q", "traceId": "t", "value": 1});
+        let Body::Score(s) = parsed(base.clone()).unwrap().body else {
+            panic!()
+        };
+        assert_eq!((s.source, s.author_user_id), (None, None));
+        for source in SCORE_SOURCES {
+            let mut body = base.clone();
+            body["source"] = json!(source);
+            let Body::Score(s) = parsed(body).unwrap().body else {
+                panic!()
+            };
+            assert_eq!(s.source.as_deref(), Some(source));
+        }
+        let mut body = base;
+        body["source"] = json!("HUMAN");
+        let refused = parsed(body).unwrap_err();
+        assert_eq!(refused.status, 400);
+        assert!(
+            refused.message.contains("body.source"),
+            "{}",
+            refused.message
+        );
     }
 
     #[test]

@@ -92,6 +92,7 @@ pub struct ScoreRecord {
     pub config_id: Option<String>,
     pub queue_id: Option<String>,
     pub source: String,
+    pub author_user_id: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub event_ts: DateTime<Utc>,
@@ -405,6 +406,8 @@ pub fn merge_score<'a>(
     let mut comment = None;
     let mut config_id = None;
     let mut queue_id = None;
+    let mut source = None;
+    let mut author_user_id = None;
     let mut metadata = BTreeMap::new();
     for p in &patches {
         first(&mut trace_id, &p.trace_id);
@@ -415,6 +418,8 @@ pub fn merge_score<'a>(
         latest(&mut comment, &p.comment);
         latest(&mut config_id, &p.config_id);
         latest(&mut queue_id, &p.queue_id);
+        latest(&mut source, &p.source);
+        latest(&mut author_user_id, &p.author_user_id);
         merge_metadata(&mut metadata, &p.metadata);
     }
     Some(ScoreRecord {
@@ -435,7 +440,9 @@ pub fn merge_score<'a>(
         environment: environment.unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_string()),
         config_id,
         queue_id,
-        source: "API".to_string(),
+        // As Langfuse's ingestion: the source the events name, else `API`.
+        source: source.unwrap_or_else(|| "API".to_string()),
+        author_user_id,
         created_at,
         updated_at: event_ts,
         event_ts,
@@ -605,6 +612,24 @@ mod tests {
         assert_eq!(s.value, 0.9);
         assert_eq!(s.comment.as_deref(), Some("better"));
         assert_eq!(s.timestamp.to_rfc3339(), at(1));
+        // Neither event names a source or an author: an API score, no author.
+        assert_eq!((s.source.as_str(), s.author_user_id), ("API", None));
+    }
+
+    #[test]
+    fn an_annotation_keeps_its_source_and_author() {
+        let a = event(
+            "a",
+            1,
+            "score-create",
+            json!({"id": "s", "name": "q", "traceId": "t", "value": 1,
+                "source": "ANNOTATION", "authorUserId": "user-1"}),
+        );
+        let s = merge_score("p", "s", [&a]).unwrap();
+        assert_eq!(s.source, "ANNOTATION");
+        assert_eq!(s.author_user_id.as_deref(), Some("user-1"));
+        let row = crate::storage::clickhouse::scores::ScoreRow::from(s);
+        assert_eq!(row.author_user_id.as_deref(), Some("user-1"));
     }
 
     /// A random event of trace `t` or observation `o`: any kind, time, and subset of fields.

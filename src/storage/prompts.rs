@@ -835,12 +835,13 @@ pub struct PromptSummary {
 }
 
 /// The prompt names whose name contains `search` (any case) and that carry `tag`, ordered by
-/// name, at most `limit`.
+/// name: at most `limit` of them, after the first `offset`.
 pub async fn search(
     pool: &Pool,
     project: &ProjectId,
     search: Option<&str>,
     tag: Option<&str>,
+    offset: i64,
     limit: i64,
 ) -> Result<Vec<PromptSummary>, PromptError> {
     let client = pool.get().await?;
@@ -865,8 +866,8 @@ pub async fn search(
                 AND ($3::text IS NULL OR $3 = ANY(newest.tags))
               GROUP BY p.name, newest.type, newest.tags
               ORDER BY p.name
-              LIMIT $4",
-            &[&project.as_str(), &pattern, &tag, &limit],
+              LIMIT $4 OFFSET $5",
+            &[&project.as_str(), &pattern, &tag, &limit, &offset],
         )
         .await?;
     rows.iter()

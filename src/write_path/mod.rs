@@ -22,7 +22,7 @@ use serde::Serialize;
 
 pub use admit::{Admission, Admitted};
 pub use delete::{delete_score, delete_traces};
-pub use persist::{accept_envelopes, persist};
+pub use persist::{accept_annotation, accept_envelopes, persist};
 pub use prepare::{prepare_batch_body, prepare_parsed, EventScope, Prepared};
 
 /// Why a write was refused or failed. Every variant but `Internal` is the client's to act on:

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::prepare::{prepare, Prepared};
+use super::prepare::{prepare, prepare_own, Prepared};
 use super::{offload, BatchOutcome, WriteError};
 use crate::config::IngestionSettings;
 use crate::domain::project::ProjectId;
@@ -90,5 +90,24 @@ pub async fn accept_envelopes(
 ) -> Result<BatchOutcome, WriteError> {
     let for_log = project.clone();
     let prepared = offload::cpu(move || prepare(&for_log, envelopes)).await?;
+    persist(stores, settings, project, prepared).await
+}
+
+/// A score a signed-in person adds in the web UI, as Langfuse stores one: source `ANNOTATION`
+/// and the person's id as its author, whatever the envelope said. The envelope is the server's
+/// own; client envelopes take [`accept_envelopes`], which drops any author they name.
+pub async fn accept_annotation(
+    stores: &Stores,
+    settings: &IngestionSettings,
+    project: &ProjectId,
+    mut envelope: Value,
+    author_user_id: &str,
+) -> Result<BatchOutcome, WriteError> {
+    if let Some(body) = envelope.get_mut("body").and_then(Value::as_object_mut) {
+        body.insert("source".into(), Value::from("ANNOTATION"));
+        body.insert("authorUserId".into(), Value::from(author_user_id));
+    }
+    let for_log = project.clone();
+    let prepared = offload::cpu(move || prepare_own(&for_log, vec![envelope])).await?;
     persist(stores, settings, project, prepared).await
 }

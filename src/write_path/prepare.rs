@@ -94,11 +94,37 @@ pub fn prepare(project: &ProjectId, envelopes: Vec<Value>) -> Prepared {
     prepare_within(project, EventScope::All, envelopes)
 }
 
+/// Envelopes the server built for a signed-in person (a score added in the web UI): parsed as
+/// they are, so the author they name is kept. Never for envelopes a client sent.
+pub fn prepare_own(project: &ProjectId, envelopes: Vec<Value>) -> Prepared {
+    prepare_parsed(
+        project,
+        envelopes.into_iter().map(|mut envelope| {
+            assign_missing_id(&mut envelope);
+            let parsed = parse_envelope(&envelope);
+            (envelope, parsed)
+        }),
+    )
+}
+
+/// Removes what only the server may say of a score from an envelope a client sent: who added it
+/// (`authorUserId`, which Langfuse's ingestion schema does not take either). Its `source` stays:
+/// Langfuse's ingestion schema takes `API`, `EVAL` or `ANNOTATION` from clients.
+fn drop_server_fields(envelope: &mut Value) {
+    if envelope.get("type").and_then(Value::as_str) != Some("score-create") {
+        return;
+    }
+    if let Some(body) = envelope.get_mut("body").and_then(Value::as_object_mut) {
+        body.remove("authorUserId");
+    }
+}
+
 /// `prepare`, refusing the valid events outside `scope`. Their errors follow those of invalid
 /// events, in the order Langfuse lists them.
 fn prepare_within(project: &ProjectId, scope: EventScope, envelopes: Vec<Value>) -> Prepared {
     let mut refused = Vec::new();
     let admitted = envelopes.into_iter().filter_map(|mut envelope| {
+        drop_server_fields(&mut envelope);
         assign_missing_id(&mut envelope);
         let parsed = parse_envelope(&envelope);
         match &parsed {
@@ -181,6 +207,32 @@ mod tests {
 
     fn envelope(id: &str, kind: &str, body: Value) -> Value {
         json!({"id": id, "type": kind, "timestamp": "2024-05-01T10:00:00Z", "body": body})
+    }
+
+    #[test]
+    fn only_the_servers_own_envelopes_name_a_scores_author() {
+        let project = ProjectId::authenticated("p");
+        let score = || {
+            envelope(
+                "s",
+                "score-create",
+                json!({"id": "s1", "traceId": "t", "name": "q", "value": 1,
+                    "source": "ANNOTATION", "authorUserId": "user-1"}),
+            )
+        };
+        let stored = |prepared: Prepared| {
+            let (bytes, _) = prepared.object.expect("the score is stored");
+            String::from_utf8(bytes).unwrap()
+        };
+        let body = json!({ "batch": [score()] }).to_string();
+        let from_batch =
+            prepare_batch_body(&project, EventScope::All, body.as_bytes(), false, 1 << 20).unwrap();
+        let text = stored(from_batch);
+        assert!(!text.contains("authorUserId") && text.contains("ANNOTATION"));
+        assert!(!stored(prepare(&project, vec![score()])).contains("authorUserId"));
+        assert!(
+            stored(prepare_own(&project, vec![score()])).contains("\"authorUserId\":\"user-1\"")
+        );
     }
 
     #[test]

@@ -189,6 +189,7 @@ async fn prompts_labels_scores_and_keys_in_a_browser_are_what_the_sdk_sees() {
     .await;
     let added = added.as_str().unwrap();
     assert!(added.contains("What can I do for you today?") && added.contains("Ask me anything."));
+    assert_diff_colours_are_not_the_error_colour(&browser).await;
     browser.screenshot("prompts-03-diff").await;
     browser
         .client
@@ -356,6 +357,9 @@ async fn prompts_labels_scores_and_keys_in_a_browser_are_what_the_sdk_sees() {
         (settings.clone(), "prompts-16-settings-dark"),
     ] {
         browser.goto(&path).await;
+        if shot == "prompts-12-diff-dark" {
+            assert_diff_colours_are_not_the_error_colour(&browser).await;
+        }
         browser.screenshot(shot).await;
     }
 
@@ -392,4 +396,30 @@ async fn prompts_labels_scores_and_keys_in_a_browser_are_what_the_sdk_sees() {
     browser.click("#set-label button[type=submit]").await;
     wait_for_prefix(&browser, &format!("{greeting}?version=2&done=label-set")).await;
     browser.screenshot("prompts-17-member-dark").await;
+}
+
+/// A diff's removed and added lines are neither in the error colour nor on its background.
+async fn assert_diff_colours_are_not_the_error_colour(browser: &Browser) {
+    let colours = eval(
+        browser,
+        "const probe = document.createElement('p');
+         document.body.appendChild(probe);
+         const of = (v) => { probe.style.color = `var(${v})`; return getComputedStyle(probe).color; };
+         const error = [of('--error'), of('--error-soft')];
+         probe.remove();
+         const del = document.querySelector('tr.diff-del pre');
+         const row = document.querySelector('tr.diff-del td');
+         const add = document.querySelector('tr.diff-add pre');
+         return [error, [getComputedStyle(del).color, getComputedStyle(row).backgroundColor,
+                         getComputedStyle(add).color, getComputedStyle(del).textDecorationLine]];",
+    )
+    .await;
+    let (error, diff) = (&colours[0], &colours[1]);
+    for shown in diff.as_array().unwrap()[..3].iter() {
+        assert!(
+            !error.as_array().unwrap().contains(shown),
+            "a diff colour is the error colour: {colours}"
+        );
+    }
+    assert_eq!(diff[3], "line-through", "{colours}");
 }

@@ -2,7 +2,8 @@
 //! link the Python SDK 5.x's `get_trace_url()` builds opens the tree and the generation's input
 //! and output as a conversation; selecting another observation swaps the panel without a reload;
 //! a score added on the page reads back through the public API; a session page shows its traces
-//! in order; a trace full of script payloads runs none of them; `j`/`k` and `Esc` walk the list.
+//! in order; a trace full of script payloads runs none of them; `j`/`k` and `Esc` walk the list;
+//! a person of another organization who opens the link gets the 404 page and nothing of the trace.
 //! Screenshots go to `target/ui-screenshots/` as `trace-*.png` and `session-*.png`, light and dark.
 
 use std::time::Duration;
@@ -11,7 +12,7 @@ use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::key::Key;
 use serde_json::json;
 
-use crate::helpers::{envelope, ApiKey, TestApp};
+use crate::helpers::{envelope, ApiKey, TestApp, UiClient, UI_PASSWORD};
 use crate::sdk::{run_roundtrip, sdk_python, sdk_script};
 use crate::ui_browser::Browser;
 use crate::ui_browser_traces::EmulateDarkTheme;
@@ -157,6 +158,22 @@ async fn the_sdks_trace_link_opens_the_tree_conversation_scores_and_session() {
         .await
         .contains("account-help.md"));
     assert_eq!(eval(&browser, "return window.__samePage;").await, json!(1));
+    // The swapped-in panel's start and end are in the browser's zone, to the millisecond, with
+    // the UTC text on hover.
+    let times = eval(
+        &browser,
+        "return Array.from(document.querySelectorAll('#detail .detail-facts time')).map(t => [t.textContent, t.title, t.hasAttribute('data-local')]);",
+    )
+    .await;
+    let times = times.as_array().unwrap();
+    assert!(!times.is_empty(), "start and end are times");
+    for time in times {
+        let (shown, title) = (time[0].as_str().unwrap(), time[1].as_str().unwrap());
+        assert!(!shown.contains("UTC") && title.ends_with(" UTC"), "{time}");
+        let millis = &title[20..23];
+        assert!(shown.contains(&format!(".{millis}")), "{time}");
+        assert_eq!(time[2], json!(true));
+    }
 
     // A score on the generation, added in the browser, reads back through the public API.
     browser
@@ -198,6 +215,8 @@ async fn the_sdks_trace_link_opens_the_tree_conversation_scores_and_session() {
     assert_eq!(scores["data"][0]["traceId"], FIRST);
     assert_eq!(scores["data"][0]["value"], 0.9);
     assert_eq!(scores["data"][0]["comment"], "checked by hand");
+    assert_eq!(scores["data"][0]["source"], "ANNOTATION");
+    assert!(scores["data"][0]["authorUserId"].is_string());
 
     // The session: both traces, in time order, their questions and answers.
     browser.click("#trace-session").await;
@@ -285,6 +304,38 @@ async fn the_sdks_trace_link_opens_the_tree_conversation_scores_and_session() {
     assert_nothing_ran(&browser).await;
     let href = eval(&browser, "const a = document.querySelector('#detail a[href]:not(.show-all)'); return a ? a.getAttribute('href') : null;").await;
     assert_ne!(href, json!("javascript:window.__pwned=3"));
+
+    // A person of another organization, signed in, opens the SDK's link: the 404 page, and
+    // nothing of the trace.
+    let stranger = UiClient::signed_up(&app, "Sam Stranger", "sam@example.com").await;
+    stranger
+        .create_org_and_project("Other Org", "Other Project")
+        .await;
+    browser.client.delete_all_cookies().await.unwrap();
+    browser.goto(&path).await;
+    browser.sign_in("sam@example.com", UI_PASSWORD).await;
+    assert_eq!(browser.wait_for_path(&path).await, path);
+    let page = browser.client.source().await.unwrap();
+    assert!(
+        browser
+            .text(".error-page .status-code")
+            .await
+            .contains("404"),
+        "{page}"
+    );
+    for secret in [
+        "chat-first",
+        "How do I reset my password?",
+        "handle-request",
+    ] {
+        assert!(!page.contains(secret), "{secret} leaked: {page}");
+    }
+    assert!(!browser.has("#obs-tree").await && !browser.has("#detail").await);
+    browser.screenshot("trace-10-other-organization-404").await;
+    browser.client.delete_all_cookies().await.unwrap();
+    browser.goto(&path).await;
+    browser.sign_in(OWNER_EMAIL, OWNER_PASSWORD).await;
+    assert_eq!(browser.wait_for_path(&path).await, path);
 
     // The dark theme.
     browser.client.issue_cmd(EmulateDarkTheme).await.unwrap();

@@ -616,3 +616,87 @@ async fn an_api_key_shows_its_last_use_and_is_refused_by_every_server_once_delet
     shutdown.cancel();
     let _ = server.await;
 }
+
+/// The names a prompts list page shows, in order, and its next page's address.
+fn prompts_list_page(html: &str) -> (Vec<String>, Option<String>) {
+    let names = html
+        .split("<td class=\"prompt-name\"><a href=\"")
+        .skip(1)
+        .filter_map(|rest| {
+            let text = &rest[rest.find("\">")? + 2..];
+            Some(text[..text.find("</a>")?].to_string())
+        })
+        .collect();
+    let next = html.split("rel=\"next\" href=\"").nth(1).map(|rest| {
+        rest[..rest.find('"').unwrap()]
+            .replace("&#38;", "&")
+            .replace("&amp;", "&")
+    });
+    (names, next)
+}
+
+#[tokio::test]
+async fn the_prompts_list_comes_in_pages_that_keep_its_filters() {
+    let team = Team::new().await;
+    let page_size = langfuse_rs::http::ui::prompts::PAGE_SIZE as usize;
+    let (tagged, untagged) = (2 * page_size + 7, 5);
+    let mut expected = Vec::new();
+    for i in 0..tagged + untagged {
+        let name = format!("bulk/prompt-{i:03}");
+        let tags = if i < tagged {
+            json!(["bulk"])
+        } else {
+            json!([])
+        };
+        let response = team
+            .app
+            .post_as(
+                "/api/public/v2/prompts",
+                &team.key,
+                &json!({"name": name, "type": "text", "prompt": "Hello", "tags": tags}),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        expected.push(name);
+    }
+    // Every page, first to last, by its "Next page" link: each name once, in name order.
+    for (first, want) in [
+        (team.prompts(), expected.clone()),
+        (
+            format!("{}?tag=bulk&search=bulk%2F", team.prompts()),
+            expected[..tagged].to_vec(),
+        ),
+    ] {
+        let (mut seen, mut pages, mut next) = (Vec::new(), 0, Some(first.clone()));
+        while let Some(address) = next {
+            let (status, html) = team.viewer.page(&address).await;
+            assert_eq!(status, 200, "{address}");
+            let (names, after) = prompts_list_page(&html);
+            assert!(names.len() <= page_size);
+            if first.contains("tag=bulk") && pages > 0 {
+                assert!(
+                    address.contains("tag=bulk") && address.contains("search=bulk%2F"),
+                    "the filters travel: {address}"
+                );
+                assert!(html.contains("rel=\"prev\""), "{address}");
+            }
+            seen.extend(names);
+            pages += 1;
+            next = after;
+        }
+        assert_eq!(seen, want, "from {first}");
+        assert_eq!(pages, want.len().div_ceil(page_size));
+    }
+    // A page past the last says so; a page that is no number is refused.
+    let (status, html) = team
+        .viewer
+        .page(&format!("{}?page=99", team.prompts()))
+        .await;
+    assert_eq!(status, 200);
+    assert!(html.contains("past the last one"));
+    let (status, _) = team
+        .viewer
+        .page(&format!("{}?page=0", team.prompts()))
+        .await;
+    assert_eq!(status, 400);
+}

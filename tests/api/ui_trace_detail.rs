@@ -2,11 +2,11 @@
 //! HTTP, on traces sent through the public ingestion API: the tree, the panel's rendering,
 //! access (404 across projects, a VIEWER's refused score), CSRF, and the timing of large traces.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{envelope, location, ApiKey, TestApp, TestConfig, UiClient};
+use crate::helpers::{envelope, eventually, location, ApiKey, TestApp, TestConfig, UiClient};
 
 const OWNER_EMAIL: &str = "owner@example.com";
 const OWNER_PASSWORD: &str = "initial password";
@@ -295,6 +295,25 @@ async fn scores_are_added_by_members_and_refused_to_viewers_and_forgeries() {
     assert_eq!(score["traceId"], "t-chat");
     assert_eq!(score["stringValue"], "friendly");
     assert_eq!(score["comment"], "nice <b>");
+    // An annotation, as in Langfuse: its author is the signed-in person.
+    let owner_id =
+        langfuse_rs::storage::postgres::users::find_by_email(&app.stores.postgres, OWNER_EMAIL)
+            .await
+            .unwrap()
+            .unwrap()
+            .user
+            .id;
+    assert_eq!(score["source"], "ANNOTATION");
+    assert_eq!(score["authorUserId"], json!(owner_id));
+    let (_, annotations) = app
+        .get_json("/api/public/v2/scores?source=ANNOTATION", &key)
+        .await;
+    assert_eq!(annotations["data"].as_array().unwrap().len(), 1);
+    let (_, table) = owner.page("/project/boot-project/scores").await;
+    assert!(
+        table.contains("ANNOTATION") && table.contains("by Olivia Owner"),
+        "{table}"
+    );
     // On the trace, numeric; a bad value is a 400 and writes nothing.
     let response = owner
         .post_raw(
@@ -360,6 +379,66 @@ async fn scores_are_added_by_members_and_refused_to_viewers_and_forgeries() {
         .get_json("/api/public/v2/scores?name=forged", &key)
         .await;
     assert_eq!(scores["data"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn api_scores_stay_api_scores_and_cannot_name_an_author() {
+    let (app, key, _owner) = seeded().await;
+    // The direct score API takes neither a source nor an author, as Langfuse's.
+    let response = app
+        .post_as(
+            "/api/public/scores",
+            &key,
+            &json!({"id": "s-api", "traceId": "t-chat", "name": "api-score", "value": 1,
+                "source": "ANNOTATION", "authorUserId": "someone-else"}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    // The batch API takes a source, as Langfuse's ingestion schema does, but never an author.
+    let t = at(1, 0);
+    app.ingest_accepted(
+        &key,
+        &json!({"batch": [envelope("e-s", "score-create", &t,
+            json!({"id": "s-batch", "traceId": "t-chat", "name": "batch-score", "value": 1,
+                "source": "EVAL", "authorUserId": "someone-else"}))]}),
+    )
+    .await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            let (a, _) = app.get_json("/api/public/v2/scores/s-api", &key).await;
+            let (b, _) = app.get_json("/api/public/v2/scores/s-batch", &key).await;
+            (a, b) == (200, 200)
+        })
+        .await
+    );
+    let by_id = |id: &'static str| {
+        let app = &app;
+        let key = &key;
+        async move {
+            app.get_json(&format!("/api/public/v2/scores/{id}"), key)
+                .await
+                .1
+        }
+    };
+    let (api_score, batch_score) = (by_id("s-api").await, by_id("s-batch").await);
+    assert_eq!(api_score["source"], "API");
+    assert_eq!(api_score["authorUserId"], Value::Null);
+    assert_eq!(batch_score["source"], "EVAL");
+    assert_eq!(batch_score["authorUserId"], Value::Null);
+    // A source Langfuse does not know is refused.
+    let response = app
+        .post_as(
+            "/api/public/ingestion",
+            &key,
+            &json!({"batch": [envelope("e-x", "score-create", &t,
+                json!({"id": "s-x", "traceId": "t-chat", "name": "x", "value": 1,
+                    "source": "HUMAN"}))]}),
+        )
+        .await;
+    let status = response.status();
+    let answer = response.text().await.unwrap();
+    assert_eq!(status, 207, "{answer}");
+    assert!(answer.contains("body.source"), "{answer}");
 }
 
 #[tokio::test]

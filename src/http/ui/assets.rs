@@ -126,4 +126,28 @@ mod tests {
         assert!(js_url().ends_with("/app.js"));
         assert_eq!(css_url().len(), "/static/".len() + 12 + "/app.css".len());
     }
+
+    /// The error colour marks errors and nothing else: every rule that uses it is a rule for an
+    /// error (its selector says so).
+    #[test]
+    fn the_error_colour_is_for_errors_only() {
+        for (file, css) in [
+            ("app.css", include_str!("assets/app.css")),
+            ("trace.css", include_str!("assets/trace.css")),
+            ("prompts.css", include_str!("assets/prompts.css")),
+        ] {
+            for rule in css.split('}') {
+                let Some((selector, body)) = rule.rsplit_once('{') else {
+                    continue;
+                };
+                let selector = selector.rsplit("*/").next().unwrap_or(selector).trim();
+                if body.contains("var(--error") {
+                    assert!(
+                        selector.contains("error"),
+                        "{file}: `{selector}` uses the error colour"
+                    );
+                }
+            }
+        }
+    }
 }

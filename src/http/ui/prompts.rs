@@ -1,5 +1,5 @@
 //! The prompts pages, at Langfuse's URLs: `/project/{projectId}/prompts` (the names, searched by
-//! name and tag), `/project/{projectId}/prompts/{name}` (its versions, newest first, and the one
+//! name and tag, in pages of [`PAGE_SIZE`] by page number), `/project/{projectId}/prompts/{name}` (its versions, newest first, and the one
 //! selected: content, config, and the resolved form of a composed prompt), `…/{name}/diff` (two
 //! versions, line by line), `/prompts/new` and `…/{name}/new` (the form of a new prompt or
 //! version), and the label forms.
@@ -35,8 +35,8 @@ use super::project::nav;
 use super::shell::{Shell, ShownTime};
 use super::{assets, path_segment};
 
-/// At most this many names on the list page; a search narrows it.
-const LIST_LIMIT: i64 = 500;
+/// Names on one page of the list.
+pub const PAGE_SIZE: i64 = 50;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/project/{projectId}/prompts", web::get().to(prompts_page))
@@ -163,39 +163,100 @@ pub struct PromptsPage {
     pub tag: String,
     pub rows: Vec<PromptRow>,
     pub can_write: bool,
-    pub truncated: bool,
+    /// Which page this is (from 1), shown beside the pager when there is more than one.
+    pub page: i64,
+    pub previous_href: Option<String>,
+    pub next_href: Option<String>,
 }
 
-#[derive(Deserialize)]
+/// The list's query: `search` (part of a name), `tag` and `page` (from 1), all in the URL.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ListQuery {
-    search: Option<String>,
-    tag: Option<String>,
+    pub search: String,
+    pub tag: String,
+    pub page: i64,
 }
 
-fn non_blank(text: &Option<String>) -> Option<&str> {
-    text.as_deref().map(str::trim).filter(|t| !t.is_empty())
+impl ListQuery {
+    pub fn parse(query: &str) -> Result<ListQuery, UiError> {
+        let mut q = ListQuery {
+            search: String::new(),
+            tag: String::new(),
+            page: 1,
+        };
+        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            match key.as_ref() {
+                "search" => q.search = value.trim().to_string(),
+                "tag" => q.tag = value.trim().to_string(),
+                "page" if !value.is_empty() => {
+                    q.page = value
+                        .parse()
+                        .ok()
+                        .filter(|p| (1..=i64::MAX / PAGE_SIZE).contains(p))
+                        .ok_or_else(|| UiError::BadRequest("page: a number from 1.".into()))?;
+                }
+                _ => {}
+            }
+        }
+        Ok(q)
+    }
+
+    /// The list at `page`, with this query's filters.
+    fn href(&self, path: &str, page: i64) -> String {
+        let mut out = url::form_urlencoded::Serializer::new(String::new());
+        if !self.search.is_empty() {
+            out.append_pair("search", &self.search);
+        }
+        if !self.tag.is_empty() {
+            out.append_pair("tag", &self.tag);
+        }
+        if page > 1 {
+            out.append_pair("page", &page.to_string());
+        }
+        let query = out.finish();
+        if query.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}?{query}")
+        }
+    }
+}
+
+fn non_blank(text: &str) -> Option<String> {
+    Some(text.trim())
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
 }
 
 async fn prompts_page(
     stores: web::Data<Stores>,
     cache: web::Data<PromptCache>,
     member: ProjectMember,
-    query: web::Query<ListQuery>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, UiError> {
+    let query = ListQuery::parse(req.query_string())?;
     let (pool, project) = (cache.pool().clone(), member.project_id.clone());
-    let search = non_blank(&query.search).map(str::to_string);
-    let tag = non_blank(&query.tag).map(str::to_string);
-    let (s, t) = (search.clone(), tag.clone());
+    let (s, t) = (non_blank(&query.search), non_blank(&query.tag));
+    let offset = (query.page - 1) * PAGE_SIZE;
+    // One more than a page, to know whether there is a next one.
     let found = cache
         .run(async move {
-            store::search(&pool, &project, s.as_deref(), t.as_deref(), LIST_LIMIT + 1).await
+            store::search(
+                &pool,
+                &project,
+                s.as_deref(),
+                t.as_deref(),
+                offset,
+                PAGE_SIZE + 1,
+            )
+            .await
         })
         .await??;
     let project_id = member.project_id.as_str();
-    let truncated = found.len() as i64 > LIST_LIMIT;
+    let more = found.len() as i64 > PAGE_SIZE;
     let rows = found
         .into_iter()
-        .take(LIST_LIMIT as usize)
+        .take(PAGE_SIZE as usize)
         .map(|p| PromptRow {
             url: prompt_url(project_id, &p.name),
             kind: p.kind.as_str(),
@@ -207,15 +268,18 @@ async fn prompts_page(
             name: p.name,
         })
         .collect();
+    let path = format!("/project/{}/prompts", path_segment(project_id));
     let page = PromptsPage {
         prompts_css_url: assets::prompts_css_url(),
         shell: shell(&stores, &member, "Prompts".to_string()).await?,
         project_id: project_id.to_string(),
-        search: search.unwrap_or_default(),
-        tag: tag.unwrap_or_default(),
         rows,
         can_write: member.role.can_write(),
-        truncated,
+        page: query.page,
+        previous_href: (query.page > 1).then(|| query.href(&path, query.page - 1)),
+        next_href: more.then(|| query.href(&path, query.page + 1)),
+        search: query.search,
+        tag: query.tag,
     };
     html(&page)
 }
@@ -1038,6 +1102,18 @@ async fn diff_page(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_list_query_keeps_its_filters_from_page_to_page() {
+        let q = ListQuery::parse("search=a%26b&tag=%20x%20&page=3").unwrap();
+        assert_eq!((q.search.as_str(), q.tag.as_str(), q.page), ("a&b", "x", 3));
+        assert_eq!(q.href("/p", 4), "/p?search=a%26b&tag=x&page=4");
+        assert_eq!(q.href("/p", 1), "/p?search=a%26b&tag=x");
+        assert_eq!(ListQuery::parse("").unwrap().page, 1);
+        for bad in ["page=0", "page=-1", "page=x", "page=99999999999999999999"] {
+            assert!(ListQuery::parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn a_diff_marks_changed_lines_on_both_sides() {

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::http::auth::ProjectMember;
 use crate::storage::clickhouse::scores::cursor_page::{self, ScoreCursor, ScoreV3Filter};
 use crate::storage::clickhouse::traces;
+use crate::storage::postgres::memberships;
 use crate::storage::Stores;
 
 use super::error::{html, UiError};
@@ -191,6 +192,9 @@ pub struct ScoreRowView {
     pub value: String,
     pub data_type: String,
     pub source: String,
+    /// Who added an annotation: their name or address, or their id once they left the
+    /// organization; empty for a score without an author.
+    pub author: String,
     pub comment: String,
     pub trace_id: String,
     pub trace_href: String,
@@ -298,6 +302,18 @@ async fn scores_page(
             .into_iter()
             .filter_map(|t| Some((t.id, t.user_id?)))
             .collect();
+    let authors: HashMap<String, String> = if rows.iter().any(|r| r.author_user_id.is_some()) {
+        memberships::members(&stores.postgres, &member.org_id)
+            .await?
+            .into_iter()
+            .map(|m| {
+                let name = m.name.filter(|n| !n.trim().is_empty()).unwrap_or(m.email);
+                (m.user_id, name)
+            })
+            .collect()
+    } else {
+        HashMap::new()
+    };
     let project_segment = path_segment(&project_id);
     let views = rows
         .iter()
@@ -310,6 +326,11 @@ async fn scores_page(
                 value: value_text(r),
                 data_type: r.data_type.clone(),
                 source: r.source.clone(),
+                author: r
+                    .author_user_id
+                    .as_ref()
+                    .map(|id| authors.get(id).unwrap_or(id).clone())
+                    .unwrap_or_default(),
                 comment: r.comment.clone().unwrap_or_default(),
                 trace_href: if trace_id.is_empty() {
                     String::new()
@@ -430,7 +451,8 @@ mod tests {
                 name: payload.into(),
                 value: payload.into(),
                 data_type: "TEXT".into(),
-                source: "API".into(),
+                source: "ANNOTATION".into(),
+                author: payload.into(),
                 comment: payload.into(),
                 trace_id: "t/1".into(),
                 trace_href: format!("/project/p1/traces/{}", path_segment("t/1")),

@@ -122,4 +122,13 @@ impl ShownTime {
             utc: at.format("%Y-%m-%d %H:%M UTC").to_string(),
         }
     }
+
+    /// To the millisecond, where durations matter (an observation's start and end): the ISO
+    /// form keeps the milliseconds, and a `<time data-ms>` makes `app.js` show them.
+    pub fn precise(at: chrono::DateTime<chrono::Utc>) -> ShownTime {
+        ShownTime {
+            iso: at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            utc: at.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string(),
+        }
+    }
 }

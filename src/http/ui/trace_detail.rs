@@ -15,7 +15,8 @@
 //!
 //! `POST /project/{projectId}/traces/{traceId}/scores` adds a score to the trace or to one of its
 //! observations through the public API's own path (a `score-create` envelope accepted by
-//! `write_path`), for a MEMBER or above.
+//! `write_path`), for a MEMBER or above. As in Langfuse, such a score is an annotation: source
+//! `ANNOTATION`, its author the signed-in person (`authorUserId`).
 //!
 //! A trace of another project, or none, is the UI's 404; so is an observation of another trace.
 
@@ -101,9 +102,25 @@ pub struct ScoreRowView {
 }
 
 /// A label and its text (usage, cost, facts).
+#[derive(Default)]
 pub struct Fact {
     pub label: String,
     pub value: String,
+    /// A time's RFC 3339 form (milliseconds kept), for the `<time>` element `app.js` shows in
+    /// the browser's zone; empty for a fact that is no time.
+    pub time_iso: String,
+}
+
+impl Fact {
+    /// A time to the millisecond, as text in UTC until `app.js` shows it in the browser's zone.
+    fn time(label: &str, at: DateTime<Utc>) -> Fact {
+        let shown = ShownTime::precise(at);
+        Fact {
+            label: label.into(),
+            value: shown.utc,
+            time_iso: shown.iso,
+        }
+    }
 }
 
 /// The add-a-score form of a panel.
@@ -467,37 +484,35 @@ pub fn observation_panel_view(
     score_form: Option<ScoreForm>,
     full_href: Option<&str>,
 ) -> PanelView {
-    let mut facts = vec![Fact {
-        label: "Start".into(),
-        value: o.start_time.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string(),
-    }];
+    let mut facts = vec![Fact::time("Start", o.start_time)];
     if let Some(end) = o.end_time {
-        facts.push(Fact {
-            label: "End".into(),
-            value: end.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string(),
-        });
+        facts.push(Fact::time("End", end));
     }
     if let Some(secs) = seconds_between(o.start_time, o.end_time) {
         facts.push(Fact {
             label: "Duration".into(),
             value: format_duration(secs),
+            ..Fact::default()
         });
     }
     if let Some(first) = seconds_between(o.start_time, o.completion_start_time) {
         facts.push(Fact {
             label: "Time to first token".into(),
             value: format_duration(first),
+            ..Fact::default()
         });
     }
     if let Some(version) = o.version.as_deref().filter(|v| !v.is_empty()) {
         facts.push(Fact {
             label: "Version".into(),
             value: version.to_string(),
+            ..Fact::default()
         });
     }
     facts.push(Fact {
         label: "Environment".into(),
         value: o.environment.clone(),
+        ..Fact::default()
     });
     let mut cost: Vec<Fact> = o
         .cost_details
@@ -505,6 +520,7 @@ pub fn observation_panel_view(
         .map(|(k, v)| Fact {
             label: k.clone(),
             value: format!("${}", figure(*v)),
+            ..Fact::default()
         })
         .collect();
     if let Some(total) = o.total_cost {
@@ -512,6 +528,7 @@ pub fn observation_panel_view(
             cost.push(Fact {
                 label: "total".into(),
                 value: format!("${}", figure(total)),
+                ..Fact::default()
             });
         }
     }
@@ -548,6 +565,7 @@ pub fn observation_panel_view(
             .map(|(k, v)| Fact {
                 label: k.clone(),
                 value: v.to_string(),
+                ..Fact::default()
             })
             .collect(),
         cost,
@@ -860,10 +878,17 @@ async fn add_score(
     let score_id = body["id"].as_str().unwrap_or_default().to_string();
     let envelope =
         crate::http::api::scores::create::envelope(body, &crate::domain::time::iso(Utc::now())).1;
-    let outcome =
-        crate::write_path::accept_envelopes(&stores, &settings, &member.project_id, vec![envelope])
-            .await
-            .map_err(|e| UiError::Internal(anyhow::anyhow!("writing a score: {e}")))?;
+    // An annotation, as Langfuse records a score added in its UI: source and author are set
+    // by the write path, never taken from the form.
+    let outcome = crate::write_path::accept_annotation(
+        &stores,
+        &settings,
+        &member.project_id,
+        envelope,
+        &member.signed_in.user.id,
+    )
+    .await
+    .map_err(|e| UiError::Internal(anyhow::anyhow!("writing a score: {e}")))?;
     if let Some(error) = outcome.errors.into_iter().next() {
         return Err(UiError::BadRequest(error.message));
     }
@@ -1059,5 +1084,11 @@ mod tests {
         assert!(html.contains("href=\"#\""), "the link's target is dropped");
         assert!(html.contains("role-user") && html.contains("1.50s"));
         assert!(html.contains("/project/p/prompts/%3Cscript%3E"), "{html}");
+        // Start and end are times the browser shows in its zone, to the millisecond.
+        assert!(
+            html.contains(r#"<time datetime="2024-05-01T10:00:00.000Z" data-ms>2024-05-01 10:00:00.000 UTC</time>"#)
+                && html.contains(r#"<time datetime="2024-05-01T10:00:01.500Z" data-ms>"#),
+            "{html}"
+        );
     }
 }

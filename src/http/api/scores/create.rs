@@ -5,7 +5,9 @@
 //! them (what the SDK sends) is answered 202 `{"message": "Accepted"}` when every score was
 //! accepted, else 207 `{"accepted", "rejected", "errors": [{"message"}]}`. Each score becomes a
 //! `score-create` envelope and takes the ingestion pipeline, validated by its parser. As in
-//! Langfuse, the public key alone (a browser) may write scores here.
+//! Langfuse, the public key alone (a browser) may write scores here, and every score written
+//! here has source `API`: Langfuse's `PostScoresBody` has no `source` (nor `authorUserId`), so
+//! whatever a client sends in them is dropped.
 
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
@@ -40,6 +42,16 @@ pub fn envelope(mut score: Value, now: &str) -> (String, Value) {
     (id, envelope)
 }
 
+/// A score body as this endpoint takes it: without the fields only the server sets, so the
+/// score is an `API` score with no author.
+pub fn as_api_score(mut score: Value) -> Value {
+    if let Some(body) = score.as_object_mut() {
+        body.remove("source");
+        body.remove("authorUserId");
+    }
+    score
+}
+
 async fn create_scores(
     auth: IngestionAuth,
     body: web::Json<Value>,
@@ -50,7 +62,10 @@ async fn create_scores(
     match body.into_inner() {
         Value::Array(scores) => {
             let count = scores.len();
-            let envelopes = scores.into_iter().map(|s| envelope(s, &now).1).collect();
+            let envelopes = scores
+                .into_iter()
+                .map(|s| envelope(as_api_score(s), &now).1)
+                .collect();
             let outcome =
                 accept_envelopes(&stores, &settings, auth.project_id(), envelopes).await?;
             if outcome.errors.is_empty() {
@@ -68,7 +83,7 @@ async fn create_scores(
             })))
         }
         score @ Value::Object(_) => {
-            let (id, envelope) = envelope(score, &now);
+            let (id, envelope) = envelope(as_api_score(score), &now);
             let outcome =
                 accept_envelopes(&stores, &settings, auth.project_id(), vec![envelope]).await?;
             match outcome.errors.into_iter().next() {

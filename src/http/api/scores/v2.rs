@@ -38,7 +38,7 @@ pub(crate) fn score_json(s: &ScoreView, project: &ProjectId) -> Value {
         "timestamp": iso(s.timestamp),
         "createdAt": iso(s.created_at),
         "updatedAt": iso(s.updated_at),
-        "authorUserId": Value::Null,
+        "authorUserId": s.author_user_id,
         "comment": s.comment,
         "metadata": metadata(&s.metadata),
         "configId": s.config_id,

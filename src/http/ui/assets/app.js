@@ -2,15 +2,23 @@
 "use strict";
 
 // Times: the server writes UTC text; show it in the browser's time zone, with UTC on hover.
+// A `<time data-ms>` (where durations matter) keeps its seconds and milliseconds. Pages that
+// swap HTML in (assets/trace.js) call this on what they swapped in; each element is done once.
 function localTimes(root) {
-  for (const el of root.querySelectorAll("time[datetime]")) {
+  for (const el of root.querySelectorAll("time[datetime]:not([data-local])")) {
     const at = new Date(el.getAttribute("datetime"));
     if (Number.isNaN(at.getTime())) continue;
     if (!el.title) el.title = el.textContent.trim();
-    el.textContent = at.toLocaleString(undefined, {
+    const options = {
       year: "numeric", month: "short", day: "numeric",
       hour: "2-digit", minute: "2-digit",
-    });
+    };
+    if (el.hasAttribute("data-ms")) {
+      options.second = "2-digit";
+      options.fractionalSecondDigits = 3;
+    }
+    el.textContent = at.toLocaleString(undefined, options);
+    el.setAttribute("data-local", "");
   }
 }
 

@@ -33,6 +33,7 @@ pub struct ScoreRow {
     pub source: String,
     pub comment: Option<String>,
     pub metadata: Vec<(String, String)>,
+    pub author_user_id: Option<String>,
     pub config_id: Option<String>,
     pub data_type: String,
     pub string_value: Option<String>,
@@ -62,6 +63,7 @@ impl From<ScoreRecord> for ScoreRow {
             source: s.source,
             comment: s.comment,
             metadata: pairs(s.metadata),
+            author_user_id: s.author_user_id,
             config_id: s.config_id,
             data_type: s.data_type.as_str().to_string(),
             string_value: s.string_value,
@@ -90,6 +92,7 @@ pub struct ScoreView {
     pub source: String,
     pub comment: Option<String>,
     pub metadata: Vec<(String, String)>,
+    pub author_user_id: Option<String>,
     pub config_id: Option<String>,
     pub data_type: String,
     pub string_value: Option<String>,
@@ -102,7 +105,7 @@ pub struct ScoreView {
 
 const SCORE_COLUMNS: &str = "id, timestamp, toString(environment) AS environment, trace_id, session_id, dataset_run_id, \
     observation_id, name, value, toString(source) AS source, comment, CAST(metadata, 'Array(Tuple(String, String))') AS metadata, \
-    config_id, toString(data_type) AS data_type, string_value, queue_id, created_at, updated_at";
+    author_user_id, config_id, toString(data_type) AS data_type, string_value, queue_id, created_at, updated_at";
 
 /// The score `score_id`, newest version, unless deleted.
 pub async fn get(
