@@ -628,8 +628,6 @@ mod tests {
         let s = merge_score("p", "s", [&a]).unwrap();
         assert_eq!(s.source, "ANNOTATION");
         assert_eq!(s.author_user_id.as_deref(), Some("user-1"));
-        let row = crate::storage::clickhouse::scores::ScoreRow::from(s);
-        assert_eq!(row.author_user_id.as_deref(), Some("user-1"));
     }
 
     /// A random event of trace `t` or observation `o`: any kind, time, and subset of fields.
