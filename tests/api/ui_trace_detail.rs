@@ -314,6 +314,15 @@ async fn scores_are_added_by_members_and_refused_to_viewers_and_forgeries() {
         table.contains("ANNOTATION") && table.contains("by Olivia Owner"),
         "{table}"
     );
+    // The observation's panel names the author too, on the page and in the fragment.
+    for path in [
+        "/project/boot-project/traces/t-chat?observation=o-gen",
+        "/project/boot-project/traces/t-chat/observations/o-gen",
+    ] {
+        let (status, panel) = owner.page(path).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(panel.contains("by Olivia Owner"), "{path}: {panel}");
+    }
     // On the trace, numeric; a bad value is a 400 and writes nothing.
     let response = owner
         .post_raw(

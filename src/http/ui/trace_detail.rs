@@ -35,6 +35,7 @@ use crate::storage::clickhouse::observations::{self, ObservationView};
 use crate::storage::clickhouse::scores::{self, ScoreView};
 use crate::storage::clickhouse::trace_tree::ObservationOutline;
 use crate::storage::clickhouse::traces::TraceView;
+use crate::storage::postgres::memberships;
 use crate::storage::trace_outline;
 use crate::storage::Stores;
 
@@ -98,6 +99,8 @@ pub struct ScoreRowView {
     pub data_type: String,
     pub comment: String,
     pub source: String,
+    /// Who added it in the UI (an annotation's author), by name; empty otherwise.
+    pub author: String,
     pub time: ShownTime,
 }
 
@@ -395,8 +398,36 @@ pub fn tree_rows(
     rows
 }
 
-fn score_rows(scores: &[ScoreView], observation: Option<&str>) -> Vec<ScoreRowView> {
-    scores
+/// The scores shown on a trace's page, and the names of the people who added those that are
+/// annotations (by user id).
+#[derive(Clone, Copy)]
+pub struct ShownScores<'a> {
+    pub scores: &'a [ScoreView],
+    pub authors: &'a HashMap<String, String>,
+}
+
+/// The names of the members of the project's organization who wrote any of `scores`, by id.
+async fn author_names(
+    stores: &Stores,
+    member: &ProjectMember,
+    scores: &[ScoreView],
+) -> Result<HashMap<String, String>, UiError> {
+    if scores.iter().all(|s| s.author_user_id.is_none()) {
+        return Ok(HashMap::new());
+    }
+    Ok(memberships::members(&stores.postgres, &member.org_id)
+        .await?
+        .into_iter()
+        .map(|m| {
+            let name = m.name.filter(|n| !n.trim().is_empty()).unwrap_or(m.email);
+            (m.user_id, name)
+        })
+        .collect())
+}
+
+fn score_rows(shown: ShownScores<'_>, observation: Option<&str>) -> Vec<ScoreRowView> {
+    shown
+        .scores
         .iter()
         .filter(|s| s.observation_id.as_deref().filter(|o| !o.is_empty()) == observation)
         .map(|s| ScoreRowView {
@@ -412,6 +443,11 @@ fn score_rows(scores: &[ScoreView], observation: Option<&str>) -> Vec<ScoreRowVi
             data_type: s.data_type.clone(),
             comment: s.comment.clone().unwrap_or_default(),
             source: s.source.clone(),
+            author: s
+                .author_user_id
+                .as_ref()
+                .map(|id| shown.authors.get(id).unwrap_or(id).clone())
+                .unwrap_or_default(),
             time: ShownTime::new(s.timestamp),
         })
         .collect()
@@ -449,7 +485,7 @@ fn figure(value: f64) -> String {
 
 fn trace_panel(
     trace: &TraceView,
-    scores: &[ScoreView],
+    scores: ShownScores<'_>,
     score_form: Option<ScoreForm>,
     full_href: Option<&str>,
 ) -> PanelView {
@@ -480,7 +516,7 @@ fn trace_panel(
 pub fn observation_panel_view(
     project_id: &str,
     o: &ObservationView,
-    scores: &[ScoreView],
+    scores: ShownScores<'_>,
     score_form: Option<ScoreForm>,
     full_href: Option<&str>,
 ) -> PanelView {
@@ -658,11 +694,16 @@ async fn trace_page(
         (&latency, &cost, &level),
     );
     let form = score_form(&member, &trace_path, selected.as_deref(), &list);
+    let authors = author_names(&stores, &member, &outline.scores).await?;
+    let shown = ShownScores {
+        scores: &outline.scores,
+        authors: &authors,
+    };
     let mut panel = match &observation {
         Some(o) => {
             let full_href =
                 (!full).then(|| format!("{}&full=1", with_query(&trace_path, Some(&o.id), &list)));
-            observation_panel_view(&project_id, o, &outline.scores, form, full_href.as_deref())
+            observation_panel_view(&project_id, o, shown, form, full_href.as_deref())
         }
         None => {
             let full_href = (!full).then(|| {
@@ -670,7 +711,7 @@ async fn trace_page(
                 let sep = if base.contains('?') { '&' } else { '?' };
                 format!("{base}{sep}full=1")
             });
-            trace_panel(trace, &outline.scores, form, full_href.as_deref())
+            trace_panel(trace, shown, form, full_href.as_deref())
         }
     };
     panel.notice = notice;
@@ -778,10 +819,14 @@ async fn observation_panel(
         )
     });
     let form = score_form(&member, &trace_path, Some(&observation.id), &list);
+    let authors = author_names(&stores, &member, &scores).await?;
     let panel = observation_panel_view(
         &project_id,
         &observation,
-        &scores,
+        ShownScores {
+            scores: &scores,
+            authors: &authors,
+        },
         form,
         full_href.as_deref(),
     );
@@ -1073,7 +1118,12 @@ mod tests {
             prompt_name: Some(payload.into()),
             prompt_version: Some(2),
         };
-        let panel = observation_panel_view("p", &observation, &[], None, None);
+        let authors = HashMap::new();
+        let shown = ShownScores {
+            scores: &[],
+            authors: &authors,
+        };
+        let panel = observation_panel_view("p", &observation, shown, None, None);
         let html = PanelFragment { panel }.render().unwrap();
         let lower = html.to_ascii_lowercase();
         assert!(
