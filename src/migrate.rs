@@ -63,6 +63,7 @@ pub fn postgres_migrations() -> Vec<Migration> {
             "0001_organizations_projects_api_keys.sql",
             "0002_prompts.sql",
             "0003_users_sessions_memberships.sql",
+            "0004_models.sql",
         ]
     )
 }
