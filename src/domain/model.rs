@@ -547,8 +547,9 @@ fn parse_condition(value: &Value) -> Result<TierCondition, String> {
             if usage_detail_pattern.is_empty() || usage_detail_pattern.len() > 200 {
                 return Err("usageDetailPattern must have 1 to 200 characters".into());
             }
-            Regex::new(usage_detail_pattern)
-                .map_err(|e| format!("usageDetailPattern is not a valid regular expression: {e}"))?;
+            Regex::new(usage_detail_pattern).map_err(|e| {
+                format!("usageDetailPattern is not a valid regular expression: {e}")
+            })?;
             if !value.is_finite() || *value < 0.0 {
                 return Err("value must be a non-negative number".into());
             }
@@ -687,7 +688,10 @@ mod tests {
     fn project_models_come_before_shipped_ones() {
         let shipped = [model("shipped", "(?i)^(openai/)?gpt-4o$", Some(2024))];
         let project = [model("mine", "(?i)^gpt-4o$", None)];
-        assert_eq!(picked(&project, &shipped, "gpt-4o", year(2025)), Some("mine"));
+        assert_eq!(
+            picked(&project, &shipped, "gpt-4o", year(2025)),
+            Some("mine")
+        );
         assert_eq!(
             picked(&project, &shipped, "openai/gpt-4o", year(2025)),
             Some("shipped")
@@ -826,7 +830,11 @@ mod tests {
             let upper = &choose_tier(&tiers, &usage(&[("INPUT", sum)]), None, None)
                 .unwrap()
                 .name;
-            assert_eq!(upper == "T", op == "lt" || op == "lte" || op == "neq", "{op}");
+            assert_eq!(
+                upper == "T",
+                op == "lt" || op == "lte" || op == "neq",
+                "{op}"
+            );
         }
     }
 
@@ -843,7 +851,10 @@ mod tests {
         ];
         let params = |v: Value| json!({ "service_tier": v }).as_object().cloned().unwrap();
         let pick = |p: Option<&Map<String, Value>>| {
-            choose_tier(&tiers, &BTreeMap::new(), p, None).unwrap().name.clone()
+            choose_tier(&tiers, &BTreeMap::new(), p, None)
+                .unwrap()
+                .name
+                .clone()
         };
         assert_eq!(pick(Some(&params(json!("priority")))), "Fast");
         assert_eq!(pick(Some(&params(json!("Priority")))), "Standard");
@@ -852,7 +863,9 @@ mod tests {
         // Metadata is another source.
         let meta = params(json!("fast"));
         assert_eq!(
-            choose_tier(&tiers, &BTreeMap::new(), None, Some(&meta)).unwrap().name,
+            choose_tier(&tiers, &BTreeMap::new(), None, Some(&meta))
+                .unwrap()
+                .name,
             "Standard"
         );
     }
@@ -869,7 +882,9 @@ mod tests {
             ),
         ];
         assert_eq!(
-            choose_tier(&tiers, &usage(&[("input", 1.0)]), None, None).unwrap().name,
+            choose_tier(&tiers, &usage(&[("input", 1.0)]), None, None)
+                .unwrap()
+                .name,
             "Standard"
         );
         assert!(choose_tier(&tiers[1..], &BTreeMap::new(), None, None).is_none());
@@ -883,7 +898,10 @@ mod tests {
         for bad in ["", "-1", "1e", "abc", "1.2.3", "NaN", "1e1000", "."] {
             assert!(Price::parse(bad).is_none(), "{bad}");
         }
-        assert_eq!(Price::from_json(&json!(0.0000025)).unwrap().to_f64(), 0.0000025);
+        assert_eq!(
+            Price::from_json(&json!(0.0000025)).unwrap().to_f64(),
+            0.0000025
+        );
         assert!(Price::from_json(&json!(-0.1)).is_none());
         assert!(Price::from_json(&json!("1")).is_none());
     }
@@ -907,7 +925,8 @@ mod tests {
 
     #[test]
     fn refusals_name_the_field() {
-        let base = json!({"modelName": "m", "matchPattern": "^m$", "unit": "TOKENS", "inputPrice": 1});
+        let base =
+            json!({"modelName": "m", "matchPattern": "^m$", "unit": "TOKENS", "inputPrice": 1});
         let with = |key: &str, value: Value| {
             let mut b = base.clone();
             b[key] = value;
@@ -932,7 +951,9 @@ mod tests {
     #[test]
     fn tier_rules_are_langfuses() {
         let tiers = |t: Value| {
-            NewModel::from_request(&json!({"modelName": "m", "matchPattern": "^m$", "pricingTiers": t}))
+            NewModel::from_request(
+                &json!({"modelName": "m", "matchPattern": "^m$", "pricingTiers": t}),
+            )
         };
         let std = json!({"name": "Standard", "isDefault": true, "priority": 0, "conditions": [], "prices": {"input": 1, "output": 2}});
         let cond = json!([{"usageDetailPattern": "input", "operator": "gt", "value": 200000, "caseSensitive": false}]);
@@ -956,13 +977,44 @@ mod tests {
         for (case, expected) in [
             (json!([large.clone()]), "isDefault"),
             (json!([std.clone(), std.clone()]), "only one"),
-            (json!([std.clone(), edit(&large, &["priority"], json!(0))]), "priorities"),
-            (json!([std.clone(), edit(&large, &["name"], json!("Standard"))]), "names"),
-            (json!([std.clone(), edit(&large, &["conditions"], json!([]))]), "at least one condition"),
-            (json!([std.clone(), edit(&large, &["prices"], json!({"input": 1}))]), "same usage types"),
-            (json!([std.clone(), edit(&large, &["conditions", "0", "operator"], json!("between"))]), "pricingTiers[1].conditions[0]"),
-            (json!([std.clone(), edit(&large, &["conditions", "0", "usageDetailPattern"], json!("(in"))]), "usageDetailPattern"),
-            (json!([edit(&std, &["prices", "input"], json!(-1))]), "prices.input"),
+            (
+                json!([std.clone(), edit(&large, &["priority"], json!(0))]),
+                "priorities",
+            ),
+            (
+                json!([std.clone(), edit(&large, &["name"], json!("Standard"))]),
+                "names",
+            ),
+            (
+                json!([std.clone(), edit(&large, &["conditions"], json!([]))]),
+                "at least one condition",
+            ),
+            (
+                json!([std.clone(), edit(&large, &["prices"], json!({"input": 1}))]),
+                "same usage types",
+            ),
+            (
+                json!([
+                    std.clone(),
+                    edit(&large, &["conditions", "0", "operator"], json!("between"))
+                ]),
+                "pricingTiers[1].conditions[0]",
+            ),
+            (
+                json!([
+                    std.clone(),
+                    edit(
+                        &large,
+                        &["conditions", "0", "usageDetailPattern"],
+                        json!("(in")
+                    )
+                ]),
+                "usageDetailPattern",
+            ),
+            (
+                json!([edit(&std, &["prices", "input"], json!(-1))]),
+                "prices.input",
+            ),
         ] {
             let err = tiers(case).unwrap_err();
             assert!(err.contains(expected), "{err} lacks {expected}");

@@ -121,7 +121,7 @@ pub async fn list(
             &format!(
                 "SELECT {MODEL_COLUMNS} FROM models
                  WHERE project_id = $1 OR project_id IS NULL
-                 ORDER BY model_name, unit NULLS LAST, start_date DESC NULLS LAST, id
+                 ORDER BY model_name COLLATE \"C\", unit NULLS LAST, start_date DESC NULLS LAST, id
                  OFFSET $2 LIMIT $3"
             ),
             &[&project.as_str(), &(offset as i64), &(limit as i64)],
