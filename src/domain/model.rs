@@ -231,6 +231,15 @@ pub trait Candidate {
     fn id(&self) -> &str;
 }
 
+impl<T: Candidate> Candidate for std::sync::Arc<T> {
+    fn start_date(&self) -> Option<DateTime<Utc>> {
+        (**self).start_date()
+    }
+    fn id(&self) -> &str {
+        (**self).id()
+    }
+}
+
 impl Candidate for ModelDefinition {
     fn start_date(&self) -> Option<DateTime<Utc>> {
         self.start_date

@@ -508,7 +508,10 @@ pub async fn load_shipped(pool: &Pool, text: &str) -> anyhow::Result<Option<usiz
 // ---------------------------------------------------------------------------------------------
 // The cache.
 
-type Compiled = Arc<Vec<Matchable<ModelDefinition>>>;
+/// How often a [`ModelCatalog`] asks whether the models changed, unless told otherwise.
+pub const DEFAULT_REFRESH: Duration = Duration::from_secs(2);
+
+type Compiled = Arc<Vec<Matchable<Arc<ModelDefinition>>>>;
 
 #[derive(Default)]
 struct CacheState {
@@ -548,7 +551,7 @@ impl ModelCatalog {
         project_id: &str,
         model_name: &str,
         at: Option<DateTime<Utc>>,
-    ) -> anyhow::Result<Option<ModelDefinition>> {
+    ) -> anyhow::Result<Option<Arc<ModelDefinition>>> {
         self.check_epoch().await?;
         let shipped = self.shipped().await?;
         let project = self.project(project_id).await?;
@@ -581,30 +584,37 @@ impl ModelCatalog {
     }
 
     async fn shipped(&self) -> anyhow::Result<Compiled> {
-        if let Some(s) = &self.state.lock().expect("model cache lock").shipped {
-            return Ok(s.clone());
-        }
+        let epoch = {
+            let state = self.state.lock().expect("model cache lock");
+            if let Some(s) = &state.shipped {
+                return Ok(s.clone());
+            }
+            state.epoch
+        };
         let loaded = self.load(None).await?;
-        self.state.lock().expect("model cache lock").shipped = Some(loaded.clone());
+        let mut state = self.state.lock().expect("model cache lock");
+        // Kept only if no newer epoch was seen while loading: what was read may predate it.
+        if state.epoch == epoch {
+            state.shipped = Some(loaded.clone());
+        }
         Ok(loaded)
     }
 
     async fn project(&self, project_id: &str) -> anyhow::Result<Compiled> {
-        if let Some(p) = self
-            .state
-            .lock()
-            .expect("model cache lock")
-            .projects
-            .get(project_id)
-        {
-            return Ok(p.clone());
-        }
+        let epoch = {
+            let state = self.state.lock().expect("model cache lock");
+            if let Some(p) = state.projects.get(project_id) {
+                return Ok(p.clone());
+            }
+            state.epoch
+        };
         let loaded = self.load(Some(project_id)).await?;
-        self.state
-            .lock()
-            .expect("model cache lock")
-            .projects
-            .insert(project_id.to_string(), loaded.clone());
+        let mut state = self.state.lock().expect("model cache lock");
+        if state.epoch == epoch {
+            state
+                .projects
+                .insert(project_id.to_string(), loaded.clone());
+        }
         Ok(loaded)
     }
 
@@ -622,7 +632,14 @@ impl ModelCatalog {
             .context("postgres: reading models")?;
         let models = with_tiers(&client, rows.iter().map(model_from_row).collect()).await?;
         Ok(Arc::new(
-            models.into_iter().filter_map(Matchable::new).collect(),
+            models
+                .into_iter()
+                .filter_map(Matchable::new)
+                .map(|m| Matchable {
+                    model: Arc::new(m.model),
+                    regex: m.regex,
+                })
+                .collect(),
         ))
     }
 }
