@@ -170,7 +170,7 @@ async fn tiered_models_answer_their_tiers_and_the_default_tiers_flat_prices() {
     assert_eq!(names, ["Standard", "Large", "Priority"]);
     assert_eq!(
         tiers[1]["conditions"],
-        json!([{"usageDetailPattern": "(input|cache)", "operator": "gt", "value": 200000.0, "caseSensitive": false}])
+        json!([{"usageDetailPattern": "(input|cache)", "operator": "gt", "value": 200000, "caseSensitive": false}])
     );
     assert_eq!(
         tiers[2]["conditions"],

@@ -99,13 +99,13 @@ pub fn model_json(m: &ModelDefinition) -> Value {
     let flat = |usage_type: &str| {
         default_prices
             .and_then(|p| p.get(usage_type))
-            .map(|p| json!(p.to_f64()))
+            .map(|p| number(p.to_f64()))
             .unwrap_or(Value::Null)
     };
     let prices: Map<String, Value> = default_prices
         .into_iter()
         .flatten()
-        .map(|(k, p)| (k.clone(), json!({ "price": p.to_f64() })))
+        .map(|(k, p)| (k.clone(), json!({ "price": number(p.to_f64()) })))
         .collect();
     json!({
         "id": m.id,
@@ -129,14 +129,46 @@ fn tier_json(t: &PricingTier) -> Value {
     let prices: Map<String, Value> = t
         .prices
         .iter()
-        .map(|(k, p)| (k.clone(), json!(p.to_f64())))
+        .map(|(k, p)| (k.clone(), number(p.to_f64())))
+        .collect();
+    let conditions: Vec<Value> = t
+        .conditions
+        .iter()
+        .map(|c| {
+            let mut c = serde_json::to_value(c).unwrap_or(Value::Null);
+            if let Some(v) = c.get("value").and_then(Value::as_f64) {
+                c["value"] = number(v);
+            }
+            c
+        })
         .collect();
     json!({
         "id": t.id,
         "name": t.name,
         "isDefault": t.is_default,
         "priority": t.priority,
-        "conditions": t.conditions,
+        "conditions": conditions,
         "prices": prices,
     })
+}
+
+/// A number as JavaScript writes it: `200000`, not `200000.0`, so answers read as Langfuse's do.
+fn number(n: f64) -> Value {
+    if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
+        json!(n as i64)
+    } else {
+        json!(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integral_numbers_are_written_without_a_fraction() {
+        assert_eq!(number(200000.0).to_string(), "200000");
+        assert_eq!(number(0.0000025).to_string(), "2.5e-6");
+        assert_eq!(number(1.5).to_string(), "1.5");
+    }
 }
