@@ -114,6 +114,9 @@ pub async fn migrate(settings: &Settings, status_only: bool) -> anyhow::Result<S
         for (store, name) in report.applied {
             out.push_str(&format!("applied {store} {name}\n"));
         }
+        if let Some(n) = report.shipped_models {
+            out.push_str(&format!("loaded {n} shipped models\n"));
+        }
     }
     pool.close();
     Ok(out)

@@ -63,6 +63,7 @@ pub fn postgres_migrations() -> Vec<Migration> {
             "0001_organizations_projects_api_keys.sql",
             "0002_prompts.sql",
             "0003_users_sessions_memberships.sql",
+            "0004_models.sql",
         ]
     )
 }
@@ -100,6 +101,9 @@ impl fmt::Display for Store {
 pub struct MigrationSet {
     pub postgres: Vec<Migration>,
     pub clickhouse: Vec<Migration>,
+    /// The shipped model definitions (`sql/models/default-models.json`), loaded after the
+    /// PostgreSQL files whenever their text changed.
+    pub shipped_models: String,
 }
 
 impl MigrationSet {
@@ -107,6 +111,7 @@ impl MigrationSet {
         MigrationSet {
             postgres: postgres_migrations(),
             clickhouse: clickhouse_migrations(),
+            shipped_models: crate::storage::models::SHIPPED_MODELS.to_string(),
         }
     }
 }
@@ -134,6 +139,8 @@ pub enum FileState {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
     pub applied: Vec<(Store, String)>,
+    /// How many shipped models were (re)loaded; `None` when they were already current.
+    pub shipped_models: Option<usize>,
 }
 
 /// Arbitrary but fixed: the advisory-lock id that serializes every `migrate` of an installation.
@@ -178,7 +185,14 @@ pub async fn run(
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_ID])
         .await
         .context("postgres: taking the migration lock")?;
-    let result = run_locked(&mut lock_conn, clickhouse, set).await;
+    let mut result = run_locked(&mut lock_conn, clickhouse, set).await;
+    if let Ok(report) = &mut result {
+        // Under the same lock: a second `migrate` finds the set loaded and its checksum current.
+        match load_shipped_models(pool, &lock_conn, &set.shipped_models).await {
+            Ok(loaded) => report.shipped_models = loaded,
+            Err(e) => result = Err(e),
+        }
+    }
     // Unlock even after a failure; if this process dies instead, the session's end unlocks.
     let _ = lock_conn
         .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_ID])
@@ -238,6 +252,25 @@ async fn run_locked(
         report.applied.push((Store::ClickHouse, m.name.clone()));
     }
     Ok(report)
+}
+
+/// Loads the shipped models once their tables exist (a set without `0004_models.sql`, as tests
+/// build, has nothing to load them into).
+async fn load_shipped_models(
+    pool: &deadpool_postgres::Pool,
+    pg: &deadpool_postgres::Object,
+    text: &str,
+) -> anyhow::Result<Option<usize>> {
+    let exists: bool = pg
+        .query_one("SELECT to_regclass('model_catalog_state') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    if !exists {
+        return Ok(None);
+    }
+    crate::storage::models::load_shipped(pool, text)
+        .await
+        .context("loading the shipped models")
 }
 
 /// Reports every file's state without changing anything (read-only: no lock, no tables created).

@@ -3,6 +3,8 @@
 //! - `account`: roles and what they allow, e-mail keys, argon2id passwords, session tokens.
 //! - `api_key`: salted hashes of API-key secrets and their constant-time comparison.
 //! - `entity`: the kinds of record ingestion writes (trace, observation, score).
+//! - `model`: model definitions and prices: which model an observation's model name matches,
+//!   which pricing tier its usage falls in, and the rules of a new model definition.
 //! - `observation`: an observation's type and level.
 //! - `project`: `ProjectId`, the scope every query of one project's data takes.
 //! - `prompt`: prompt validation, labels, and the resolution of composed prompts.
@@ -11,6 +13,7 @@
 pub mod account;
 pub mod api_key;
 pub mod entity;
+pub mod model;
 pub mod observation;
 pub mod project;
 pub mod prompt;

@@ -2,10 +2,12 @@
 //!
 //! The web role and the worker meet only here: at the tables, the Redis key scheme and the blob
 //! key scheme, which are read and written across processes and versions.
-//! `signin_throttle` counts the web UI's failed sign-ins in Redis.
+//! `models` holds model definitions and prices (and the shipped set `migrate` loads) and the
+//! per-process cache matching reads through. `signin_throttle` counts the web UI's failed sign-ins in Redis.
 
 pub mod blob;
 pub mod clickhouse;
+pub mod models;
 pub mod postgres;
 pub mod prompts;
 pub mod queue;

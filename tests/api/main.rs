@@ -13,6 +13,7 @@ mod health;
 mod helpers;
 mod ingestion;
 mod migrations;
+mod models;
 mod openapi_contract;
 mod otel;
 mod otel_sdk;

@@ -647,7 +647,45 @@ async fn every_read_answer_has_every_field_the_spec_names() {
             .await;
     }
 
-    assert_eq!(audit.checked.len(), 14, "{:?}", audit.checked);
+    let response = app
+        .post_as(
+            "/api/public/models",
+            &key,
+            &json!({"modelName": "contract-model", "matchPattern": "(?i)^contract-model$",
+                "unit": "TOKENS", "tokenizerId": "openai", "tokenizerConfig": {"tokenizerModel": "gpt-4o"},
+                "startDate": "2024-01-01T00:00:00.000Z",
+                "pricingTiers": [
+                    {"name": "Standard", "isDefault": true, "priority": 0, "conditions": [],
+                     "prices": {"input": 0.000001, "output": 0.000002}},
+                    {"name": "Large", "isDefault": false, "priority": 1,
+                     "conditions": [{"usageDetailPattern": "input", "operator": "gt", "value": 200000, "caseSensitive": false}],
+                     "prices": {"input": 0.000002, "output": 0.000004}},
+                    {"name": "Fast", "isDefault": false, "priority": 2,
+                     "conditions": [{"source": "model_parameters", "key": "service_tier", "operator": "in", "values": ["priority"]}],
+                     "prices": {"input": 0.000003, "output": 0.000006}}]}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let created: Value = response.json().await.unwrap();
+    audit
+        .check(
+            "/api/public/models/{id}",
+            &format!("/api/public/models/{}", created["id"].as_str().unwrap()),
+        )
+        .await;
+    let models = audit
+        .check("/api/public/models", "/api/public/models?limit=100")
+        .await;
+    assert_eq!(ids(&models).len(), 100, "{models}");
+    for id in ids(&models).into_iter().step_by(10) {
+        audit
+            .check(
+                "/api/public/models/{id}",
+                &format!("/api/public/models/{id}"),
+            )
+            .await;
+    }
+    assert_eq!(audit.checked.len(), 16, "{:?}", audit.checked);
     assert!(
         audit.found.is_empty(),
         "{} answers break the spec:\n{}",

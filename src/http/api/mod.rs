@@ -4,7 +4,8 @@
 //! - `projects`: the key's project (the SDKs' credential check).
 //! - `ingestion`: the batch API; `otel`: OTLP/HTTP traces. Both take `crate::write_path`.
 //! - `traces`: reading and deleting traces; `sessions`; `observations` (`v1`, `v2`);
-//!   `scores` (`create` for direct writes, `v2` and `v3` lists side by side); `prompts`.
+//!   `scores` (`create` for direct writes, `v2` and `v3` lists side by side); `prompts`;
+//!   `models` (model definitions and prices, the project's and the shipped ones).
 //! - Health and readiness come from `crate::health`, which the worker's probe server shares.
 //! - `params`: one reader of query parameters, paging, cursors and times for every list;
 //!   `list_conditions`: the parameters of the filtered lists as conditions of the filter language; `json`:
@@ -14,6 +15,7 @@ pub mod body;
 pub mod ingestion;
 pub mod json;
 pub mod list_conditions;
+pub mod models;
 pub mod observations;
 pub mod otel;
 pub mod params;
@@ -43,6 +45,7 @@ pub fn mount(cfg: &mut web::ServiceConfig) {
             .configure(observations::routes)
             .configure(scores::routes)
             .configure(prompts::routes)
+            .configure(models::routes)
             .default_service(web::to(error::not_found)),
     );
 }
