@@ -22,6 +22,7 @@ mod read_api;
 mod read_api_v1;
 mod read_api_v2;
 mod redis;
+mod score_configs;
 mod scores;
 mod sdk;
 mod torture;
