@@ -227,6 +227,8 @@ async fn refusals_of_the_api_are_shown_in_the_form_and_nothing_is_written() {
                 ("match_pattern", "^m$"),
                 ("input_price", "1"),
                 ("start_date", "soon"),
+                ("unit", "TOKENS"),
+                ("tokenizer_id", "claude"),
             ],
             "startDate",
         ),
@@ -238,6 +240,16 @@ async fn refusals_of_the_api_are_shown_in_the_form_and_nothing_is_written() {
         assert!(error.contains(words), "{error} / {words}");
         // What was written comes back in the form.
         assert!(html.contains("value=\"m\""));
+        if words == "startDate" {
+            assert!(
+                html.contains("<option value=\"TOKENS\" selected>"),
+                "unit kept"
+            );
+            assert!(
+                html.contains("<option value=\"claude\" selected>"),
+                "tokenizer kept"
+            );
+        }
     }
     assert!(team.project_models().await.is_empty());
 
