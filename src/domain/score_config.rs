@@ -110,10 +110,10 @@ fn categories(value: &Value) -> Result<Vec<Category>, String> {
             .filter(|v| v.is_finite())
             .ok_or(CATEGORIES_SHAPE)?;
         if out.iter().any(|c| c.label == label) {
-            return Err(format!("Duplicate category label: {label}"));
+            return Err("Category labels must be unique.".to_string());
         }
         if out.iter().any(|c| c.value == value) {
-            return Err(format!("Duplicate category value: {value}"));
+            return Err("Category values must be unique.".to_string());
         }
         out.push(Category {
             label: label.to_string(),
@@ -239,7 +239,9 @@ impl ConfigFields {
         match self.data_type {
             ConfigDataType::Numeric => {
                 if self.categories.is_some() {
-                    return Err("categories are only allowed for CATEGORICAL configs".into());
+                    return Err(
+                        "Custom categories are only allowed for categorical data types.".into(),
+                    );
                 }
                 if let (Some(min), Some(max)) = (self.min_value, self.max_value) {
                     if max <= min {
@@ -253,12 +255,16 @@ impl ConfigFields {
                 }
                 match &self.categories {
                     Some(c) if !c.is_empty() => {}
-                    _ => return Err("a CATEGORICAL config needs at least one category".into()),
+                    _ => {
+                        return Err(
+                            "At least one category is required for categorical data types.".into(),
+                        )
+                    }
                 }
             }
             ConfigDataType::Boolean => {
                 if creating && self.categories.is_some() {
-                    return Err("categories cannot be passed for a BOOLEAN config: they are always True (1) and False (0)".into());
+                    return Err("Custom categories are only allowed for categorical data types and are made for boolean data types: True (1) and False (0).".into());
                 }
                 if has_range {
                     return Err("minValue and maxValue are only allowed for NUMERIC configs".into());
@@ -267,7 +273,9 @@ impl ConfigFields {
             }
             ConfigDataType::Text => {
                 if self.categories.is_some() {
-                    return Err("categories are only allowed for CATEGORICAL configs".into());
+                    return Err(
+                        "Custom categories are only allowed for categorical data types.".into(),
+                    );
                 }
                 if has_range {
                     return Err("minValue and maxValue are only allowed for NUMERIC configs".into());

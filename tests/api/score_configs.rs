@@ -197,15 +197,15 @@ async fn refusals_name_the_rule_and_write_nothing() {
         ),
         (
             json!({"name": "x", "dataType": "CATEGORICAL"}),
-            "at least one category",
+            "At least one category is required",
         ),
         (
             json!({"name": "x", "dataType": "CATEGORICAL", "categories": [{"label": "a", "value": 1}, {"label": "a", "value": 2}]}),
-            "Duplicate category label",
+            "Category labels must be unique",
         ),
         (
             json!({"name": "x", "dataType": "CATEGORICAL", "categories": [{"label": "a", "value": 1}, {"label": "b", "value": 1}]}),
-            "Duplicate category value",
+            "Category values must be unique",
         ),
         (
             json!({"name": "x", "dataType": "CATEGORICAL", "categories": [{"label": "a"}]}),
@@ -217,11 +217,11 @@ async fn refusals_name_the_rule_and_write_nothing() {
         ),
         (
             json!({"name": "x", "dataType": "BOOLEAN", "categories": [{"label": "yes", "value": 1}]}),
-            "BOOLEAN",
+            "made for boolean data types",
         ),
         (
             json!({"name": "x", "dataType": "NUMERIC", "categories": [{"label": "a", "value": 1}]}),
-            "only allowed for CATEGORICAL",
+            "only allowed for categorical data types",
         ),
         (json!(["x"]), "JSON object"),
     ] {
@@ -290,7 +290,7 @@ async fn updates_change_only_what_they_name_and_keep_the_data_type_rules() {
         ),
         (
             json!({"categories": [{"label": "a", "value": 1}]}),
-            "only allowed for CATEGORICAL",
+            "only allowed for categorical data types",
         ),
         (json!({"name": "bad/name"}), "only contain"),
         (json!({"isArchived": "yes"}), "isArchived"),
