@@ -339,3 +339,23 @@ async fn updates_change_only_what_they_name_and_keep_the_data_type_rules() {
     assert_eq!(status, 200);
     assert_eq!(described["categories"], boolean["categories"]);
 }
+
+#[tokio::test]
+async fn the_migration_runs_again_without_harm_over_existing_configs() {
+    let app = TestApp::spawn(TestConfig::new().await).await;
+    let key = create_project(&app.config, "configs-migrate").await;
+    let (status, created) =
+        create(&app, &key, json!({"name": "kept", "dataType": "BOOLEAN"})).await;
+    assert_eq!(status, 200);
+    // As a run killed after the statements but before its record, then a second run, would.
+    let sql = include_str!("../../sql/postgres/0005_score_configs.sql");
+    let client = app.stores.postgres.get().await.unwrap();
+    client.batch_execute(sql).await.unwrap();
+    client.batch_execute(sql).await.unwrap();
+    let id = created["id"].as_str().unwrap();
+    let (status, got) = app
+        .get_json(&format!("/api/public/score-configs/{id}"), &key)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(got, created);
+}
