@@ -64,6 +64,7 @@ pub fn postgres_migrations() -> Vec<Migration> {
             "0002_prompts.sql",
             "0003_users_sessions_memberships.sql",
             "0004_models.sql",
+            "0005_score_configs.sql",
         ]
     )
 }

@@ -8,6 +8,8 @@
 //! - `observation`: an observation's type and level.
 //! - `project`: `ProjectId`, the scope every query of one project's data takes.
 //! - `prompt`: prompt validation, labels, and the resolution of composed prompts.
+//! - `score_config`: score configs: data types, ranges, categories, and what a create or an
+//!   update must satisfy.
 //! - `time`: the date-time forms clients may send, and the one this server writes.
 
 pub mod account;
@@ -17,4 +19,5 @@ pub mod model;
 pub mod observation;
 pub mod project;
 pub mod prompt;
+pub mod score_config;
 pub mod time;

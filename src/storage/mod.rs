@@ -3,7 +3,7 @@
 //! The web role and the worker meet only here: at the tables, the Redis key scheme and the blob
 //! key scheme, which are read and written across processes and versions.
 //! `models` holds model definitions and prices (and the shipped set `migrate` loads) and the
-//! per-process cache matching reads through. `signin_throttle` counts the web UI's failed sign-ins in Redis.
+//! per-process cache matching reads through. `score_configs` holds score configs. `signin_throttle` counts the web UI's failed sign-ins in Redis.
 
 pub mod blob;
 pub mod clickhouse;
@@ -13,6 +13,7 @@ pub mod prompts;
 pub mod queue;
 pub mod raw_events;
 pub mod redis;
+pub mod score_configs;
 pub mod signin_throttle;
 pub mod trace_gate;
 pub mod trace_outline;

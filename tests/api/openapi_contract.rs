@@ -685,7 +685,33 @@ async fn every_read_answer_has_every_field_the_spec_names() {
             )
             .await;
     }
-    assert_eq!(audit.checked.len(), 16, "{:?}", audit.checked);
+    for body in [
+        json!({"name": "contract numeric", "dataType": "NUMERIC", "minValue": 0, "maxValue": 1,
+               "description": "a range"}),
+        json!({"name": "contract open", "dataType": "NUMERIC"}),
+        json!({"name": "contract categorical", "dataType": "CATEGORICAL",
+               "categories": [{"label": "good", "value": 1}, {"label": "bad", "value": 0}]}),
+        json!({"name": "contract boolean", "dataType": "BOOLEAN"}),
+        json!({"name": "contract text", "dataType": "TEXT"}),
+    ] {
+        let response = app.post_as("/api/public/score-configs", &key, &body).await;
+        assert_eq!(response.status(), 200);
+        let created: Value = response.json().await.unwrap();
+        audit
+            .check(
+                "/api/public/score-configs/{configId}",
+                &format!(
+                    "/api/public/score-configs/{}",
+                    created["id"].as_str().unwrap()
+                ),
+            )
+            .await;
+    }
+    let configs = audit
+        .check("/api/public/score-configs", "/api/public/score-configs")
+        .await;
+    assert_eq!(ids(&configs).len(), 5, "{configs}");
+    assert_eq!(audit.checked.len(), 18, "{:?}", audit.checked);
     assert!(
         audit.found.is_empty(),
         "{} answers break the spec:\n{}",

@@ -22,7 +22,7 @@ const SDK_TRACE: &str = "7ac5d1b8a3e94b0c9f1a2b3c4d5e6f72";
 
 /// Chromium's own command to emulate the system's dark theme, through chromedriver.
 #[derive(Debug)]
-struct EmulateDarkTheme;
+pub(crate) struct EmulateDarkTheme;
 
 impl fantoccini::wd::WebDriverCompatibleCommand for EmulateDarkTheme {
     fn endpoint(

@@ -5,7 +5,8 @@
 //! - `ingestion`: the batch API; `otel`: OTLP/HTTP traces. Both take `crate::write_path`.
 //! - `traces`: reading and deleting traces; `sessions`; `observations` (`v1`, `v2`);
 //!   `scores` (`create` for direct writes, `v2` and `v3` lists side by side); `prompts`;
-//!   `models` (model definitions and prices, the project's and the shipped ones).
+//!   `models` (model definitions and prices, the project's and the shipped ones);
+//!   `score_configs` (score configs: create, list, read, update and archive).
 //! - Health and readiness come from `crate::health`, which the worker's probe server shares.
 //! - `params`: one reader of query parameters, paging, cursors and times for every list;
 //!   `list_conditions`: the parameters of the filtered lists as conditions of the filter language; `json`:
@@ -21,6 +22,7 @@ pub mod otel;
 pub mod params;
 pub mod projects;
 pub mod prompts;
+pub mod score_configs;
 pub mod scores;
 pub mod sessions;
 pub mod traces;
@@ -46,6 +48,7 @@ pub fn mount(cfg: &mut web::ServiceConfig) {
             .configure(scores::routes)
             .configure(prompts::routes)
             .configure(models::routes)
+            .configure(score_configs::routes)
             .default_service(web::to(error::not_found)),
     );
 }

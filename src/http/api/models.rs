@@ -6,6 +6,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
+use super::json::number;
 use super::params::{page_meta, Query};
 use super::resource;
 use crate::domain::model::{ModelDefinition, NewModel, PricingTier, Unit};
@@ -150,25 +151,4 @@ fn tier_json(t: &PricingTier) -> Value {
         "conditions": conditions,
         "prices": prices,
     })
-}
-
-/// A number as JavaScript writes it: `200000`, not `200000.0`, so answers read as Langfuse's do.
-fn number(n: f64) -> Value {
-    if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
-        json!(n as i64)
-    } else {
-        json!(n)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn integral_numbers_are_written_without_a_fraction() {
-        assert_eq!(number(200000.0).to_string(), "200000");
-        assert_eq!(number(0.0000025).to_string(), "2.5e-6");
-        assert_eq!(number(1.5).to_string(), "1.5");
-    }
 }

@@ -21,6 +21,9 @@
 //! `prompts` is the prompts pages (list, versions, diff, new versions, labels), writing through
 //! the public API's prompt storage and cache; `scores` the scores table.
 //!
+//! `models` is a project's models and prices (`settings/models`), writing through the models
+//! API's storage.
+//!
 //! `trace_detail` is a trace's page (its observation tree, timeline, panels and score form),
 //! `sessions` the sessions table and a session's conversation; both render trace data through
 //! `render`, the one maker of HTML from what strangers wrote that templates mark safe.
@@ -31,6 +34,7 @@ pub mod cookies;
 pub mod csrf;
 pub mod error;
 pub mod home;
+pub mod models;
 pub mod project;
 pub mod prompts;
 pub mod render;
@@ -99,6 +103,7 @@ pub fn mount(cfg: &mut web::ServiceConfig) {
             .configure(home::routes)
             .configure(project::routes)
             .configure(settings::routes)
+            .configure(models::routes)
             .configure(traces::routes)
             .configure(trace_detail::routes)
             .configure(sessions::routes)
