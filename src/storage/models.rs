@@ -192,7 +192,10 @@ pub async fn default_prices(
         let price: String = row.get("price");
         // `numeric` text keeps the column's trailing zeros; the price is the number without them.
         let price = match price.contains('.') {
-            true => price.trim_end_matches('0').trim_end_matches('.').to_string(),
+            true => price
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_string(),
             false => price,
         };
         prices
@@ -684,7 +687,10 @@ impl ModelCatalog {
             .context("postgres: reading models")?;
         let models = with_tiers(&client, rows.iter().map(model_from_row).collect()).await?;
         Ok(Arc::new(
-            models.into_iter().filter_map(PricedModel::compile).collect(),
+            models
+                .into_iter()
+                .filter_map(PricedModel::compile)
+                .collect(),
         ))
     }
 }

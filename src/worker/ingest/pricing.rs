@@ -53,7 +53,11 @@ impl Pricing {
     pub async fn fill(&self, observations: &mut [ObservationRow]) {
         let projects: BTreeSet<&str> = observations
             .iter()
-            .filter(|o| o.provided_model_name.as_deref().is_some_and(|m| !m.is_empty()))
+            .filter(|o| {
+                o.provided_model_name
+                    .as_deref()
+                    .is_some_and(|m| !m.is_empty())
+            })
             .map(|o| o.project_id.as_str())
             .collect();
         if projects.is_empty() || self.paused() {

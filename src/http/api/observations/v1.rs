@@ -47,7 +47,11 @@ pub(crate) async fn prices_of<'a>(
 /// An observation in the v1 shape, as the v1 list and a trace's `observations` show it, with the
 /// prices of its model (`missing_price`: what a price of no model is, `null` in the lists and
 /// 0 in a trace, as in Langfuse).
-pub(crate) fn observation_json(o: &ObservationView, prices: &ModelPrices, missing_price: Value) -> Value {
+pub(crate) fn observation_json(
+    o: &ObservationView,
+    prices: &ModelPrices,
+    missing_price: Value,
+) -> Value {
     let model_prices = o.internal_model_id.as_ref().and_then(|id| prices.get(id));
     let price = |key: &str| {
         model_prices
