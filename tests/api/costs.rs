@@ -72,6 +72,9 @@ async fn usage_without_cost_is_priced_by_the_matched_model_in_every_read() {
         generation("unknown", trace, json!({"model": "my-own-model", "usage": {"input": 10}})),
         generation("no-usage", trace, json!({"model": "gpt-4o"})),
         generation("failed", trace, json!({"model": "gpt-4o", "level": "ERROR", "usage": {"input": 4}})),
+        // A model parameter chooses the shipped model's "Fast mode" tier.
+        generation("fast", trace, json!({"model": "gpt-4o", "modelParameters": {"service_tier": "priority"},
+            "usage": {"input": 100, "output": 10}})),
     ]});
     app.ingest_accepted(&key, &batch).await;
     let (model_id, prices) = shipped("gpt-4o");
@@ -151,6 +154,16 @@ async fn usage_without_cost_is_priced_by_the_matched_model_in_every_read() {
     assert!(
         close(&failed["calculatedTotalCost"], usd(input, 4)),
         "{failed}"
+    );
+
+    let fast = observation(&app, &key, "fast").await;
+    assert_eq!(fast["usagePricingTierName"], json!("Fast mode"), "{fast}");
+    assert!(
+        close(
+            &fast["calculatedTotalCost"],
+            usd("0.00000425", 100) + usd("0.000017", 10)
+        ),
+        "{fast}"
     );
 
     // The same figures in the trace, its observations, the v1 list and the v2 field groups.
