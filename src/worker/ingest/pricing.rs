@@ -6,6 +6,10 @@
 //! Langfuse skips ERROR-level observations only when it would count tokens itself, which this
 //! server does not do yet, and prices any observation that names a model, not only generations.
 //!
+//! Attribute conditions of tiers read the merged record's model parameters and metadata (Langfuse
+//! reads those of the last event that carried usage, which is the same record in the usual case of
+//! one create and one update).
+//!
 //! Costs are computed here, once, and stored with the model and the tier, so a later price
 //! change does not rewrite history; a rebuild of the observation (any later event of it) prices
 //! it again with the prices current then, as Langfuse's does.
