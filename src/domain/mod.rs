@@ -6,6 +6,7 @@
 //! - `model`: model definitions and prices: which model an observation's model name matches,
 //!   which pricing tier its usage falls in, and the rules of a new model definition.
 //! - `observation`: an observation's type and level.
+//! - `pricing`: costs from a model's prices in exact decimals, over a catalog compiled once.
 //! - `project`: `ProjectId`, the scope every query of one project's data takes.
 //! - `prompt`: prompt validation, labels, and the resolution of composed prompts.
 //! - `score_config`: score configs: data types, ranges, categories, and what a create or an
@@ -17,6 +18,7 @@ pub mod api_key;
 pub mod entity;
 pub mod model;
 pub mod observation;
+pub mod pricing;
 pub mod project;
 pub mod prompt;
 pub mod score_config;

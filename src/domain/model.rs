@@ -75,7 +75,7 @@ pub enum Operator {
 }
 
 impl Operator {
-    fn holds(self, left: f64, right: f64) -> bool {
+    pub fn holds(self, left: f64, right: f64) -> bool {
         match self {
             Operator::Gt => left > right,
             Operator::Gte => left >= right,

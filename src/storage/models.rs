@@ -21,8 +21,9 @@ use sha2::{Digest, Sha256};
 use tokio_postgres::Row;
 
 use crate::domain::model::{
-    self, Matchable, ModelDefinition, NewModel, Price, PricingTier, TierCondition, Unit,
+    self, ModelDefinition, NewModel, Price, PricingTier, TierCondition, Unit,
 };
+use crate::domain::pricing::{ModelIndex, Models, PricedModel};
 use crate::domain::project::ProjectId;
 
 /// The shipped model definitions, compiled into the binary.
@@ -158,6 +159,51 @@ pub async fn get(
         .context("postgres: reading a model")?;
     let Some(row) = row else { return Ok(None) };
     Ok(with_tiers(&client, vec![model_from_row(&row)]).await?.pop())
+}
+
+/// The default tier's `input`, `output` and `total` prices of the models `ids` the project sees,
+/// by model id, as decimal text: what reads of observations answer as `inputPrice`/`outputPrice`/`totalPrice`
+/// (the model's current prices, as Langfuse answers them; the stored costs do not change with
+/// them). One query for all the models of a page.
+pub async fn default_prices(
+    pool: &Pool,
+    project: &ProjectId,
+    ids: &[&str],
+) -> anyhow::Result<HashMap<String, BTreeMap<String, String>>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT p.model_id, p.usage_type, p.price::text AS price
+             FROM model_prices p
+             JOIN pricing_tiers t ON t.id = p.pricing_tier_id
+             JOIN models m ON m.id = p.model_id
+             WHERE p.model_id = ANY($1) AND t.is_default
+               AND (m.project_id = $2 OR m.project_id IS NULL)
+               AND p.usage_type IN ('input', 'output', 'total')",
+            &[&ids, &project.as_str()],
+        )
+        .await
+        .context("postgres: reading models' prices")?;
+    let mut prices: HashMap<String, BTreeMap<String, String>> = HashMap::new();
+    for row in rows {
+        let price: String = row.get("price");
+        // `numeric` text keeps the column's trailing zeros; the price is the number without them.
+        let price = match price.contains('.') {
+            true => price
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_string(),
+            false => price,
+        };
+        prices
+            .entry(row.get("model_id"))
+            .or_default()
+            .insert(row.get("usage_type"), price);
+    }
+    Ok(prices)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -511,14 +557,14 @@ pub async fn load_shipped(pool: &Pool, text: &str) -> anyhow::Result<Option<usiz
 /// How often a [`ModelCatalog`] asks whether the models changed, unless told otherwise.
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(2);
 
-type Compiled = Arc<Vec<Matchable<Arc<ModelDefinition>>>>;
+type Compiled = Models;
 
 #[derive(Default)]
 struct CacheState {
     epoch: Option<i64>,
     checked_at: Option<Instant>,
     shipped: Option<Compiled>,
-    projects: HashMap<String, Compiled>,
+    projects: HashMap<String, Arc<ModelIndex>>,
 }
 
 /// The models each process matches observations against, held in memory: the shipped set and
@@ -552,10 +598,18 @@ impl ModelCatalog {
         model_name: &str,
         at: Option<DateTime<Utc>>,
     ) -> anyhow::Result<Option<Arc<ModelDefinition>>> {
+        Ok(self
+            .index(project_id)
+            .await?
+            .find(model_name, at)
+            .map(|m| m.definition.clone()))
+    }
+
+    /// The models that price `project_id`'s observations (its own, then the shipped ones),
+    /// compiled once per change of the catalog and shared until the next.
+    pub async fn index(&self, project_id: &str) -> anyhow::Result<Arc<ModelIndex>> {
         self.check_epoch().await?;
-        let shipped = self.shipped().await?;
-        let project = self.project(project_id).await?;
-        Ok(model::match_model(&project, &shipped, model_name, at).cloned())
+        self.project(project_id).await
     }
 
     async fn check_epoch(&self) -> anyhow::Result<()> {
@@ -600,7 +654,7 @@ impl ModelCatalog {
         Ok(loaded)
     }
 
-    async fn project(&self, project_id: &str) -> anyhow::Result<Compiled> {
+    async fn project(&self, project_id: &str) -> anyhow::Result<Arc<ModelIndex>> {
         let epoch = {
             let state = self.state.lock().expect("model cache lock");
             if let Some(p) = state.projects.get(project_id) {
@@ -608,7 +662,8 @@ impl ModelCatalog {
             }
             state.epoch
         };
-        let loaded = self.load(Some(project_id)).await?;
+        let shipped = self.shipped().await?;
+        let loaded = Arc::new(ModelIndex::new(self.load(Some(project_id)).await?, shipped));
         let mut state = self.state.lock().expect("model cache lock");
         if state.epoch == epoch {
             state
@@ -634,11 +689,7 @@ impl ModelCatalog {
         Ok(Arc::new(
             models
                 .into_iter()
-                .filter_map(Matchable::new)
-                .map(|m| Matchable {
-                    model: Arc::new(m.model),
-                    regex: m.regex,
-                })
+                .filter_map(PricedModel::compile)
                 .collect(),
         ))
     }
@@ -647,6 +698,7 @@ impl ModelCatalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::model::Matchable;
 
     #[test]
     fn the_shipped_file_is_valid_and_covers_the_vendors() {

@@ -7,6 +7,7 @@ mod auth;
 mod blob;
 mod bootstrap;
 mod cli;
+mod costs;
 mod dockerfile;
 mod filter;
 mod health;

@@ -274,7 +274,12 @@ async fn v2_observations_return_exactly_the_requested_field_groups() {
     assert_eq!(keys_of(g), expected_keys(&[MODEL]));
     assert_eq!(
         (&g["model"], &g["internalModelId"], &g["modelParameters"]),
-        (&json!("gpt-4o"), &Value::Null, &json!({"temperature": 0.2}))
+        // The shipped gpt-4o model, matched by the worker.
+        (
+            &json!("gpt-4o"),
+            &json!("b9854a5c92dc496b997d99d20"),
+            &json!({"temperature": 0.2})
+        )
     );
     assert_eq!(item(&model, "s-1")["modelParameters"], Value::Null);
 
@@ -296,7 +301,8 @@ async fn v2_observations_return_exactly_the_requested_field_groups() {
         (g["totalCost"].as_f64().unwrap() - 0.03).abs() < 1e-9,
         "{g}"
     );
-    assert_eq!(g["usagePricingTierName"], Value::Null);
+    // The tier its usage falls in is recorded even though the costs were provided (and kept).
+    assert_eq!(g["usagePricingTierName"], json!("Standard"));
     let s = item(&usage, "s-1");
     assert_eq!(
         (
@@ -453,6 +459,7 @@ async fn v2_observations_filter_by_query_parameters_and_structured_filters() {
         [{"type": "stringOptions", "column": "environment", "operator": "any of", "value": ["production"]}, ["e-1"]],
         [{"type": "stringOptions", "column": "traceName", "operator": "any of", "value": ["search"]}, ["g-2", "e-1"]],
         [{"type": "stringOptions", "column": "modelId", "operator": "any of", "value": ["m"]}, []],
+        [{"type": "stringOptions", "column": "modelId", "operator": "any of", "value": ["b9854a5c92dc496b997d99d20"]}, ["g-1"]],
         [{"type": "stringOptions", "column": "tags", "operator": "any of", "value": ["prod"]}, ["g-2", "e-1", "g-1", "s-1"]],
         [{"type": "arrayOptions", "column": "tags", "operator": "any of", "value": ["vip"]}, ["g-1", "s-1"]],
         [{"type": "arrayOptions", "column": "traceTags", "operator": "all of", "value": ["prod", "vip"]}, ["g-1", "s-1"]],
@@ -467,7 +474,7 @@ async fn v2_observations_filter_by_query_parameters_and_structured_filters() {
         [{"type": "null", "column": "parentObservationId", "operator": "is null", "value": ""}, ["o-orphan", "e-1", "s-1"]],
         [{"type": "null", "column": "statusMessage", "operator": "is not null", "value": ""}, ["g-1"]],
         [{"type": "null", "column": "model", "operator": "is null", "value": ""}, ["o-orphan", "e-1", "s-1"]],
-        [{"type": "null", "column": "modelId", "operator": "is null", "value": ""}, ["o-orphan", "g-2", "e-1", "g-1", "s-1"]],
+        [{"type": "null", "column": "modelId", "operator": "is null", "value": ""}, ["o-orphan", "g-2", "e-1", "s-1"]],
         [{"type": "stringObject", "column": "metadata", "key": "source", "operator": "=", "value": "web"}, ["s-1"]],
         [{"type": "stringObject", "column": "metadata", "key": "source", "operator": "contains", "value": "at"}, ["e-1"]],
         [{"type": "stringObject", "column": "metadata", "key": "source", "operator": "does not contain", "value": "web"}, ["e-1"]],

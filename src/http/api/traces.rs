@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::json::{json_text, metadata};
 use super::list_conditions::ListConditions;
-use super::observations::v1::observation_json;
+use super::observations::v1::{observation_json, prices_of};
 use super::params::{bad, page_meta, Page, Query};
 use super::resource;
 use super::scores::v2::score_json;
@@ -86,6 +86,8 @@ async fn get_trace(
                 "Trace {trace_id} not found within authorized project"
             ))
         })?;
+    let model_ids = observations.iter().map(|o| o.internal_model_id.as_deref());
+    let prices = prices_of(&stores, &auth.project_id, model_ids).await?;
     let mut body = trace_json(&trace, &auth.project_id);
     let total_cost: f64 = observations.iter().filter_map(|o| o.total_cost).sum();
     let latency = observations
@@ -103,7 +105,12 @@ async fn get_trace(
     body.insert("totalCost".into(), json!(total_cost));
     body.insert(
         "observations".into(),
-        Value::Array(observations.iter().map(observation_json).collect()),
+        Value::Array(
+            observations
+                .iter()
+                .map(|o| observation_json(o, &prices, json!(0)))
+                .collect(),
+        ),
     );
     // The v1 score shape has no correction scores: Langfuse leaves them out of a trace.
     let scores = scores

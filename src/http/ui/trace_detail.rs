@@ -1117,6 +1117,9 @@ mod tests {
             prompt_id: None,
             prompt_name: Some(payload.into()),
             prompt_version: Some(2),
+            internal_model_id: None,
+            usage_pricing_tier_id: None,
+            usage_pricing_tier_name: None,
         };
         let authors = HashMap::new();
         let shown = ShownScores {

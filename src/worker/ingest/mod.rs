@@ -13,11 +13,15 @@
 //!   stays flat and the backlog (which the web role throttles on) grows instead.
 //! - Observations that name a prompt version get its id from PostgreSQL (`prompt_ids`, cached,
 //!   and never holding a round up for long).
+//! - Observations that name a model get its id, their pricing tier and, without a provided
+//!   cost, the cost of their usage (`pricing`, over the cached model catalog, never holding a
+//!   round up for long).
 //! - An entity that cannot be read `max_attempts` times goes to the dead letters.
 //! - If Redis loses the queue, `recovery` re-queues what blob storage received meanwhile.
 
 mod lookups;
 mod pending;
+mod pricing;
 mod prompt_ids;
 mod recovery;
 mod round;
@@ -35,6 +39,7 @@ use crate::domain::entity::EntityKind;
 use crate::storage::queue::{self, EntityRef};
 use crate::storage::Stores;
 use pending::{Pending, RoundId};
+use pricing::Pricing;
 use prompt_ids::PromptIds;
 use round::Rebuilt;
 
@@ -112,6 +117,7 @@ pub async fn run(
         pending,
         lookups,
         prompt_ids: Arc::new(PromptIds::default()),
+        pricing: Arc::new(Pricing::new(stores.postgres.clone())),
         tx,
     };
     loop {
@@ -160,6 +166,7 @@ struct ReaderContext {
     pending: Arc<Pending>,
     lookups: lookups::IndexLookups,
     prompt_ids: Arc<PromptIds>,
+    pricing: Arc<Pricing>,
     tx: mpsc::Sender<Rebuilt>,
 }
 
@@ -219,6 +226,7 @@ async fn read_shard(context: ReaderContext, shard: u32, stop: CancellationToken)
         pending,
         lookups,
         prompt_ids,
+        pricing,
         tx,
     } = context;
     // Entries earlier owners left pending are taken over first, scanning the pending list once.
@@ -266,6 +274,7 @@ async fn read_shard(context: ReaderContext, shard: u32, stop: CancellationToken)
         prompt_ids
             .fill(&stores.postgres, &mut rebuilt.rows.observations)
             .await;
+        pricing.fill(&mut rebuilt.rows.observations).await;
         if tx.send(rebuilt).await.is_err() {
             pending.settle(id);
             break;

@@ -2,10 +2,13 @@
 //! shapes of Langfuse's v1 API: every field, page-numbered lists filtered by the query
 //! parameters and the structured `filter` (the observations view of the filter language).
 
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use crate::domain::observation::{Level, ObservationType};
+use crate::domain::project::ProjectId;
 use crate::domain::time::iso;
 use crate::http::api::json::{json_text, metadata, seconds_between};
 use crate::http::api::list_conditions::ListConditions;
@@ -15,6 +18,7 @@ use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
 use crate::storage::clickhouse::filter::{self, observations as columns, Condition};
 use crate::storage::clickhouse::observations::{self, ObservationView};
+use crate::storage::models;
 use crate::storage::Stores;
 
 const DEFAULT_LIMIT: u64 = 50;
@@ -25,8 +29,36 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/observations/{observation_id}").route(web::get().to(get_observation)));
 }
 
-/// An observation in the v1 shape, as the v1 list and a trace's `observations` show it.
-pub(crate) fn observation_json(o: &ObservationView) -> Value {
+/// The current default-tier prices of the models of some observations, by model id.
+pub(crate) type ModelPrices = HashMap<String, BTreeMap<String, String>>;
+
+/// The prices of the models `model_ids` (those observations were matched to): one PostgreSQL
+/// query, none when no observation has a model.
+pub(crate) async fn prices_of<'a>(
+    stores: &Stores,
+    project: &ProjectId,
+    model_ids: impl Iterator<Item = Option<&'a str>>,
+) -> Result<ModelPrices, ApiError> {
+    let ids: BTreeSet<&str> = model_ids.flatten().collect();
+    let ids: Vec<&str> = ids.into_iter().collect();
+    Ok(models::default_prices(&stores.postgres, project, &ids).await?)
+}
+
+/// An observation in the v1 shape, as the v1 list and a trace's `observations` show it, with the
+/// prices of its model (`missing_price`: what a price of no model is, `null` in the lists and
+/// 0 in a trace, as in Langfuse).
+pub(crate) fn observation_json(
+    o: &ObservationView,
+    prices: &ModelPrices,
+    missing_price: Value,
+) -> Value {
+    let model_prices = o.internal_model_id.as_ref().and_then(|id| prices.get(id));
+    let price = |key: &str| {
+        model_prices
+            .and_then(|p| p.get(key))
+            .and_then(|p| p.parse::<f64>().ok())
+            .map_or(missing_price.clone(), |p| json!(p))
+    };
     let usage = |key: &str| {
         o.usage_details
             .iter()
@@ -82,10 +114,12 @@ pub(crate) fn observation_json(o: &ObservationView) -> Value {
         "usageDetails": usage_details,
         "costDetails": cost_details,
         "environment": o.environment,
-        "modelId": Value::Null,
-        "inputPrice": Value::Null,
-        "outputPrice": Value::Null,
-        "totalPrice": Value::Null,
+        "modelId": o.internal_model_id,
+        "inputPrice": price("input"),
+        "outputPrice": price("output"),
+        "totalPrice": price("total"),
+        "usagePricingTierId": o.usage_pricing_tier_id,
+        "usagePricingTierName": o.usage_pricing_tier_name,
         "calculatedInputCost": cost("input"),
         "calculatedOutputCost": cost("output"),
         "calculatedTotalCost": o.total_cost,
@@ -107,7 +141,9 @@ async fn get_observation(
                 "Observation {id} not found within authorized project"
             ))
         })?;
-    Ok(HttpResponse::Ok().json(observation_json(&observation)))
+    let model_id = observation.internal_model_id.as_deref();
+    let prices = prices_of(&stores, &auth.project_id, std::iter::once(model_id)).await?;
+    Ok(HttpResponse::Ok().json(observation_json(&observation, &prices, Value::Null)))
 }
 
 async fn list_observations(
@@ -125,7 +161,12 @@ async fn list_observations(
         page.limit,
     )
     .await?;
-    let data: Vec<Value> = rows.iter().map(observation_json).collect();
+    let model_ids = rows.iter().map(|o| o.internal_model_id.as_deref());
+    let prices = prices_of(&stores, &auth.project_id, model_ids).await?;
+    let data: Vec<Value> = rows
+        .iter()
+        .map(|o| observation_json(o, &prices, Value::Null))
+        .collect();
     Ok(HttpResponse::Ok().json(json!({ "data": data, "meta": page_meta(page, total) })))
 }
 

@@ -5,8 +5,8 @@
 //! carries the provided model name, `latency`, `timeToFirstToken`, `modelId` and the three prices
 //! are on every item, input and output are the stored strings, and the usage group also carries
 //! Langfuse's derived `inputUsage`/`outputUsage`/`totalUsage` and `inputCost`/`outputCost`.
-//! Where a value needs data this server does not keep (matched models and their prices, pricing
-//! tiers), it is null.
+//! The matched model (`modelId`) and its current default-tier prices come with the model group,
+//! as decimal text; the pricing tier with the usage group.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +17,7 @@ use crate::domain::project::ProjectId;
 use crate::domain::time::iso;
 use crate::http::api::json::{json_text, metadata, seconds_between};
 use crate::http::api::list_conditions::ListConditions;
+use crate::http::api::observations::v1::{prices_of, ModelPrices};
 use crate::http::api::params::{self, bad, Query};
 use crate::http::api::resource;
 use crate::http::auth::ProjectAuth;
@@ -235,11 +236,24 @@ async fn list(
     } else {
         Vec::new()
     };
+    // The matched models' prices, asked for only with the model group, as Langfuse does.
+    let prices = if groups.model {
+        let model_ids = rows.iter().map(|r| r.internal_model_id.as_deref());
+        prices_of(&stores, &auth.project_id, model_ids).await?
+    } else {
+        ModelPrices::new()
+    };
     let data: Vec<Value> = rows
         .iter()
         .map(|row| {
             let trace = traces.iter().find(|t| t.id == row.trace_id);
-            Value::Object(observation_json(row, trace, &auth.project_id, groups))
+            Value::Object(observation_json(
+                row,
+                trace,
+                &auth.project_id,
+                groups,
+                &prices,
+            ))
         })
         .collect();
     let meta = match rows.last() {
@@ -274,6 +288,7 @@ pub fn observation_json(
     trace: Option<&TraceContext>,
     project: &ProjectId,
     groups: Groups,
+    prices: &ModelPrices,
 ) -> Map<String, Value> {
     let is_root = non_empty(&o.parent_observation_id).is_none();
     let mut item = Map::new();
@@ -302,9 +317,17 @@ pub fn observation_json(
         "timeToFirstToken",
         seconds_between(o.start_time, completion),
     );
-    // The matched model and its prices: no model table here, so always null.
-    for key in ["modelId", "inputPrice", "outputPrice", "totalPrice"] {
-        put(key, Value::Null);
+    // The matched model and its current default-tier prices (decimal text), with the model
+    // group only; null without it.
+    let model_id = o.internal_model_id.as_deref().filter(|_| groups.model);
+    put("modelId", json!(model_id));
+    let model_prices = model_id.and_then(|id| prices.get(id));
+    for (key, usage_type) in [
+        ("inputPrice", "input"),
+        ("outputPrice", "output"),
+        ("totalPrice", "total"),
+    ] {
+        put(key, json!(model_prices.and_then(|p| p.get(usage_type))));
     }
     if groups.basic {
         put("name", json!(o.name));
@@ -369,8 +392,8 @@ pub fn observation_json(
         put("inputCost", json!(reduce(&o.cost_details, "input")));
         put("outputCost", json!(reduce(&o.cost_details, "output")));
         put("totalCost", json!(total(&o.cost_details).unwrap_or(0.0)));
-        put("usagePricingTierId", Value::Null);
-        put("usagePricingTierName", Value::Null);
+        put("usagePricingTierId", json!(o.usage_pricing_tier_id));
+        put("usagePricingTierName", json!(o.usage_pricing_tier_name));
     }
     if groups.prompt {
         put("promptId", json!(o.prompt_id));

@@ -64,6 +64,8 @@ pub struct ObservationV2Row {
     pub model_parameters: Option<String>,
     pub usage_details: Vec<(String, u64)>,
     pub cost_details: Vec<(String, f64)>,
+    pub usage_pricing_tier_id: Option<String>,
+    pub usage_pricing_tier_name: Option<String>,
     pub prompt_id: Option<String>,
     pub prompt_name: Option<String>,
     pub prompt_version: Option<u16>,
@@ -107,6 +109,7 @@ pub fn page_sql(
         "provided_model_name, internal_model_id, model_parameters, \
          CAST(usage_details, 'Array(Tuple(String, UInt64))'), \
          arrayMap(x -> (x.1, toFloat64(x.2)), CAST(cost_details, 'Array(Tuple(String, Decimal64(12)))')), \
+         usage_pricing_tier_id, usage_pricing_tier_name, \
          prompt_id, prompt_name, prompt_version FROM (SELECT o.* FROM ",
     );
     sql.append(OBSERVATIONS.from_sql(project, conditions));

@@ -39,12 +39,17 @@ pub struct ObservationRow {
     pub input: Option<String>,
     pub output: Option<String>,
     pub provided_model_name: Option<String>,
+    /// The model that matched `provided_model_name`, which the worker sets after the merge.
+    pub internal_model_id: Option<String>,
     pub model_parameters: Option<String>,
     pub provided_usage_details: Vec<(String, u64)>,
     pub usage_details: Vec<(String, u64)>,
     pub provided_cost_details: Vec<(String, i64)>,
     pub cost_details: Vec<(String, i64)>,
     pub total_cost: Option<i64>,
+    /// The pricing tier of the matched model the usage was priced by (set with the cost).
+    pub usage_pricing_tier_id: Option<String>,
+    pub usage_pricing_tier_name: Option<String>,
     #[serde(with = "millis::option")]
     pub completion_start_time: Option<DateTime<Utc>>,
     /// The id of the prompt version named by `prompt_name` and `prompt_version`, which the worker
@@ -86,12 +91,15 @@ impl From<ObservationRecord> for ObservationRow {
             input: o.input,
             output: o.output,
             provided_model_name: o.model,
+            internal_model_id: None,
             model_parameters: o.model_parameters,
             provided_usage_details: usage.clone(),
             usage_details: usage,
             provided_cost_details: costs.clone(),
             cost_details: costs,
             total_cost: o.total_cost.map(decimal),
+            usage_pricing_tier_id: None,
+            usage_pricing_tier_name: None,
             completion_start_time: o.completion_start_time,
             prompt_id: None,
             prompt_name: o.prompt_name,
@@ -133,6 +141,10 @@ pub struct ObservationView {
     pub prompt_id: Option<String>,
     pub prompt_name: Option<String>,
     pub prompt_version: Option<u16>,
+    /// The model the worker matched, and the pricing tier it priced the usage by.
+    pub internal_model_id: Option<String>,
+    pub usage_pricing_tier_id: Option<String>,
+    pub usage_pricing_tier_name: Option<String>,
 }
 
 const OBSERVATION_COLUMNS: &str = "id, trace_id, toString(environment) AS environment, toString(type) AS observation_type, \
@@ -140,7 +152,8 @@ const OBSERVATION_COLUMNS: &str = "id, trace_id, toString(environment) AS enviro
     toString(level) AS level, status_message, version, input, output, provided_model_name AS model, model_parameters, \
     CAST(usage_details, 'Array(Tuple(String, UInt64))') AS usage_details, \
     arrayMap(x -> (x.1, toFloat64(x.2)), CAST(cost_details, 'Array(Tuple(String, Decimal64(12)))')) AS cost_details, \
-    toFloat64(total_cost) AS total_cost, completion_start_time, prompt_id, prompt_name, prompt_version";
+    toFloat64(total_cost) AS total_cost, completion_start_time, prompt_id, prompt_name, prompt_version, \
+    internal_model_id, usage_pricing_tier_id, usage_pricing_tier_name";
 
 /// One page of observations matching every condition (on the observations view of the filter
 /// language, [`OBSERVATIONS`]), newest start time first, and the total number matching.

@@ -1,0 +1,149 @@
+//! Prices observations when they are written, as Langfuse's worker does: an observation whose
+//! provided model name matches a model (the project's first, then the shipped ones, by the
+//! observation's start time) gets the model's id; with usage, the tier its usage falls in; and
+//! with usage and no provided cost, the cost of each usage type at that tier's prices and their
+//! total. Provided costs are kept as sent. This applies to every observation type and level:
+//! Langfuse skips ERROR-level observations only when it would count tokens itself, which this
+//! server does not do yet, and prices any observation that names a model, not only generations.
+//!
+//! Attribute conditions of tiers read the merged record's model parameters and metadata (Langfuse
+//! reads those of the last event that carried usage, which is the same record in the usual case of
+//! one create and one update).
+//!
+//! Costs are computed here, once, and stored with the model and the tier, so a later price
+//! change does not rewrite history; a rebuild of the observation (any later event of it) prices
+//! it again with the prices current then, as Langfuse's does.
+//!
+//! The models come from [`ModelCatalog`] (compiled per project, shared by the process, refreshed
+//! when the catalog's epoch moves): a round asks it once per project, and PostgreSQL only when
+//! the catalog changed. Pricing never holds a round up: when PostgreSQL does not answer within
+//! [`LOOKUP_TIMEOUT`], the round's observations are written unpriced (with the usage and any
+//! provided cost they were sent with), and lookups pause for [`PAUSE_AFTER_FAILURE`], as
+//! `prompt_ids` does.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use deadpool_postgres::Pool;
+use serde_json::Value;
+
+use crate::domain::model::AttributeSource;
+use crate::domain::pricing::ModelIndex;
+use crate::storage::clickhouse::observations::ObservationRow;
+use crate::storage::models::{ModelCatalog, DEFAULT_REFRESH};
+
+/// How long one lookup may take before the round goes on without it.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long lookups pause after one failed.
+const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(10);
+
+/// The model catalog of this process's worker.
+pub struct Pricing {
+    catalog: ModelCatalog,
+    paused_until: Mutex<Option<Instant>>,
+}
+
+impl Pricing {
+    pub fn new(postgres: Pool) -> Pricing {
+        Pricing {
+            catalog: ModelCatalog::new(postgres, DEFAULT_REFRESH),
+            paused_until: Mutex::new(None),
+        }
+    }
+
+    /// Sets the model, tier and computed cost of every observation that names a model that
+    /// matches; leaves them unset when PostgreSQL does not answer.
+    pub async fn fill(&self, observations: &mut [ObservationRow]) {
+        let projects: BTreeSet<&str> = observations
+            .iter()
+            .filter(|o| {
+                o.provided_model_name
+                    .as_deref()
+                    .is_some_and(|m| !m.is_empty())
+            })
+            .map(|o| o.project_id.as_str())
+            .collect();
+        if projects.is_empty() || self.paused() {
+            return;
+        }
+        let mut indexes: BTreeMap<String, Arc<ModelIndex>> = BTreeMap::new();
+        for project in projects {
+            match tokio::time::timeout(LOOKUP_TIMEOUT, self.catalog.index(project)).await {
+                Ok(Ok(index)) => {
+                    indexes.insert(project.to_string(), index);
+                }
+                Ok(Err(err)) => return self.pause(format!("{err:#}")),
+                Err(_) => return self.pause(format!("no answer within {LOOKUP_TIMEOUT:?}")),
+            }
+        }
+        for observation in observations.iter_mut() {
+            if let Some(index) = indexes.get(&observation.project_id) {
+                price(observation, index);
+            }
+        }
+    }
+
+    fn paused(&self) -> bool {
+        self.paused_until
+            .lock()
+            .unwrap()
+            .is_some_and(|until| Instant::now() < until)
+    }
+
+    fn pause(&self, error: String) {
+        tracing::warn!(
+            %error,
+            pause_secs = PAUSE_AFTER_FAILURE.as_secs(),
+            "cannot read model prices; observations are written without computed costs"
+        );
+        *self.paused_until.lock().unwrap() = Some(Instant::now() + PAUSE_AFTER_FAILURE);
+    }
+}
+
+/// Prices one observation with the models of its project.
+fn price(o: &mut ObservationRow, index: &ModelIndex) {
+    let Some(name) = o.provided_model_name.as_deref().filter(|m| !m.is_empty()) else {
+        return;
+    };
+    let Some(model) = index.find(name, Some(o.start_time)) else {
+        return;
+    };
+    o.internal_model_id = Some(model.definition.id.clone());
+    // No usage: no tier is chosen (Langfuse would not choose one against empty usage).
+    if o.usage_details.is_empty() {
+        return;
+    }
+    let parameters = if model.reads_attributes() {
+        o.model_parameters
+            .as_deref()
+            .and_then(|text| serde_json::from_str::<Value>(text).ok())
+    } else {
+        None
+    };
+    let attribute = |source: AttributeSource, key: &str| -> Option<String> {
+        match source {
+            AttributeSource::Metadata => o
+                .metadata
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone()),
+            AttributeSource::ModelParameters => match parameters.as_ref()?.get(key)? {
+                Value::String(s) => Some(s.clone()),
+                v @ (Value::Number(_) | Value::Bool(_)) => Some(v.to_string()),
+                _ => None,
+            },
+        }
+    };
+    let Some(tier) = model.tier_for(&o.usage_details, &attribute) else {
+        return;
+    };
+    o.usage_pricing_tier_id = Some(tier.id.clone());
+    o.usage_pricing_tier_name = Some(tier.name.clone());
+    if !o.provided_cost_details.is_empty() {
+        return;
+    }
+    let cost = tier.cost(&o.usage_details);
+    o.cost_details = cost.details;
+    o.total_cost = cost.total;
+}
