@@ -506,78 +506,28 @@ impl PromptCache {
     }
 
     async fn subscribe(self: Arc<Self>, shutdown: CancellationToken) {
-        let client = &self.redis.client;
-        let subscriber = Builder::from_config(client.client_config())
-            .with_connection_config(|c| *c = client.connection_config().clone())
-            .with_performance_config(|p| *p = client.perf_config())
-            .set_policy(
-                client
-                    .client_reconnect_policy()
-                    .unwrap_or_else(|| ReconnectPolicy::new_exponential(0, 100, 5_000, 2)),
-            )
-            .build_subscriber_client();
-        let subscriber = match subscriber {
-            Ok(s) => s,
-            Err(err) => {
-                tracing::error!(error = %err, "cannot build the prompt invalidation subscriber; relying on polling");
-                return;
+        let on_message = |text: &str| {
+            let parsed = text.split_once(' ').and_then(|(epoch, project)| {
+                Some((epoch.parse::<i64>().ok()?, project.to_string()))
+            });
+            if let Some((epoch, project_id)) = parsed {
+                self.memory
+                    .write()
+                    .expect("prompt cache lock poisoned")
+                    .advance(&project_id, epoch, false);
             }
         };
-        let mut messages = subscriber.message_rx();
-        let mut reconnects = subscriber.reconnect_rx();
-        // After the first connection fred reconnects by itself, and `manage_subscriptions`
-        // renews the subscription each time.
-        loop {
-            match subscriber.init().await {
-                Ok(_connection) => break,
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot connect the prompt invalidation subscriber; retrying");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    }
-                }
-            }
-        }
-        let _resubscriber = subscriber.manage_subscriptions();
-        loop {
-            if let Err(err) = subscriber.subscribe(self.channel.as_str()).await {
-                tracing::warn!(error = %err, "cannot subscribe to prompt invalidations; retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                }
-            }
-            break;
-        }
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                message = messages.recv() => match message {
-                    Ok(message) => {
-                        if let Some((epoch, project_id)) = message
-                            .value
-                            .as_str()
-                            .and_then(|text| {
-                                let (epoch, project) = text.split_once(' ')?;
-                                Some((epoch.parse::<i64>().ok()?, project.to_string()))
-                            })
-                        {
-                            self.memory
-                                .write()
-                                .expect("prompt cache lock poisoned")
-                                .advance(&project_id, epoch, false);
-                        }
-                    }
-                    // Messages were dropped: look at PostgreSQL now.
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => self.poll_now.notify_one(),
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                },
-                // Messages published while disconnected are lost.
-                Ok(_) = reconnects.recv() => self.poll_now.notify_one(),
-            }
-        }
-        let _ = subscriber.quit().await;
+        // Messages lost: look at PostgreSQL now.
+        let on_missed = || self.poll_now.notify_one();
+        self.redis
+            .listen(
+                &self.channel,
+                "prompt invalidation",
+                shutdown,
+                on_message,
+                on_missed,
+            )
+            .await;
     }
 
     async fn poll(self: Arc<Self>, shutdown: CancellationToken) {

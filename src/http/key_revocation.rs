@@ -32,71 +32,20 @@ pub async fn publish(redis: &RedisStore, public_key: &str) {
     }
 }
 
-/// Listens for revocations until `shutdown`, forgetting each revoked key in `verifier`.
+/// Listens for revocations until `shutdown`, forgetting each revoked key in `verifier`; when
+/// messages may have been lost, any key may have been revoked: the whole cache is forgotten.
 pub async fn subscribe(
     verifier: Arc<ApiKeyVerifier>,
     redis: RedisStore,
     shutdown: CancellationToken,
 ) {
-    let client = &redis.client;
-    let subscriber = Builder::from_config(client.client_config())
-        .with_connection_config(|c| *c = client.connection_config().clone())
-        .with_performance_config(|p| *p = client.perf_config())
-        .set_policy(
-            client
-                .client_reconnect_policy()
-                .unwrap_or_else(|| ReconnectPolicy::new_exponential(0, 100, 5_000, 2)),
+    redis
+        .listen(
+            &channel(&redis.keyspace),
+            "API key revocation",
+            shutdown,
+            |public_key| verifier.forget(public_key),
+            || verifier.forget_all(),
         )
-        .build_subscriber_client();
-    let subscriber = match subscriber {
-        Ok(s) => s,
-        Err(err) => {
-            tracing::error!(error = %err, "cannot build the API key revocation subscriber");
-            return;
-        }
-    };
-    let mut messages = subscriber.message_rx();
-    let mut reconnects = subscriber.reconnect_rx();
-    loop {
-        match subscriber.init().await {
-            Ok(_connection) => break,
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot connect the API key revocation subscriber; retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-            }
-        }
-    }
-    let _resubscriber = subscriber.manage_subscriptions();
-    let channel = channel(&redis.keyspace);
-    loop {
-        if let Err(err) = subscriber.subscribe(channel.as_str()).await {
-            tracing::warn!(error = %err, "cannot subscribe to API key revocations; retrying");
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-            }
-        }
-        break;
-    }
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            message = messages.recv() => match message {
-                Ok(message) => {
-                    if let Some(public_key) = message.value.as_str() {
-                        verifier.forget(&public_key);
-                    }
-                }
-                // Messages were dropped: any key may have been revoked.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => verifier.forget_all(),
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-            },
-            // Messages published while disconnected are lost.
-            Ok(_) = reconnects.recv() => verifier.forget_all(),
-        }
-    }
-    let _ = subscriber.quit().await;
+        .await;
 }

@@ -137,6 +137,81 @@ pub async fn connect(settings: &RedisSettings) -> anyhow::Result<RedisStore> {
 }
 
 impl RedisStore {
+    /// Listens on the pub/sub `channel` until `shutdown`, on a connection of its own (built like
+    /// this store's, reconnecting by itself, the subscription renewed on each reconnection):
+    /// `on_message` gets the text of each message, and `on_missed` is called when messages may
+    /// have been lost (dropped for a slow reader, or published while disconnected), so that the
+    /// listener can catch up another way. `what` names the listener in the logs.
+    pub async fn listen(
+        &self,
+        channel: &str,
+        what: &str,
+        shutdown: tokio_util::sync::CancellationToken,
+        mut on_message: impl FnMut(&str),
+        mut on_missed: impl FnMut(),
+    ) {
+        let client = &self.client;
+        let subscriber = Builder::from_config(client.client_config())
+            .with_connection_config(|c| *c = client.connection_config().clone())
+            .with_performance_config(|p| *p = client.perf_config())
+            .set_policy(
+                client
+                    .client_reconnect_policy()
+                    .unwrap_or_else(|| ReconnectPolicy::new_exponential(0, 100, 5_000, 2)),
+            )
+            .build_subscriber_client();
+        let subscriber = match subscriber {
+            Ok(s) => s,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot build the {what} subscriber");
+                return;
+            }
+        };
+        let mut messages = subscriber.message_rx();
+        let mut reconnects = subscriber.reconnect_rx();
+        // After the first connection fred reconnects by itself, and `manage_subscriptions`
+        // renews the subscription each time.
+        loop {
+            match subscriber.init().await {
+                Ok(_connection) => break,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot connect the {what} subscriber; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+        let _resubscriber = subscriber.manage_subscriptions();
+        loop {
+            if let Err(err) = subscriber.subscribe(channel).await {
+                tracing::warn!(error = %err, "cannot subscribe the {what} subscriber; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+            break;
+        }
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                message = messages.recv() => match message {
+                    Ok(message) => {
+                        if let Some(text) = message.value.as_str() {
+                            on_message(&text);
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => on_missed(),
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                },
+                Ok(_) = reconnects.recv() => on_missed(),
+            }
+        }
+        let _ = subscriber.quit().await;
+    }
+
     pub async fn ping(&self) -> anyhow::Result<()> {
         let _: String = self.client.ping(None).await.context("PING failed")?;
         Ok(())
