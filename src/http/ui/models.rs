@@ -25,7 +25,6 @@ use crate::storage::models::{self, CreateError};
 use crate::storage::Stores;
 
 use super::error::{html_with_status, see_other, UiError};
-use super::project::nav;
 use super::shell::{Shell, ShownTime};
 
 /// More models than a project plus the shipped set will have; the page shows them all.
@@ -295,11 +294,11 @@ async fn render(
     let (project_models, shipped_models): (Vec<_>, Vec<_>) =
         all.iter().map(model_view).partition(|m| !m.shipped);
     let page = ModelsPage {
-        shell: Shell::signed_in(
+        shell: Shell::of_project(
             stores,
-            &member.signed_in,
+            member,
             format!("Models · {}", member.project_name),
-            Some(nav(member, "settings")),
+            "settings",
         )
         .await?,
         project_id: member.project_id.as_str().to_string(),

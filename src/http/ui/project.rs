@@ -56,13 +56,7 @@ async fn project_home(
     member: ProjectMember,
 ) -> Result<HttpResponse, UiError> {
     let page = ProjectPage {
-        shell: Shell::signed_in(
-            &stores,
-            &member.signed_in,
-            member.project_name.clone(),
-            Some(nav(&member, "home")),
-        )
-        .await?,
+        shell: Shell::of_project(&stores, &member, member.project_name.clone(), "home").await?,
         project_id: member.project_id.as_str().to_string(),
         project_name: member.project_name.clone(),
         org_name: member.org_name.clone(),

@@ -31,7 +31,6 @@ use crate::storage::prompts::{self as store, PromptError, PromptRecord};
 use crate::storage::Stores;
 
 use super::error::{html, html_with_status, see_other, UiError};
-use super::project::nav;
 use super::shell::{Shell, ShownTime};
 use super::{assets, path_segment};
 
@@ -130,13 +129,7 @@ fn require_writer(member: &ProjectMember) -> Result<(), UiError> {
 }
 
 async fn shell(stores: &Stores, member: &ProjectMember, title: String) -> Result<Shell, UiError> {
-    Shell::signed_in(
-        stores,
-        &member.signed_in,
-        title,
-        Some(nav(member, "prompts")),
-    )
-    .await
+    Shell::of_project(stores, member, title, "prompts").await
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ use crate::storage::Stores;
 
 use super::error::{html, UiError};
 use super::path_segment;
-use super::project::nav;
 use super::shell::{Shell, ShownTime};
 
 const DEFAULT_LIMIT: u64 = 50;
@@ -371,13 +370,7 @@ async fn scores_page(
     let page = ScoresPage {
         prompts_css_url: super::assets::prompts_css_url(),
         prompts_js_url: super::assets::prompts_js_url(),
-        shell: Shell::signed_in(
-            &stores,
-            &member.signed_in,
-            "Scores".to_string(),
-            Some(nav(&member, "scores")),
-        )
-        .await?,
+        shell: Shell::of_project(&stores, &member, "Scores".to_string(), "scores").await?,
         project_id,
         sources: choices(&SOURCES, &query.source),
         data_types: choices(&DATA_TYPES, &query.data_type),

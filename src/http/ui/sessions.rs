@@ -22,7 +22,6 @@ use crate::storage::Stores;
 
 use super::error::{html, UiError};
 use super::path_segment;
-use super::project::nav;
 use super::render;
 use super::shell::{Shell, ShownTime};
 use super::traces::{format_cost, format_latency, Choice, RANGES};
@@ -217,11 +216,11 @@ async fn sessions_page(
         })
         .collect();
     let page = SessionsPage {
-        shell: Shell::signed_in(
+        shell: Shell::of_project(
             &stores,
-            &member.signed_in,
+            &member,
             format!("Sessions · {}", member.project_name),
-            Some(nav(&member, "sessions")),
+            "sessions",
         )
         .await?,
         project_id: member.project_id.as_str().to_string(),
@@ -338,11 +337,11 @@ async fn session_page(
         })
         .collect();
     let page = SessionPage {
-        shell: Shell::signed_in(
+        shell: Shell::of_project(
             &stores,
-            &member.signed_in,
+            &member,
             format!("Session {session_id} · {}", member.project_name),
-            Some(nav(&member, "sessions")),
+            "sessions",
         )
         .await?,
         project_id: member.project_id.as_str().to_string(),

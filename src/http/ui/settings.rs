@@ -21,7 +21,7 @@ use crate::storage::Stores;
 
 use super::error::{html_with_status, see_other, UiError};
 use super::home::valid_name;
-use super::project::{nav, public_host};
+use super::project::public_host;
 use super::shell::{Shell, ShownTime};
 use super::UiConfig;
 
@@ -181,11 +181,11 @@ async fn render(
         })
         .collect();
     let page = SettingsPage {
-        shell: Shell::signed_in(
+        shell: Shell::of_project(
             stores,
-            &member.signed_in,
+            member,
             format!("Settings · {}", member.project_name),
-            Some(nav(member, "settings")),
+            "settings",
         )
         .await?,
         project_id: member.project_id.as_str().to_string(),

@@ -1,12 +1,13 @@
 //! The chrome around every page (`templates/base.html`): the header with the project switcher and
 //! the person's menu, and the project's navigation on the left.
 
-use crate::http::auth::SignedIn;
+use crate::http::auth::{ProjectMember, SignedIn};
 use crate::storage::postgres::memberships;
 use crate::storage::Stores;
 
 use super::assets;
 use super::error::UiError;
+use super::project::nav;
 
 /// What `base.html` shows around a page's content.
 pub struct Shell {
@@ -58,6 +59,16 @@ impl Shell {
             switcher: Vec::new(),
             project: None,
         }
+    }
+
+    /// The chrome of a page of `member`'s project, its navigation showing `section`.
+    pub async fn of_project(
+        stores: &Stores,
+        member: &ProjectMember,
+        title: impl Into<String>,
+        section: &'static str,
+    ) -> Result<Shell, UiError> {
+        Shell::signed_in(stores, &member.signed_in, title, Some(nav(member, section))).await
     }
 
     /// The chrome of a signed-in person's page, with their organizations and projects in the

@@ -41,7 +41,6 @@ use crate::storage::Stores;
 
 use super::error::{html, see_other, UiError};
 use super::path_segment;
-use super::project::nav;
 use super::render;
 use super::shell::{Shell, ShownTime};
 use super::traces::{format_cost, format_latency, list_links, ListLinks, TableQuery};
@@ -718,9 +717,9 @@ async fn trace_page(
     let user_id = trace.user_id.clone().unwrap_or_default();
     let session_id = trace.session_id.clone().unwrap_or_default();
     let page = TracePage {
-        shell: Shell::signed_in(
+        shell: Shell::of_project(
             &stores,
-            &member.signed_in,
+            &member,
             format!(
                 "{} · Trace · {}",
                 if trace.name.is_empty() {
@@ -730,7 +729,7 @@ async fn trace_page(
                 },
                 member.project_name
             ),
-            Some(nav(&member, "traces")),
+            "traces",
         )
         .await?,
         links: list_links(&project_id, &trace_id, query),

@@ -41,7 +41,6 @@ use crate::storage::Stores;
 
 use super::error::{html, see_other, UiError};
 use super::path_segment;
-use super::project::nav;
 use super::shell::{Shell, ShownTime};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -756,11 +755,11 @@ async fn traces_page(
     }
     let notice = notice(req.query_string());
     let page = TracesPage {
-        shell: Shell::signed_in(
+        shell: Shell::of_project(
             &stores,
-            &member.signed_in,
+            &member,
             format!("Traces · {}", member.project_name),
-            Some(nav(&member, "traces")),
+            "traces",
         )
         .await?,
         project_id: member.project_id.as_str().to_string(),

@@ -16,7 +16,6 @@ use crate::storage::Stores;
 
 use super::error::{html, UiError};
 use super::path_segment;
-use super::project::nav;
 use super::shell::{Shell, ShownTime};
 use super::traces::{format_cost, load_table, TableQuery, TableView};
 
@@ -196,11 +195,11 @@ async fn users_page(
         }
     };
     let page = UsersPage {
-        shell: Shell::signed_in(
+        shell: Shell::of_project(
             &stores,
-            &member.signed_in,
+            &member,
             format!("Users · {}", member.project_name),
-            Some(nav(&member, "users")),
+            "users",
         )
         .await?,
         project_id: member.project_id.as_str().to_string(),
@@ -274,11 +273,11 @@ async fn user_page(
     let page_path = format!("/project/{project}/users/{}", path_segment(&user_id));
     let table = load_table(&stores, &member, &query, &page_path).await?;
     let page = UserPage {
-        shell: Shell::signed_in(
+        shell: Shell::of_project(
             &stores,
-            &member.signed_in,
+            &member,
             format!("User {user_id} · {}", member.project_name),
-            Some(nav(&member, "users")),
+            "users",
         )
         .await?,
         project_id: member.project_id.as_str().to_string(),
