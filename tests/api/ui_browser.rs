@@ -404,3 +404,27 @@ async fn count_keys(app: &TestApp) -> i64 {
         .unwrap()
         .get(0)
 }
+
+/// Chromium's own command to emulate a media feature (the system's dark theme), through
+/// chromedriver's DevTools endpoint.
+#[derive(Debug)]
+pub(crate) struct EmulateDarkTheme;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for EmulateDarkTheme {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (reqwest::Method, Option<String>) {
+        let body = json!({"cmd": "Emulation.setEmulatedMedia", "params": {
+            "features": [{"name": "prefers-color-scheme", "value": "dark"}]}});
+        (reqwest::Method::POST, Some(body.to_string()))
+    }
+}

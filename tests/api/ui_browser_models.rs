@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::helpers::{ApiKey, TestApp, TestConfig};
 use crate::ui_browser::Browser;
-use crate::ui_browser_prompts::EmulateDarkTheme;
+use crate::ui_browser::EmulateDarkTheme;
 
 const OWNER_EMAIL: &str = "owner@example.com";
 const OWNER_PASSWORD: &str = "initial password";

@@ -9,39 +9,16 @@
 use std::time::Duration;
 
 use fantoccini::Locator;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::helpers::{ApiKey, TestApp, TestConfig, UiClient, UI_PASSWORD};
 use crate::sdk::{sdk_python, sdk_script};
-use crate::ui_browser::Browser;
+use crate::ui_browser::{Browser, EmulateDarkTheme};
 
 const OWNER_EMAIL: &str = "owner@example.com";
 const OWNER_PASSWORD: &str = "initial password";
 const PROJECT: &str = "/project/boot-project";
 const SDK_TRACE: &str = "7ac5d1b8a3e94b0c9f1a2b3c4d5e6f72";
-
-/// Chromium's own command to emulate the system's dark theme, through chromedriver.
-#[derive(Debug)]
-pub(crate) struct EmulateDarkTheme;
-
-impl fantoccini::wd::WebDriverCompatibleCommand for EmulateDarkTheme {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!(
-            "session/{}/goog/cdp/execute",
-            session_id.unwrap_or_default()
-        ))
-    }
-
-    fn method_and_body(&self, _: &url::Url) -> (reqwest::Method, Option<String>) {
-        let body = json!({"cmd": "Emulation.setEmulatedMedia", "params": {
-            "features": [{"name": "prefers-color-scheme", "value": "dark"}]}});
-        (reqwest::Method::POST, Some(body.to_string()))
-    }
-}
 
 /// Runs one step of `python_v5_ui.py` with `key`; the JSON it prints.
 async fn sdk(app: &TestApp, key: &ApiKey, args: &[&str]) -> Value {

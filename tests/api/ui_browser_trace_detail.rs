@@ -15,7 +15,7 @@ use serde_json::json;
 use crate::helpers::{envelope, ApiKey, TestApp, UiClient, UI_PASSWORD};
 use crate::sdk::{run_roundtrip, sdk_python, sdk_script};
 use crate::ui_browser::Browser;
-use crate::ui_browser_traces::EmulateDarkTheme;
+use crate::ui_browser::EmulateDarkTheme;
 
 const OWNER_EMAIL: &str = "owner@example.com";
 const OWNER_PASSWORD: &str = "initial password";

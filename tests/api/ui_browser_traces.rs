@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::helpers::{envelope, ApiKey, TestApp, TestConfig};
 use crate::sdk::{run_roundtrip, sdk_python, sdk_script};
-use crate::ui_browser::Browser;
+use crate::ui_browser::{Browser, EmulateDarkTheme};
 
 const OWNER_EMAIL: &str = "owner@example.com";
 const OWNER_PASSWORD: &str = "initial password";
@@ -41,30 +41,6 @@ async fn rows(browser: &Browser) -> usize {
         .await
         .unwrap()
         .len()
-}
-
-/// Chromium's own command to emulate a media feature (the system's dark theme), through
-/// chromedriver's DevTools endpoint.
-#[derive(Debug)]
-pub(crate) struct EmulateDarkTheme;
-
-impl fantoccini::wd::WebDriverCompatibleCommand for EmulateDarkTheme {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!(
-            "session/{}/goog/cdp/execute",
-            session_id.unwrap_or_default()
-        ))
-    }
-
-    fn method_and_body(&self, _: &url::Url) -> (reqwest::Method, Option<String>) {
-        let body = json!({"cmd": "Emulation.setEmulatedMedia", "params": {
-            "features": [{"name": "prefers-color-scheme", "value": "dark"}]}});
-        (reqwest::Method::POST, Some(body.to_string()))
-    }
 }
 
 /// Runs `script` in the page and returns its JSON value.
