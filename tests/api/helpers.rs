@@ -690,3 +690,59 @@ fn unescape(text: &str) -> String {
         .replace("&amp;", "&")
         .replace("&#38;", "&")
 }
+
+/// Owner Olga's project of organization Acme, with Max a MEMBER and Vera a VIEWER, and an API key
+/// Olga created on the settings page: the cast of the UI tests that check roles.
+pub struct UiTeam {
+    pub app: TestApp,
+    pub project_id: String,
+    pub owner: UiClient,
+    pub member: UiClient,
+    pub viewer: UiClient,
+    pub key: ApiKey,
+}
+
+impl UiTeam {
+    pub async fn new() -> UiTeam {
+        let app = TestApp::spawn(TestConfig::new().await).await;
+        let owner = UiClient::signed_up(&app, "Olga", "olga@example.com").await;
+        let member = UiClient::signed_up(&app, "Max", "max@example.com").await;
+        let viewer = UiClient::signed_up(&app, "Vera", "vera@example.com").await;
+        let project_id = owner.create_org_and_project("Acme", "Assistant").await;
+        let settings = format!("/project/{project_id}/settings");
+        for (email, role) in [
+            ("max@example.com", "MEMBER"),
+            ("vera@example.com", "VIEWER"),
+        ] {
+            let response = owner
+                .submit(
+                    &settings,
+                    &format!("{settings}/members"),
+                    &[("email", email), ("role", role)],
+                )
+                .await;
+            assert_eq!(response.status(), 303);
+        }
+        let response = owner
+            .submit(
+                &settings,
+                &format!("{settings}/api-keys"),
+                &[("note", "tests")],
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        let html = response.text().await.unwrap();
+        let key = ApiKey::new(
+            element_text(&html, "new-public-key").expect("public key shown"),
+            element_text(&html, "new-secret-key").expect("secret key shown"),
+        );
+        UiTeam {
+            app,
+            project_id,
+            owner,
+            member,
+            viewer,
+            key,
+        }
+    }
+}

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::{element_text, form_actions, location, ApiKey, TestApp, TestConfig, UiClient};
+use crate::helpers::{element_text, form_actions, location, ApiKey, TestApp, UiClient, UiTeam};
 
 struct Team {
     app: TestApp,
@@ -17,37 +17,14 @@ struct Team {
 
 impl Team {
     async fn new() -> Team {
-        let app = TestApp::spawn(TestConfig::new().await).await;
-        let owner = UiClient::signed_up(&app, "Olga", "olga@example.com").await;
-        let member = UiClient::signed_up(&app, "Max", "max@example.com").await;
-        let viewer = UiClient::signed_up(&app, "Vera", "vera@example.com").await;
-        let project_id = owner.create_org_and_project("Acme", "Assistant").await;
-        let settings = format!("/project/{project_id}/settings");
-        for (email, role) in [
-            ("max@example.com", "MEMBER"),
-            ("vera@example.com", "VIEWER"),
-        ] {
-            let response = owner
-                .submit(
-                    &settings,
-                    &format!("{settings}/members"),
-                    &[("email", email), ("role", role)],
-                )
-                .await;
-            assert_eq!(response.status(), 303);
-        }
-        let response = owner
-            .submit(
-                &settings,
-                &format!("{settings}/api-keys"),
-                &[("note", "tests")],
-            )
-            .await;
-        let html = response.text().await.unwrap();
-        let key = ApiKey::new(
-            element_text(&html, "new-public-key").unwrap(),
-            element_text(&html, "new-secret-key").unwrap(),
-        );
+        let UiTeam {
+            app,
+            project_id,
+            owner,
+            member,
+            viewer,
+            key,
+        } = UiTeam::new().await;
         Team {
             app,
             project_id,

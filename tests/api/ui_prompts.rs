@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{element_text, form_actions, location, ApiKey, TestApp, TestConfig, UiClient};
+use crate::helpers::{form_actions, location, ApiKey, TestApp, UiClient, UiTeam};
 
 /// Owner Olga's project with Max a MEMBER and Vera a VIEWER, and an API key made in the settings.
 struct Team {
@@ -19,26 +19,14 @@ struct Team {
 
 impl Team {
     async fn new() -> Team {
-        let app = TestApp::spawn(TestConfig::new().await).await;
-        let owner = UiClient::signed_up(&app, "Olga", "olga@example.com").await;
-        let member = UiClient::signed_up(&app, "Max", "max@example.com").await;
-        let viewer = UiClient::signed_up(&app, "Vera", "vera@example.com").await;
-        let project_id = owner.create_org_and_project("Acme", "Assistant").await;
-        let settings = format!("/project/{project_id}/settings");
-        for (email, role) in [
-            ("max@example.com", "MEMBER"),
-            ("vera@example.com", "VIEWER"),
-        ] {
-            let response = owner
-                .submit(
-                    &settings,
-                    &format!("{settings}/members"),
-                    &[("email", email), ("role", role)],
-                )
-                .await;
-            assert_eq!(response.status(), 303);
-        }
-        let key = create_key(&owner, &project_id).await;
+        let UiTeam {
+            app,
+            project_id,
+            owner,
+            member,
+            viewer,
+            key,
+        } = UiTeam::new().await;
         Team {
             app,
             project_id,
@@ -82,23 +70,6 @@ fn encode(text: &str) -> String {
 }
 
 /// Creates an API key in the settings; the key pair shown once.
-async fn create_key(owner: &UiClient, project_id: &str) -> ApiKey {
-    let settings = format!("/project/{project_id}/settings");
-    let response = owner
-        .submit(
-            &settings,
-            &format!("{settings}/api-keys"),
-            &[("note", "tests")],
-        )
-        .await;
-    assert_eq!(response.status(), 200);
-    let html = response.text().await.unwrap();
-    ApiKey::new(
-        element_text(&html, "new-public-key").expect("public key shown"),
-        element_text(&html, "new-secret-key").expect("secret key shown"),
-    )
-}
-
 #[tokio::test]
 async fn versions_made_in_the_ui_are_what_the_api_answers_at_once() {
     let team = Team::new().await;
