@@ -30,6 +30,26 @@ ensure_sdk_venvs
 ensure_js_sdks
 ensure_browser
 
+# Langfuse's OpenAPI spec, the contract the read API is checked against: it lives beside the
+# checkout (../shared/reference/), or beside the repository this one was cloned from.
+find_openapi_spec() {
+    local spec=shared/reference/langfuse-openapi.yml origin
+    if [[ -n "${LANGFUSE_TEST_OPENAPI_SPEC:-}" ]]; then
+        return
+    fi
+    if [[ -f "$LF_REPO_ROOT/../$spec" ]]; then
+        LANGFUSE_TEST_OPENAPI_SPEC="$LF_REPO_ROOT/../$spec"
+    elif origin=$(git -C "$LF_REPO_ROOT" remote get-url origin 2>/dev/null) && [[ -f "$origin/../$spec" ]]; then
+        LANGFUSE_TEST_OPENAPI_SPEC="$origin/../$spec"
+    else
+        echo "test.sh: Langfuse's OpenAPI spec not found at ../$spec (beside the checkout or its origin);" \
+            "set LANGFUSE_TEST_OPENAPI_SPEC to its path" >&2
+        exit 1
+    fi
+}
+find_openapi_spec
+export LANGFUSE_TEST_OPENAPI_SPEC
+
 # Tests create (and drop) their own databases through the admin URL.
 export LANGFUSE_TEST_DATABASE_URL="${LANGFUSE_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 export LANGFUSE_TEST_REDIS_URL="${LANGFUSE_TEST_REDIS_URL:-redis://127.0.0.1:6379}"

@@ -65,8 +65,14 @@ struct Spec {
 
 impl Spec {
     fn load() -> Spec {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/reference/langfuse-openapi.yml");
+        // `scripts/test.sh` names it in LANGFUSE_TEST_OPENAPI_SPEC (found beside this checkout, or
+        // beside the one it was cloned from).
+        let path = std::env::var_os("LANGFUSE_TEST_OPENAPI_SPEC")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("../shared/reference/langfuse-openapi.yml")
+            });
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("cannot read the OpenAPI spec at {}: {e}", path.display()));
         let document = serde_norway::from_str(&text).expect("the spec is YAML");
