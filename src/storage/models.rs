@@ -612,6 +612,12 @@ impl ModelCatalog {
         self.project(project_id).await
     }
 
+    /// Loads the shipped models (the costly part of a first lookup) ahead of any.
+    pub async fn warm(&self) -> anyhow::Result<()> {
+        self.check_epoch().await?;
+        self.shipped().await.map(|_| ())
+    }
+
     async fn check_epoch(&self) -> anyhow::Result<()> {
         let due = {
             let state = self.state.lock().expect("model cache lock");

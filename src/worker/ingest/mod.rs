@@ -120,6 +120,11 @@ pub async fn run(
         pricing: Arc::new(Pricing::new(stores.postgres.clone())),
         tx,
     };
+    // Before any shard is taken, so the first rounds are priced (bounded: see `Pricing::warm`).
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        _ = context.pricing.warm() => {}
+    }
     loop {
         if let Err(err) = epoch.check(&stores, &settings).await {
             tracing::warn!(error = format!("{err:#}"), "queue epoch check failed");

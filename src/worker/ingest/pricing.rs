@@ -20,12 +20,19 @@
 //! [`LOOKUP_TIMEOUT`], the round's observations are written unpriced (with the usage and any
 //! provided cost they were sent with), and lookups pause for [`PAUSE_AFTER_FAILURE`], as
 //! `prompt_ids` does.
+//!
+//! So that this stays an outage's effect and not a slow start's, the worker loads the shipped
+//! catalog before it takes any shard ([`Pricing::warm`]), and every load runs in its own task,
+//! shared by the rounds that wait for it: a round that gives up waiting does not cancel the
+//! load, and the next round finds its result (compiling the shipped set takes seconds on a busy
+//! machine in a debug build, and a cold database can take as long to answer).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use deadpool_postgres::Pool;
+use futures::future::{BoxFuture, FutureExt, Shared};
 use serde_json::Value;
 
 use crate::domain::model::AttributeSource;
@@ -37,19 +44,63 @@ use crate::storage::models::{ModelCatalog, DEFAULT_REFRESH};
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long lookups pause after one failed.
 const PAUSE_AFTER_FAILURE: Duration = Duration::from_secs(10);
+/// How long the worker waits for the shipped catalog before it takes shards anyway.
+const WARM_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One project's lookup, running in its own task and awaited by every round that needs it.
+type Lookup = Shared<BoxFuture<'static, Result<Arc<ModelIndex>, String>>>;
 
 /// The model catalog of this process's worker.
 pub struct Pricing {
-    catalog: ModelCatalog,
+    catalog: Arc<ModelCatalog>,
     paused_until: Mutex<Option<Instant>>,
+    in_flight: Mutex<HashMap<String, Lookup>>,
 }
 
 impl Pricing {
     pub fn new(postgres: Pool) -> Pricing {
         Pricing {
-            catalog: ModelCatalog::new(postgres, DEFAULT_REFRESH),
+            catalog: Arc::new(ModelCatalog::new(postgres, DEFAULT_REFRESH)),
             paused_until: Mutex::new(None),
+            in_flight: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Loads the shipped catalog, waiting at most [`WARM_TIMEOUT`]; called before the worker
+    /// takes shards, so that its first rounds are priced. PostgreSQL being down only delays
+    /// the start by that much: the worker then goes on, as pricing never holds ingestion.
+    pub async fn warm(&self) {
+        let catalog = self.catalog.clone();
+        let load = tokio::spawn(async move { catalog.warm().await });
+        match tokio::time::timeout(WARM_TIMEOUT, load).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(err))) => self.pause(format!("{err:#}")),
+            Ok(Err(err)) => self.pause(err.to_string()),
+            Err(_) => self.pause(format!("no answer within {WARM_TIMEOUT:?}")),
+        }
+    }
+
+    /// The lookup of `project`'s models: the one in flight, or a new one in its own task.
+    fn lookup(&self, project: &str) -> Lookup {
+        let mut in_flight = self.in_flight.lock().unwrap();
+        // Finished lookups go: the catalog caches what they loaded.
+        in_flight.retain(|_, lookup| lookup.peek().is_none());
+        if let Some(lookup) = in_flight.get(project) {
+            return lookup.clone();
+        }
+        let catalog = self.catalog.clone();
+        let project_id = project.to_string();
+        let task = tokio::spawn(async move {
+            catalog
+                .index(&project_id)
+                .await
+                .map_err(|err| format!("{err:#}"))
+        });
+        let lookup = async move { task.await.unwrap_or_else(|err| Err(err.to_string())) }
+            .boxed()
+            .shared();
+        in_flight.insert(project.to_string(), lookup.clone());
+        lookup
     }
 
     /// Sets the model, tier and computed cost of every observation that names a model that
@@ -69,11 +120,11 @@ impl Pricing {
         }
         let mut indexes: BTreeMap<String, Arc<ModelIndex>> = BTreeMap::new();
         for project in projects {
-            match tokio::time::timeout(LOOKUP_TIMEOUT, self.catalog.index(project)).await {
+            match tokio::time::timeout(LOOKUP_TIMEOUT, self.lookup(project)).await {
                 Ok(Ok(index)) => {
                     indexes.insert(project.to_string(), index);
                 }
-                Ok(Err(err)) => return self.pause(format!("{err:#}")),
+                Ok(Err(err)) => return self.pause(err),
                 Err(_) => return self.pause(format!("no answer within {LOOKUP_TIMEOUT:?}")),
             }
         }
