@@ -23,6 +23,7 @@ mod read_api;
 mod read_api_v1;
 mod read_api_v2;
 mod redis;
+mod score_config_checks;
 mod score_configs;
 mod scores;
 mod sdk;
