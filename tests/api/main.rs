@@ -36,6 +36,7 @@ mod ui_browser_trace_detail;
 mod ui_browser_traces;
 mod ui_models;
 mod ui_prompts;
+mod ui_score_configs;
 mod ui_scores;
 mod ui_trace_detail;
 mod ui_traces;
