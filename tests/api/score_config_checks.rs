@@ -2,8 +2,10 @@
 //! every path a score enters: the batch API (a refused event is a 400 among the 207's errors,
 //! the others of the batch are stored), `POST /api/public/scores` (a 400 naming the problem) and
 //! the configs cache of each `serve` process (a change made on one is seen by another).
-//! The OTLP endpoint makes no scores (as Langfuse's mapping), so it has nothing to check; the
-//! UI's manual scoring is covered in `ui_score_configs.rs`, the Python SDK in `sdk.rs`.
+//! The Python SDK 5.x's `create_score(config_id=...)` (`tests/sdk/python_v5_score_configs.py`):
+//! accepted scores stored as their configs make them, refused ones logged by the SDK and not
+//! stored. The OTLP endpoint makes no scores (as Langfuse's mapping), so it has nothing to check;
+//! the UI's manual scoring is covered in `ui_score_configs.rs`.
 
 use std::time::Duration;
 
@@ -382,4 +384,60 @@ async fn a_config_changed_through_one_server_is_checked_at_once_by_another() {
 
     shutdown.cancel();
     server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn the_python_sdk_5_scores_with_configs_and_logs_what_is_refused() {
+    use crate::sdk::{run_roundtrip, sdk_python};
+    let python = sdk_python("LANGFUSE_TEST_PYTHON_SDK_V5", "sdk-python-v5");
+    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
+    let key = create_project(&app.config, "sdk-configs").await;
+    let c = configs(&app, &key).await;
+    let trace_id = "5c0fe1d2c3b4a5968778695a4b3c2d1e";
+    let mut command = tokio::process::Command::new(python);
+    command
+        .arg(crate::sdk::sdk_script("python_v5_score_configs.py"))
+        .env("CATEGORICAL_ID", &c.categorical)
+        .env("NUMERIC_ID", &c.numeric)
+        .env("BOOLEAN_ID", &c.boolean);
+    let report = run_roundtrip(command, &app, &key, trace_id).await;
+
+    // The SDK logs the 207's rejections (and does not retry them).
+    let errors = report["errors"].to_string();
+    assert!(
+        errors.contains("rejected 2 of 5")
+            && errors.contains("Value meh does not map to a valid category")
+            && errors.contains("Value exceeds maximum value of 1 defined in config"),
+        "{report}"
+    );
+    assert!(app.wait_for_rows("scores", "sdk-configs", 3).await);
+    let (_, good) = read_score(&app, &key, "sdk-good").await;
+    assert_eq!(
+        (
+            &good["traceId"],
+            &good["configId"],
+            &good["value"],
+            &good["stringValue"]
+        ),
+        (
+            &json!(trace_id),
+            &json!(c.categorical),
+            &json!(2.0),
+            &json!("good")
+        ),
+        "{good}"
+    );
+    let (_, accuracy) = read_score(&app, &key, "sdk-accuracy").await;
+    assert_eq!(
+        (&accuracy["value"], &accuracy["configId"]),
+        (&json!(0.75), &json!(c.numeric))
+    );
+    let (_, correct) = read_score(&app, &key, "sdk-correct").await;
+    assert_eq!(
+        (&correct["dataType"], &correct["stringValue"]),
+        (&json!("BOOLEAN"), &json!("True"))
+    );
+    for refused in ["sdk-bad-label", "sdk-over"] {
+        assert_eq!(read_score(&app, &key, refused).await.0, 404, "{refused}");
+    }
 }
