@@ -32,6 +32,7 @@ mod ui_accounts;
 mod ui_browser;
 mod ui_browser_models;
 mod ui_browser_prompts;
+mod ui_browser_score_configs;
 mod ui_browser_trace_detail;
 mod ui_browser_traces;
 mod ui_models;
