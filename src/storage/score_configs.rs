@@ -215,21 +215,45 @@ pub async fn update<E>(
 }
 
 /// A project's configs as one process read them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ProjectConfigs {
     /// Newest first, as the settings page and the score form list them.
     pub configs: Vec<ScoreConfig>,
     by_id: HashMap<String, usize>,
+    /// When they were read.
+    pub read_at: Instant,
+}
+
+impl Default for ProjectConfigs {
+    fn default() -> ProjectConfigs {
+        ProjectConfigs::new(Vec::new())
+    }
 }
 
 impl ProjectConfigs {
+    /// A config these lack is taken as missing, not as created since, when they were read less
+    /// than this long ago: so a client naming unknown configs makes PostgreSQL read at most
+    /// once a second per project and process. (A config created elsewhere reaches this process
+    /// through the Redis message well within it.)
+    pub const TRUSTED_FOR: Duration = Duration::from_secs(1);
+
     pub fn new(configs: Vec<ScoreConfig>) -> ProjectConfigs {
         let by_id = configs
             .iter()
             .enumerate()
             .map(|(i, c)| (c.id.clone(), i))
             .collect();
-        ProjectConfigs { configs, by_id }
+        ProjectConfigs {
+            configs,
+            by_id,
+            read_at: Instant::now(),
+        }
+    }
+
+    /// Whether a config these lack may exist all the same (they are older than
+    /// [`Self::TRUSTED_FOR`]).
+    pub fn may_lack_new_configs(&self) -> bool {
+        self.read_at.elapsed() >= Self::TRUSTED_FOR
     }
 
     pub fn get(&self, id: &str) -> Option<&ScoreConfig> {

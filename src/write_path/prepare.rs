@@ -40,7 +40,7 @@ pub struct Prepared {
 #[derive(Debug, Clone)]
 pub enum Configs {
     /// As this process holds them (`None`: not at all): a config they lack may have been
-    /// created since they were read.
+    /// created since they were read, unless they were read within the last second.
     Cached(Option<Arc<ProjectConfigs>>),
     /// Just read: a config they lack does not exist (or is another project's).
     Fresh(Arc<ProjectConfigs>),
@@ -56,7 +56,11 @@ impl Configs {
     fn lookup(&self, id: &str) -> Lookup<'_> {
         match self {
             Configs::Cached(None) => Lookup::Unsure,
-            Configs::Cached(Some(configs)) => configs.get(id).map_or(Lookup::Unsure, Lookup::Found),
+            Configs::Cached(Some(configs)) => match configs.get(id) {
+                Some(config) => Lookup::Found(config),
+                None if configs.may_lack_new_configs() => Lookup::Unsure,
+                None => Lookup::Missing,
+            },
             Configs::Fresh(configs) => configs.get(id).map_or(Lookup::Missing, Lookup::Found),
         }
     }
@@ -564,12 +568,25 @@ mod tests {
         assert!(text.contains(r#""stringValue":"good""#) && !text.contains("smuggled"));
         assert!(text.contains(r#""value":2.0"#), "{text}");
 
-        // Configs not read yet, or lacking the id: the batch asks for fresh ones.
+        // Configs not read yet, or lacking the id: the batch asks for fresh ones, unless those
+        // held were read within the last second.
         assert!(prepare(&project, batch.clone(), &Configs::Cached(None)).needs_configs);
         let Configs::Fresh(held) = categorical() else {
             unreachable!()
         };
-        let cached = prepare(&project, batch, &Configs::Cached(Some(held)));
+        let just_read = prepare(
+            &project,
+            batch.clone(),
+            &Configs::Cached(Some(held.clone())),
+        );
+        assert!(!just_read.needs_configs);
+        assert_eq!(just_read.outcome.errors.len(), 3);
+        let mut older = ProjectConfigs::new(held.configs.clone());
+        older.read_at = older
+            .read_at
+            .checked_sub(ProjectConfigs::TRUSTED_FOR)
+            .unwrap();
+        let cached = prepare(&project, batch, &Configs::Cached(Some(Arc::new(older))));
         assert!(cached.needs_configs && cached.object.is_none());
     }
 

@@ -1,7 +1,8 @@
 //! Scores checked against their configs before anything is stored: a batch is prepared with the
 //! project's configs as this process holds them (`storage::score_configs::ConfigCache`, no query
-//! on a hit); only when a score names a config those cannot answer for (none held yet, or a
-//! config created since) are the configs read from PostgreSQL and the batch prepared again.
+//! on a hit); only when a score names a config those cannot answer for (none held yet, or one
+//! they lack while they are over a second old: it may have been created since) are the configs
+//! read from PostgreSQL and the batch prepared again.
 //! Batches without such scores never wait for PostgreSQL.
 
 use std::sync::Arc;
