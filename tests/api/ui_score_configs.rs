@@ -226,8 +226,12 @@ async fn the_trace_page_scores_with_a_config_and_refuses_what_breaks_it() {
     let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     app.ingest_accepted(
         &key,
-        &json!({"batch": [crate::helpers::envelope("e-t", "trace-create", &at,
-            json!({"id": "t-rated", "name": "answer", "timestamp": at}))]}),
+        &json!({"batch": [
+            crate::helpers::envelope("e-t", "trace-create", &at,
+                json!({"id": "t-rated", "name": "answer", "timestamp": at})),
+            crate::helpers::envelope("e-o", "span-create", &at,
+                json!({"id": "o-step", "traceId": "t-rated", "name": "step", "startTime": at})),
+        ]}),
     )
     .await;
     let create = |body: Value| {
@@ -342,6 +346,34 @@ async fn the_trace_page_scores_with_a_config_and_refuses_what_breaks_it() {
     }
     let (_, all) = app.get_json("/api/public/v2/scores", &key).await;
     assert_eq!(all["data"].as_array().unwrap().len(), 1, "{all}");
+
+    // An observation's panel, answered alone for the page's script, offers the configs too.
+    let (status, fragment) = owner.page(&format!("{trace}/observations/o-step")).await;
+    assert_eq!(status, 200);
+    assert!(fragment.contains(&format!("<option value=\"{quality}\">")));
+    let response = owner
+        .post_raw(
+            &action,
+            &[
+                ("csrf_token", &token),
+                ("observation_id", "o-step"),
+                ("config_id", &accuracy),
+                ("value", "0.5"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let (_, on_step) = app
+        .get_json("/api/public/v2/scores?name=accuracy", &key)
+        .await;
+    assert_eq!(
+        (
+            &on_step["data"][0]["observationId"],
+            &on_step["data"][0]["value"]
+        ),
+        (&json!("o-step"), &json!(0.5)),
+        "{on_step}"
+    );
 
     // Free-form scores remain.
     let response = owner
