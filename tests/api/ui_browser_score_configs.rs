@@ -151,6 +151,12 @@ async fn a_categorical_config_made_in_settings_scores_an_sdk_trace_on_its_page()
         .await,
         json!(true)
     );
+    eval(
+        &browser,
+        "document.getElementById('score-form').scrollIntoView(); return 1;",
+    )
+    .await;
+    browser.screenshot("score-configs-04-trace-form-free").await;
     select(&browser, "select[data-score-config]", &config_id).await;
     assert_eq!(
         eval(
@@ -164,7 +170,9 @@ async fn a_categorical_config_made_in_settings_scores_an_sdk_trace_on_its_page()
     browser
         .fill("#score-form input[name=comment]", "Answered in one step")
         .await;
-    browser.screenshot("score-configs-04-trace-form").await;
+    browser
+        .screenshot("score-configs-05-trace-form-config")
+        .await;
     browser.click("#score-form button[type=submit]").await;
     wait_for_prefix(&browser, &format!("{trace_path}?scored=")).await;
     let scores = browser.text("#detail-scores").await;
@@ -177,7 +185,7 @@ async fn a_categorical_config_made_in_settings_scores_an_sdk_trace_on_its_page()
         "document.getElementById('detail-scores').scrollIntoView(); return 1;",
     )
     .await;
-    browser.screenshot("score-configs-05-scored").await;
+    browser.screenshot("score-configs-06-scored").await;
 
     let (status, read) = app
         .get_json("/api/public/v2/scores?name=helpfulness", &key)
@@ -194,10 +202,10 @@ async fn a_categorical_config_made_in_settings_scores_an_sdk_trace_on_its_page()
 
     browser.client.issue_cmd(EmulateDarkTheme).await.unwrap();
     browser.goto(&page).await;
-    browser.screenshot("score-configs-06-page-dark").await;
+    browser.screenshot("score-configs-07-page-dark").await;
     browser.goto(&trace_path).await;
     browser.click("#detail-scores summary").await;
     select(&browser, "select[data-score-config]", &config_id).await;
-    browser.screenshot("score-configs-07-trace-form-dark").await;
+    browser.screenshot("score-configs-08-trace-form-dark").await;
     browser.client.clone().close().await.unwrap();
 }
