@@ -1,7 +1,8 @@
 //! Scores that name a score config (`configId`), checked against it before they are stored, in
 //! every path a score enters: the batch API (a refused event is a 400 among the 207's errors,
 //! the others of the batch are stored), `POST /api/public/scores` (a 400 naming the problem) and
-//! the configs cache of each `serve` process (a change made on one is seen by another).
+//! the configs cache of each `serve` process (a change made on one is seen by another; configs
+//! it holds keep checking scores while PostgreSQL is away, and a read it needs then is a 503).
 //! The Python SDK 5.x's `create_score(config_id=...)` (`tests/sdk/python_v5_score_configs.py`):
 //! accepted scores stored as their configs make them, refused ones logged by the SDK and not
 //! stored. The OTLP endpoint makes no scores (as Langfuse's mapping), so it has nothing to check;
@@ -16,7 +17,7 @@ use crate::helpers::{create_project, envelope, eventually, ApiKey, TestApp, Test
 const AT: &str = "2024-05-01T10:00:00.000Z";
 const UNKNOWN: &str = "The configId you provided does not match a valid config in this project";
 
-async fn config(app: &TestApp, key: &ApiKey, body: Value) -> String {
+async fn config_of(app: &TestApp, key: &ApiKey, body: Value) -> String {
     let response = app.post_as("/api/public/score-configs", key, &body).await;
     assert_eq!(response.status(), 200);
     let created: Value = response.json().await.unwrap();
@@ -34,22 +35,22 @@ struct Configs {
 }
 
 async fn configs(app: &TestApp, key: &ApiKey) -> Configs {
-    let numeric = config(
+    let numeric = config_of(
         app,
         key,
         json!({"name": "accuracy", "dataType": "NUMERIC", "minValue": 0, "maxValue": 1}),
     )
     .await;
-    let categorical = config(
+    let categorical = config_of(
         app,
         key,
         json!({"name": "quality", "dataType": "CATEGORICAL",
                "categories": [{"label": "good", "value": 2}, {"label": "bad", "value": 0}]}),
     )
     .await;
-    let boolean = config(app, key, json!({"name": "correct", "dataType": "BOOLEAN"})).await;
-    let text = config(app, key, json!({"name": "note", "dataType": "TEXT"})).await;
-    let archived = config(app, key, json!({"name": "old", "dataType": "NUMERIC"})).await;
+    let boolean = config_of(app, key, json!({"name": "correct", "dataType": "BOOLEAN"})).await;
+    let text = config_of(app, key, json!({"name": "note", "dataType": "TEXT"})).await;
+    let archived = config_of(app, key, json!({"name": "old", "dataType": "NUMERIC"})).await;
     let response = app
         .http
         .patch(app.url(&format!("/api/public/score-configs/{archived}")))
@@ -99,7 +100,7 @@ async fn the_batch_api_refuses_each_score_its_config_refuses_and_stores_the_rest
     let key = create_project(&app.config, "checked").await;
     let stranger = create_project(&app.config, "stranger").await;
     let c = configs(&app, &key).await;
-    let strangers = config(
+    let strangers = config_of(
         &app,
         &stranger,
         json!({"name": "theirs", "dataType": "NUMERIC"}),
@@ -296,7 +297,7 @@ async fn direct_score_writes_are_refused_with_a_400_naming_the_problem() {
 async fn a_config_changed_through_one_server_is_checked_at_once_by_another() {
     let app = TestApp::spawn(TestConfig::new().await).await;
     let key = create_project(&app.config, "two-servers").await;
-    let numeric = config(
+    let numeric = config_of(
         &app,
         &key,
         json!({"name": "accuracy", "dataType": "NUMERIC", "minValue": 0, "maxValue": 1}),
@@ -376,7 +377,7 @@ async fn a_config_changed_through_one_server_is_checked_at_once_by_another() {
 
     // A config created after the other server read the project's configs is found there: its
     // configs are forgotten on the message, or read again once they are a second old.
-    let fresh = config(&app, key, json!({"name": "fresh", "dataType": "BOOLEAN"})).await;
+    let fresh = config_of(&app, key, json!({"name": "fresh", "dataType": "BOOLEAN"})).await;
     assert!(
         eventually(Duration::from_secs(3), || async {
             ingest_on_other(fresh.clone(), json!(1)).await.is_none()
@@ -446,4 +447,61 @@ async fn the_python_sdk_5_scores_with_configs_and_logs_what_is_refused() {
     for refused in ["sdk-bad-label", "sdk-over"] {
         assert_eq!(read_score(&app, &key, refused).await.0, 404, "{refused}");
     }
+}
+
+#[tokio::test]
+async fn kept_configs_check_scores_while_postgres_is_away_and_a_needed_read_is_a_503() {
+    use crate::helpers::{admin_database_url, socket_of, with_socket, TcpProxy};
+    let mut config = TestConfig::new().await;
+    let proxy = TcpProxy::start(socket_of(&admin_database_url())).await;
+    let url = with_socket(&config.env["DATABASE_URL"], proxy.addr);
+    config.set("DATABASE_URL", url);
+    let app = TestApp::spawn(config).await;
+    let key = create_project(&app.config, "pg-away").await;
+    let boolean = config_of(&app, &key, json!({"name": "ok", "dataType": "BOOLEAN"})).await;
+    let ingest = |events: Vec<Value>| {
+        let app = &app;
+        let key = &key;
+        async move {
+            let response = app
+                .post_as("/api/public/ingestion", key, &json!({ "batch": events }))
+                .await;
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let scored = |id: &str, config: &str, value: Value| {
+        score(
+            id,
+            json!({"traceId": "t", "name": "q", "value": value, "configId": config}),
+        )
+    };
+    // The key and the project's configs are now held by the server.
+    let (status, answer) = ingest(vec![scored("warm", &boolean, json!(1))]).await;
+    assert_eq!((status, &answer["errors"]), (207, &json!([])), "{answer}");
+
+    proxy.stop();
+    let (status, answer) = ingest(vec![
+        scored("held-ok", &boolean, json!(0)),
+        scored("held-bad", &boolean, json!(5)),
+        score("free", json!({"traceId": "t", "name": "free", "value": 1})),
+    ])
+    .await;
+    assert_eq!(status, 207, "{answer}");
+    assert_eq!(answer["successes"].as_array().unwrap().len(), 2, "{answer}");
+    assert_eq!(answer["errors"][0]["id"], "held-bad");
+
+    // A config the held ones lack must be read: without PostgreSQL the request is a 503.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, answer) = ingest(vec![scored("unknown", "created-elsewhere", json!(1))]).await;
+    assert_eq!(status, 503, "{answer}");
+    assert!(answer["message"]
+        .as_str()
+        .unwrap()
+        .contains("Score configs cannot be read"));
+
+    proxy.resume();
+    let (status, answer) = ingest(vec![scored("unknown", "created-elsewhere", json!(1))]).await;
+    assert_eq!(status, 207);
+    assert_eq!(answer["errors"][0]["message"], UNKNOWN, "{answer}");
 }
