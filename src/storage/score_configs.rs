@@ -261,16 +261,11 @@ impl ProjectConfigs {
     }
 }
 
-struct Entry {
-    configs: Arc<ProjectConfigs>,
-    loaded_at: Instant,
-}
-
 /// The score configs of the projects this process has checked scores of (see the module's
 /// documentation for how it learns of changes).
 pub struct ConfigCache {
     pool: Pool,
-    projects: RwLock<HashMap<String, Entry>>,
+    projects: RwLock<HashMap<String, Arc<ProjectConfigs>>>,
     /// Moves on every forgetting: a read that began before one is not kept, so a snapshot read
     /// just before a change cannot outlive it.
     generation: AtomicU64,
@@ -294,8 +289,8 @@ impl ConfigCache {
         let projects = self.projects.read().unwrap_or_else(|e| e.into_inner());
         projects
             .get(project.as_str())
-            .filter(|e| e.loaded_at.elapsed() < Self::TTL)
-            .map(|e| e.configs.clone())
+            .filter(|configs| configs.read_at.elapsed() < Self::TTL)
+            .cloned()
     }
 
     /// The project's configs read from PostgreSQL now, and kept unless a change was announced
@@ -305,13 +300,7 @@ impl ConfigCache {
         let configs = Arc::new(ProjectConfigs::new(all(&self.pool, project).await?));
         let mut projects = self.projects.write().unwrap_or_else(|e| e.into_inner());
         if self.generation.load(Ordering::SeqCst) == generation {
-            projects.insert(
-                project.as_str().to_string(),
-                Entry {
-                    configs: configs.clone(),
-                    loaded_at: Instant::now(),
-                },
-            );
+            projects.insert(project.as_str().to_string(), configs.clone());
         }
         Ok(configs)
     }
