@@ -12,6 +12,12 @@
 //!   sends categories is refused. TEXT: neither categories nor a range.
 //! - An update names at least one field; the config it leaves must still satisfy the rules of its
 //!   data type, which an update never changes.
+//!
+//! A score that names a config ([`ConfigFields::check_score`]) takes the config's name and data
+//! type (a data type it names must be the config's); an archived config takes no new scores; a
+//! NUMERIC score lies within the config's range, a CATEGORICAL one is one of its labels (and
+//! gets that category's value), a BOOLEAN one is 0 or 1 (`False`, `True`), a TEXT one has 1 to
+//! 500 characters. The refusals say what Langfuse's say.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -286,10 +292,178 @@ impl ConfigFields {
     }
 }
 
+/// The value of a score as sent: a number or a string.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SentValue<'a> {
+    Number(f64),
+    Text(&'a str),
+}
+
+/// A score as its config makes it: the config's data type, and the numeric and string values to
+/// store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfiguredScore {
+    pub data_type: ConfigDataType,
+    pub value: f64,
+    pub string_value: Option<String>,
+}
+
+/// The longest TEXT score, in characters (Langfuse's `TEXT_SCORE_MAX_LENGTH`).
+pub const MAX_TEXT_SCORE_CHARS: usize = 500;
+
+/// The message of a score naming no config of its project (none, or another project's).
+pub const UNKNOWN_CONFIG: &str =
+    "The configId you provided does not match a valid config in this project";
+
+const AGAINST_CONFIG: &str = "Ingested score body not valid against provided config";
+
+impl ConfigFields {
+    /// Checks a score that names this config: `sent_type` is the data type the score named, if
+    /// any; `value` its value. The refusal is the message to answer.
+    pub fn check_score(
+        &self,
+        sent_type: Option<&str>,
+        value: SentValue<'_>,
+    ) -> Result<ConfiguredScore, String> {
+        let expected = self.data_type.as_str();
+        if let Some(sent) = sent_type {
+            if sent != expected {
+                return Err(format!(
+                    "Data type mismatch based on config: expected {expected}, got {sent}"
+                ));
+            }
+        }
+        if self.is_archived {
+            return Err("Config is archived and cannot be used to create new scores. Please restore the config first.".into());
+        }
+        let refuse = |why: String| Err(format!("{AGAINST_CONFIG}: {why}"));
+        let scored = |value: f64, string_value: Option<String>| {
+            Ok(ConfiguredScore {
+                data_type: self.data_type,
+                value,
+                string_value,
+            })
+        };
+        match (self.data_type, value) {
+            (ConfigDataType::Numeric, SentValue::Number(v)) => {
+                if let Some(max) = self.max_value.filter(|max| v > *max) {
+                    return refuse(format!(
+                        "Value exceeds maximum value of {max} defined in config"
+                    ));
+                }
+                if let Some(min) = self.min_value.filter(|min| v < *min) {
+                    return refuse(format!(
+                        "Value is below minimum value of {min} defined in config"
+                    ));
+                }
+                scored(v, None)
+            }
+            (ConfigDataType::Numeric, SentValue::Text(_)) => {
+                refuse("the value of a NUMERIC score must be a number".into())
+            }
+            (ConfigDataType::Categorical, SentValue::Text(label)) => {
+                let categories = self.categories.as_deref().unwrap_or_default();
+                match categories.iter().find(|c| c.label == label) {
+                    Some(category) => scored(category.value, Some(label.to_string())),
+                    None => refuse(format!(
+                        "Value {label} does not map to a valid category. Pass a valid category value."
+                    )),
+                }
+            }
+            (ConfigDataType::Categorical, SentValue::Number(_)) => refuse(
+                "the value of a CATEGORICAL score must be a string: one of the config's category labels".into(),
+            ),
+            (ConfigDataType::Boolean, SentValue::Number(v)) if v == 0.0 || v == 1.0 => {
+                let label = if v == 1.0 { "True" } else { "False" };
+                scored(v, Some(label.to_string()))
+            }
+            (ConfigDataType::Boolean, _) => refuse("Value must be either 0 or 1".into()),
+            (ConfigDataType::Text, SentValue::Text(text)) => {
+                let length = text.chars().count();
+                if !(1..=MAX_TEXT_SCORE_CHARS).contains(&length) {
+                    return refuse(format!(
+                        "the value of a TEXT score must have 1 to {MAX_TEXT_SCORE_CHARS} characters"
+                    ));
+                }
+                scored(0.0, Some(text.to_string()))
+            }
+            (ConfigDataType::Text, SentValue::Number(_)) => {
+                refuse("the value of a TEXT score must be a string".into())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn scores_take_their_configs_rules() {
+        let numeric =
+            create(json!({"name": "acc", "dataType": "NUMERIC", "minValue": 0, "maxValue": 1}))
+                .unwrap();
+        let n = |v| numeric.check_score(None, SentValue::Number(v));
+        assert_eq!(n(0.5).unwrap().value, 0.5);
+        assert_eq!(n(1.0).unwrap().data_type, ConfigDataType::Numeric);
+        assert!(n(1.5)
+            .unwrap_err()
+            .ends_with("provided config: Value exceeds maximum value of 1 defined in config"));
+        assert!(n(-0.1).unwrap_err().contains("below minimum value of 0"));
+        assert!(numeric
+            .check_score(None, SentValue::Text("high"))
+            .unwrap_err()
+            .contains("must be a number"));
+        assert_eq!(
+            numeric
+                .check_score(Some("CATEGORICAL"), SentValue::Number(0.5))
+                .unwrap_err(),
+            "Data type mismatch based on config: expected NUMERIC, got CATEGORICAL"
+        );
+
+        let cats = json!([{"label": "good", "value": 2}, {"label": "bad", "value": 0}]);
+        let categorical =
+            create(json!({"name": "q", "dataType": "CATEGORICAL", "categories": cats})).unwrap();
+        let good = categorical
+            .check_score(Some("CATEGORICAL"), SentValue::Text("good"))
+            .unwrap();
+        assert_eq!(
+            (good.value, good.string_value.as_deref()),
+            (2.0, Some("good"))
+        );
+        assert!(categorical
+            .check_score(None, SentValue::Text("meh"))
+            .unwrap_err()
+            .contains("Value meh does not map to a valid category"));
+        assert!(categorical
+            .check_score(None, SentValue::Number(2.0))
+            .is_err());
+
+        let boolean = create(json!({"name": "ok", "dataType": "BOOLEAN"})).unwrap();
+        let yes = boolean.check_score(None, SentValue::Number(1.0)).unwrap();
+        assert_eq!(
+            (yes.data_type, yes.string_value.as_deref()),
+            (ConfigDataType::Boolean, Some("True"))
+        );
+        let no = boolean.check_score(None, SentValue::Number(0.0)).unwrap();
+        assert_eq!(no.string_value.as_deref(), Some("False"));
+        assert!(boolean.check_score(None, SentValue::Number(0.5)).is_err());
+        assert!(boolean.check_score(None, SentValue::Text("True")).is_err());
+
+        let text = create(json!({"name": "note", "dataType": "TEXT"})).unwrap();
+        assert!(text.check_score(None, SentValue::Text("fine")).is_ok());
+        assert!(text.check_score(None, SentValue::Text("")).is_err());
+        assert!(text
+            .check_score(None, SentValue::Text(&"x".repeat(501)))
+            .is_err());
+
+        let archived = numeric.updated(&json!({"isArchived": true})).unwrap();
+        assert!(archived
+            .check_score(None, SentValue::Number(0.5))
+            .unwrap_err()
+            .starts_with("Config is archived"));
+    }
 
     fn create(body: Value) -> Result<ConfigFields, String> {
         ConfigFields::from_create(&body)

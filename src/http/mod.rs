@@ -25,6 +25,7 @@ use tracing::Instrument;
 
 use crate::config::Settings;
 use crate::prompt_cache::PromptCache;
+use crate::storage::score_configs::ConfigCache;
 use crate::storage::Stores;
 use crate::write_path::Admission;
 
@@ -49,6 +50,15 @@ pub async fn run(
         settings.auth.salt.clone(),
         Duration::from_secs(settings.auth.key_cache_ttl_secs),
     ));
+    let score_configs = Arc::new(ConfigCache::new(stores.postgres.clone()));
+    tokio::spawn(crate::storage::score_configs::subscribe(
+        score_configs.clone(),
+        crate::storage::redis::RedisStore {
+            client: stores.redis.client.clone(),
+            keyspace: stores.redis.keyspace.clone(),
+        },
+        shutdown.clone(),
+    ));
     tokio::spawn(key_revocation::subscribe(
         verifier.clone(),
         crate::storage::redis::RedisStore {
@@ -63,6 +73,7 @@ pub async fn run(
         admission,
         prompt_cache,
         verifier,
+        score_configs,
         settings,
     )?;
     let handle = server.handle();
@@ -83,8 +94,10 @@ fn build_server(
     admission: Arc<Admission>,
     prompt_cache: Arc<PromptCache>,
     verifier: Arc<auth::ApiKeyVerifier>,
+    score_configs: Arc<ConfigCache>,
     settings: &Settings,
 ) -> std::io::Result<actix_web::dev::Server> {
+    let score_configs = web::Data::from(score_configs);
     let verifier = web::Data::from(verifier);
     let stores = web::Data::new(stores);
     let admission = web::Data::from(admission);
@@ -99,6 +112,7 @@ fn build_server(
             .app_data(ingestion_settings.clone())
             .app_data(prompt_cache.clone())
             .app_data(ui_config.clone())
+            .app_data(score_configs.clone())
             .wrap(actix_web::middleware::from_fn(trace_request))
             .configure(api::mount)
             .configure(ui::mount)

@@ -572,6 +572,10 @@ struct ScoreBody {
     config_id: Option<String>,
     source: Option<String>,
     author_user_id: Option<String>,
+    /// The label of a CATEGORICAL score whose `value` is its config's number for it: only the
+    /// write path sets it, once the score was checked against its config (clients' envelopes
+    /// lose the field before they are parsed).
+    string_value: Option<String>,
 }
 
 impl ScoreBody {
@@ -607,6 +611,15 @@ impl ScoreBody {
             }
             (Some(Value::String(s)), None | Some(ScoreDataType::Categorical)) => {
                 (0.0, Some(s), ScoreDataType::Categorical)
+            }
+            (Some(Value::Number(n)), Some(ScoreDataType::Categorical))
+                if self.string_value.is_some() =>
+            {
+                (
+                    n.as_f64().unwrap_or(0.0),
+                    self.string_value,
+                    ScoreDataType::Categorical,
+                )
             }
             (Some(Value::String(s)), Some(ScoreDataType::Text)) => {
                 let length = s.chars().count();
@@ -1220,6 +1233,10 @@ mod tests {
         );
         assert_eq!(s.data_type, ScoreDataType::Correction);
         assert_eq!(s.string_value.as_deref(), Some("Paris."));
+        // A categorical score checked against its config: the category's number and label.
+        let s = score(json!({"id": "s", "name": "q", "traceId": "t", "value": 2,
+            "stringValue": "good", "dataType": "CATEGORICAL"}));
+        assert_eq!((s.value, s.string_value.as_deref()), (2.0, Some("good")));
 
         let refused = |body: Value| parse(envelope("score-create", body)).unwrap_err().message;
         for (value, data_type, reason) in [

@@ -1,13 +1,29 @@
 //! Score configs in PostgreSQL (`score_configs`; see `sql/postgres/0005_score_configs.sql`): the
-//! reads and writes of `/api/public/score-configs`. Every query is scoped to one project.
+//! reads and writes of `/api/public/score-configs` and the settings page. Every query is scoped
+//! to one project.
+//!
+//! [`ConfigCache`] is what the write path checks scores against: each `serve` process keeps a
+//! project's configs, read with one query, until a write changes them. The process that writes
+//! forgets the project before it answers and publishes it on a Redis channel ([`published`]);
+//! every process's subscriber ([`subscribe`]) forgets it on the message, and forgets every
+//! project when messages may have been lost. A snapshot is also dropped after
+//! [`ConfigCache::TTL`], the bound when Redis is away.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
+use fred::prelude::*;
 use tokio_postgres::Row;
+use tokio_util::sync::CancellationToken;
 
 use crate::domain::project::ProjectId;
 use crate::domain::score_config::{Category, ConfigDataType, ConfigFields};
+use crate::storage::redis::{Keyspace, RedisStore};
 
 /// A stored config.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,6 +98,22 @@ pub async fn list(
         .get(0);
     let configs = rows.iter().map(from_row).collect::<anyhow::Result<_>>()?;
     Ok((configs, total as u64))
+}
+
+/// Every config of a project, newest first.
+pub async fn all(pool: &Pool, project: &ProjectId) -> anyhow::Result<Vec<ScoreConfig>> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {COLUMNS} FROM score_configs WHERE project_id = $1
+                 ORDER BY created_at DESC, id"
+            ),
+            &[&project.as_str()],
+        )
+        .await
+        .context("postgres: reading a project's score configs")?;
+    rows.iter().map(from_row).collect()
 }
 
 pub async fn get(
@@ -180,4 +212,154 @@ pub async fn update<E>(
         .context("postgres: updating a score config")?;
     tx.commit().await?;
     Ok(Some(Ok(from_row(&row)?)))
+}
+
+/// A project's configs as one process read them.
+#[derive(Debug)]
+pub struct ProjectConfigs {
+    /// Newest first, as the settings page and the score form list them.
+    pub configs: Vec<ScoreConfig>,
+    by_id: HashMap<String, usize>,
+    /// When they were read.
+    pub read_at: Instant,
+}
+
+impl Default for ProjectConfigs {
+    fn default() -> ProjectConfigs {
+        ProjectConfigs::new(Vec::new())
+    }
+}
+
+impl ProjectConfigs {
+    /// A config these lack is taken as missing, not as created since, when they were read less
+    /// than this long ago: so a client naming unknown configs makes PostgreSQL read at most
+    /// once a second per project and process. (A config created elsewhere reaches this process
+    /// through the Redis message well within it.)
+    pub const TRUSTED_FOR: Duration = Duration::from_secs(1);
+
+    pub fn new(configs: Vec<ScoreConfig>) -> ProjectConfigs {
+        let by_id = configs
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id.clone(), i))
+            .collect();
+        ProjectConfigs {
+            configs,
+            by_id,
+            read_at: Instant::now(),
+        }
+    }
+
+    /// Whether a config these lack may exist all the same (they are older than
+    /// [`Self::TRUSTED_FOR`]).
+    pub fn may_lack_new_configs(&self) -> bool {
+        self.read_at.elapsed() >= Self::TRUSTED_FOR
+    }
+
+    pub fn get(&self, id: &str) -> Option<&ScoreConfig> {
+        self.by_id.get(id).map(|&i| &self.configs[i])
+    }
+}
+
+/// The score configs of the projects this process has checked scores of (see the module's
+/// documentation for how it learns of changes).
+pub struct ConfigCache {
+    pool: Pool,
+    projects: RwLock<HashMap<String, Arc<ProjectConfigs>>>,
+    /// Moves on every forgetting: a read that began before one is not kept, so a snapshot read
+    /// just before a change cannot outlive it.
+    generation: AtomicU64,
+}
+
+impl ConfigCache {
+    /// How long a snapshot is used without news of a change.
+    pub const TTL: Duration = Duration::from_secs(60);
+
+    pub fn new(pool: Pool) -> ConfigCache {
+        ConfigCache {
+            pool,
+            projects: RwLock::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// The project's configs if this process holds a snapshot younger than [`Self::TTL`]; awaits
+    /// nothing.
+    pub fn cached(&self, project: &ProjectId) -> Option<Arc<ProjectConfigs>> {
+        let projects = self.projects.read().unwrap_or_else(|e| e.into_inner());
+        projects
+            .get(project.as_str())
+            .filter(|configs| configs.read_at.elapsed() < Self::TTL)
+            .cloned()
+    }
+
+    /// The project's configs read from PostgreSQL now, and kept unless a change was announced
+    /// meanwhile.
+    pub async fn load(&self, project: &ProjectId) -> anyhow::Result<Arc<ProjectConfigs>> {
+        let generation = self.generation.load(Ordering::SeqCst);
+        let configs = Arc::new(ProjectConfigs::new(all(&self.pool, project).await?));
+        let mut projects = self.projects.write().unwrap_or_else(|e| e.into_inner());
+        if self.generation.load(Ordering::SeqCst) == generation {
+            projects.insert(project.as_str().to_string(), configs.clone());
+        }
+        Ok(configs)
+    }
+
+    /// The cached snapshot, or a fresh one.
+    pub async fn get(&self, project: &ProjectId) -> anyhow::Result<Arc<ProjectConfigs>> {
+        match self.cached(project) {
+            Some(configs) => Ok(configs),
+            None => self.load(project).await,
+        }
+    }
+
+    pub fn forget(&self, project_id: &str) {
+        let mut projects = self.projects.write().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        projects.remove(project_id);
+    }
+
+    pub fn forget_all(&self) {
+        let mut projects = self.projects.write().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        projects.clear();
+    }
+
+    /// After a write of the project's configs: forgets them here, then tells the other processes.
+    pub async fn changed(&self, redis: &RedisStore, project: &ProjectId) {
+        self.forget(project.as_str());
+        published(redis, project).await;
+    }
+}
+
+/// The channel changed projects are published on.
+pub fn channel(keyspace: &Keyspace) -> String {
+    keyspace.key("score-config-changes", "all", None)
+}
+
+/// Tells the other processes that the project's configs changed. Waits at most two seconds; a
+/// failure is logged (the others then see the change within [`ConfigCache::TTL`]).
+pub async fn published(redis: &RedisStore, project: &ProjectId) {
+    let publish = redis
+        .client
+        .publish::<i64, _, _>(channel(&redis.keyspace), project.as_str().to_string());
+    match tokio::time::timeout(Duration::from_secs(2), publish).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(err)) => tracing::warn!(error = %err, "cannot publish a score config change"),
+        Err(_) => tracing::warn!("publishing a score config change timed out"),
+    }
+}
+
+/// Listens for changes until `shutdown`, forgetting each changed project in `cache`; when
+/// messages may have been lost, every project.
+pub async fn subscribe(cache: Arc<ConfigCache>, redis: RedisStore, shutdown: CancellationToken) {
+    redis
+        .listen(
+            &channel(&redis.keyspace),
+            "score config changes",
+            shutdown,
+            |project_id| cache.forget(project_id),
+            || cache.forget_all(),
+        )
+        .await;
 }

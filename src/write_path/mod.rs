@@ -7,6 +7,10 @@
 //!    envelope on its own, group the good ones by entity, encode the request's one object.
 //! 3. [`persist`]: make it durable (blob storage, then the queue) before anyone answers.
 //!
+//! Scores that name a config are checked against it in step 2 ([`score_configs`]), with the
+//! project's configs as this process caches them, so a refused score is answered at once and
+//! never stored.
+//!
 //! [`delete`] is the other write the API makes: deleting traces with everything under them, and
 //! single scores.
 //!
@@ -17,13 +21,15 @@ pub mod delete;
 pub mod offload;
 pub mod persist;
 pub mod prepare;
+pub mod score_configs;
 
 use serde::Serialize;
 
 pub use admit::{Admission, Admitted};
 pub use delete::{delete_score, delete_traces};
 pub use persist::{accept_annotation, accept_envelopes, persist};
-pub use prepare::{prepare_batch_body, prepare_parsed, EventScope, Prepared};
+pub use prepare::{prepare_batch_body, prepare_parsed, Configs, EventScope, Prepared};
+pub use score_configs::prepare_checked;
 
 /// Why a write was refused or failed. Every variant but `Internal` is the client's to act on:
 /// send less, send later, send it differently, or retry.

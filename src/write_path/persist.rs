@@ -6,12 +6,14 @@
 use serde_json::Value;
 
 use super::prepare::{prepare, prepare_own, Prepared};
-use super::{offload, BatchOutcome, WriteError};
+use super::score_configs::prepare_checked;
+use super::{BatchOutcome, WriteError};
 use crate::config::IngestionSettings;
 use crate::domain::project::ProjectId;
 use crate::storage::blob::event_keys;
 use crate::storage::queue;
 use crate::storage::raw_events::Segment;
+use crate::storage::score_configs::ConfigCache;
 use crate::storage::trace_gate::{self, Held};
 use crate::storage::Stores;
 
@@ -79,17 +81,22 @@ fn held_traces(project: &ProjectId, object: &str, segments: &[Segment]) -> Vec<H
         .collect()
 }
 
-/// Validates each envelope on its own and makes the good ones durable, for envelopes the server
-/// builds itself (direct score writes): `prepare` on the blocking pool, then `persist`. Fails as
-/// a whole only when a store is unavailable, so the client retries.
+/// Validates each envelope on its own (scores against their configs too) and makes the good ones
+/// durable, for envelopes the server builds itself (direct score writes): `prepare` on the
+/// blocking pool, then `persist`. Fails as a whole only when a store is unavailable, so the
+/// client retries.
 pub async fn accept_envelopes(
     stores: &Stores,
     settings: &IngestionSettings,
+    configs: &ConfigCache,
     project: &ProjectId,
     envelopes: Vec<Value>,
 ) -> Result<BatchOutcome, WriteError> {
     let for_log = project.clone();
-    let prepared = offload::cpu(move || prepare(&for_log, envelopes)).await?;
+    let prepared = prepare_checked(configs, project, move |c| {
+        Ok(prepare(&for_log, envelopes.clone(), c))
+    })
+    .await?;
     persist(stores, settings, project, prepared).await
 }
 
@@ -99,6 +106,7 @@ pub async fn accept_envelopes(
 pub async fn accept_annotation(
     stores: &Stores,
     settings: &IngestionSettings,
+    configs: &ConfigCache,
     project: &ProjectId,
     mut envelope: Value,
     author_user_id: &str,
@@ -108,6 +116,9 @@ pub async fn accept_annotation(
         body.insert("authorUserId".into(), Value::from(author_user_id));
     }
     let for_log = project.clone();
-    let prepared = offload::cpu(move || prepare_own(&for_log, vec![envelope])).await?;
+    let prepared = prepare_checked(configs, project, move |c| {
+        Ok(prepare_own(&for_log, vec![envelope.clone()], c))
+    })
+    .await?;
     persist(stores, settings, project, prepared).await
 }

@@ -47,6 +47,20 @@ async fn seeded_app() -> (TestApp, ApiKey) {
 
 async fn seed(app: &TestApp, key: &ApiKey) {
     let project = "reader";
+    // The score config `sc-num` names: a score naming a config that does not exist is refused.
+    // Written directly, so its id is one a filter can name.
+    app.stores
+        .postgres
+        .get()
+        .await
+        .unwrap()
+        .execute(
+            "INSERT INTO score_configs (id, project_id, name, data_type)
+             VALUES ('cfg-1', $1, 'quality', 'NUMERIC')",
+            &[&project],
+        )
+        .await
+        .unwrap();
     ingest(app, key, vec![
         envelope("e1", "trace-create", "2024-05-01T10:00:00.000Z", json!({"id": "t1", "name": "chat", "userId": "alice",
             "sessionId": "s1", "tags": ["prod", "vip"], "release": "r1", "public": true})),

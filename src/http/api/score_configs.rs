@@ -1,7 +1,8 @@
 //! Score configs: `GET` (page-numbered) and `POST /api/public/score-configs`, `GET` and `PATCH
 //! /api/public/score-configs/{configId}`, in the shapes of `ScoreConfig` and `ScoreConfigs`.
 //! Configs are archived (`isArchived`), never deleted. The rules of a config are
-//! `domain::score_config`'s; a refusal is a 400 whose message names the field.
+//! `domain::score_config`'s; a refusal is a 400 whose message names the field. A write tells
+//! every process's `ConfigCache` (which ingestion checks scores against) before it answers.
 
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
@@ -13,7 +14,7 @@ use crate::domain::score_config::ConfigFields;
 use crate::domain::time::iso;
 use crate::http::auth::ProjectAuth;
 use crate::http::error::ApiError;
-use crate::storage::score_configs::{self, ScoreConfig};
+use crate::storage::score_configs::{self, ConfigCache, ScoreConfig};
 use crate::storage::Stores;
 
 const DEFAULT_LIMIT: u64 = 50;
@@ -69,6 +70,7 @@ async fn create_config(
     auth: ProjectAuth,
     body: web::Json<Value>,
     stores: web::Data<Stores>,
+    cache: web::Data<ConfigCache>,
 ) -> Result<HttpResponse, ApiError> {
     let fields = ConfigFields::from_create(&body).map_err(|e| {
         ApiError::BadRequest(format!(
@@ -76,6 +78,7 @@ async fn create_config(
         ))
     })?;
     let config = score_configs::create(&stores.postgres, &auth.project_id, &fields).await?;
+    cache.changed(&stores.redis, &auth.project_id).await;
     Ok(HttpResponse::Ok().json(config_json(&config)))
 }
 
@@ -84,6 +87,7 @@ async fn update_config(
     path: web::Path<String>,
     body: web::Json<Value>,
     stores: web::Data<Stores>,
+    cache: web::Data<ConfigCache>,
 ) -> Result<HttpResponse, ApiError> {
     let outcome = score_configs::update(
         &stores.postgres,
@@ -98,6 +102,7 @@ async fn update_config(
             "Invalid request data (UpdateScoreConfigRequest): {e}"
         ))
     })?;
+    cache.changed(&stores.redis, &auth.project_id).await;
     Ok(HttpResponse::Ok().json(config_json(&config)))
 }
 

@@ -22,7 +22,8 @@
 //! the public API's prompt storage and cache; `scores` the scores table.
 //!
 //! `models` is a project's models and prices (`settings/models`), writing through the models
-//! API's storage.
+//! API's storage; `score_configs` its score configs (`settings/scores`), writing through the
+//! score-configs API's storage.
 //!
 //! `trace_detail` is a trace's page (its observation tree, timeline, panels and score form),
 //! `sessions` the sessions table and a session's conversation; both render trace data through
@@ -38,6 +39,7 @@ pub mod models;
 pub mod project;
 pub mod prompts;
 pub mod render;
+pub mod score_configs;
 pub mod scores;
 pub mod sessions;
 pub mod settings;
@@ -104,6 +106,7 @@ pub fn mount(cfg: &mut web::ServiceConfig) {
             .configure(project::routes)
             .configure(settings::routes)
             .configure(models::routes)
+            .configure(score_configs::routes)
             .configure(traces::routes)
             .configure(trace_detail::routes)
             .configure(sessions::routes)

@@ -16,7 +16,9 @@
 //! `POST /project/{projectId}/traces/{traceId}/scores` adds a score to the trace or to one of its
 //! observations through the public API's own path (a `score-create` envelope accepted by
 //! `write_path`), for a MEMBER or above. As in Langfuse, such a score is an annotation: source
-//! `ANNOTATION`, its author the signed-in person (`authorUserId`).
+//! `ANNOTATION`, its author the signed-in person (`authorUserId`). The form offers the project's
+//! score configs that are not archived: a score of one carries its `configId` and is checked
+//! against it by the write path, as any score naming a config; free-form scores remain.
 //!
 //! A trace of another project, or none, is the UI's 404; so is an observation of another trace.
 
@@ -30,12 +32,14 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
 use crate::config::IngestionSettings;
+use crate::domain::score_config::{ConfigDataType, UNKNOWN_CONFIG};
 use crate::http::auth::ProjectMember;
 use crate::storage::clickhouse::observations::{self, ObservationView};
 use crate::storage::clickhouse::scores::{self, ScoreView};
 use crate::storage::clickhouse::trace_tree::ObservationOutline;
 use crate::storage::clickhouse::traces::TraceView;
 use crate::storage::postgres::memberships;
+use crate::storage::score_configs::{ConfigCache, ScoreConfig};
 use crate::storage::trace_outline;
 use crate::storage::Stores;
 
@@ -132,6 +136,45 @@ pub struct ScoreForm {
     pub observation_id: String,
     /// The traces table's query, carried back after the write.
     pub list_query: String,
+    /// The project's score configs that take scores (not archived), newest first.
+    pub configs: Vec<ConfigChoice>,
+}
+
+/// A score config the form offers, with what shapes its value input.
+pub struct ConfigChoice {
+    pub id: String,
+    pub name: String,
+    pub data_type: &'static str,
+    /// The range's bounds as the number input's `min` and `max` (empty: unbounded).
+    pub min: String,
+    pub max: String,
+    /// The range as people read it (`0 – 1`), empty without one.
+    pub range: String,
+    /// A CATEGORICAL config's labels.
+    pub labels: Vec<String>,
+    pub description: String,
+}
+
+impl ConfigChoice {
+    fn of(config: &ScoreConfig) -> ConfigChoice {
+        let f = &config.fields;
+        let bound = |b: Option<f64>| b.map(|v| format!("{v}")).unwrap_or_default();
+        ConfigChoice {
+            id: config.id.clone(),
+            name: f.name.clone(),
+            data_type: f.data_type.as_str(),
+            min: bound(f.min_value),
+            max: bound(f.max_value),
+            range: super::score_configs::config_view(config).range,
+            labels: f
+                .categories
+                .iter()
+                .flatten()
+                .map(|c| c.label.clone())
+                .collect(),
+            description: f.description.clone().unwrap_or_default(),
+        }
+    }
 }
 
 /// The right-hand panel: the trace's or one observation's details.
@@ -615,18 +658,30 @@ pub fn observation_panel_view(
     }
 }
 
-fn score_form(
+/// The score form for someone who may score (a MEMBER or above), with the project's configs.
+async fn score_form(
+    configs: &ConfigCache,
     member: &ProjectMember,
     trace_path: &str,
     observation_id: Option<&str>,
     list: &str,
-) -> Option<ScoreForm> {
-    member.role.can_write().then(|| ScoreForm {
+) -> Result<Option<ScoreForm>, UiError> {
+    if !member.role.can_write() {
+        return Ok(None);
+    }
+    let held = configs.get(&member.project_id).await?;
+    Ok(Some(ScoreForm {
         action: format!("{trace_path}/scores"),
         csrf_token: member.signed_in.csrf_token.clone(),
         observation_id: observation_id.unwrap_or_default().to_string(),
         list_query: list.to_string(),
-    })
+        configs: held
+            .configs
+            .iter()
+            .filter(|c| !c.fields.is_archived)
+            .map(ConfigChoice::of)
+            .collect(),
+    }))
 }
 
 /// The observation of this trace, with its values, or `None` (none, or another trace's).
@@ -647,6 +702,7 @@ async fn trace_page(
     req: HttpRequest,
     path: web::Path<(String, String)>,
     stores: web::Data<Stores>,
+    configs: web::Data<ConfigCache>,
     member: ProjectMember,
 ) -> Result<HttpResponse, UiError> {
     let (_, trace_id) = path.into_inner();
@@ -692,7 +748,7 @@ async fn trace_page(
         &list,
         (&latency, &cost, &level),
     );
-    let form = score_form(&member, &trace_path, selected.as_deref(), &list);
+    let form = score_form(&configs, &member, &trace_path, selected.as_deref(), &list).await?;
     let authors = author_names(&stores, &member, &outline.scores).await?;
     let shown = ShownScores {
         scores: &outline.scores,
@@ -775,6 +831,7 @@ async fn observation_panel(
     req: HttpRequest,
     path: web::Path<(String, String, String)>,
     stores: web::Data<Stores>,
+    configs: web::Data<ConfigCache>,
     member: ProjectMember,
 ) -> Result<HttpResponse, UiError> {
     let (_, trace_id, observation_id) = path.into_inner();
@@ -817,7 +874,7 @@ async fn observation_panel(
             with_query(&trace_path, Some(&observation.id), &list)
         )
     });
-    let form = score_form(&member, &trace_path, Some(&observation.id), &list);
+    let form = score_form(&configs, &member, &trace_path, Some(&observation.id), &list).await?;
     let authors = author_names(&stores, &member, &scores).await?;
     let panel = observation_panel_view(
         &project_id,
@@ -847,6 +904,52 @@ pub struct ScoreInput {
     pub comment: String,
     #[serde(default)]
     pub list_query: String,
+    /// The score config chosen; empty for a free-form score.
+    #[serde(default)]
+    pub config_id: String,
+}
+
+/// A score of a config as the public API takes it: the config's name, data type and id, the
+/// value read as the config's data type wants it (its range and categories are the write path's
+/// to check, as for every score that names a config).
+pub fn configured_score_body(
+    trace_id: &str,
+    input: &ScoreInput,
+    config: &ScoreConfig,
+) -> Result<Value, String> {
+    let raw = input.value.trim();
+    let data_type = config.fields.data_type;
+    let value = match data_type {
+        ConfigDataType::Numeric => json!(raw
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or("A numeric score's value is a number.")?),
+        ConfigDataType::Boolean => json!(match raw.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" => 1,
+            "0" | "false" | "no" => 0,
+            _ => return Err("A boolean score's value is True or False.".into()),
+        }),
+        ConfigDataType::Categorical | ConfigDataType::Text if raw.is_empty() => {
+            return Err("The score needs a value.".into())
+        }
+        ConfigDataType::Categorical | ConfigDataType::Text => json!(raw),
+    };
+    let mut body = json!({
+        "id": uuid::Uuid::new_v4().to_string(),
+        "traceId": trace_id,
+        "name": config.fields.name,
+        "value": value,
+        "dataType": data_type.as_str(),
+        "configId": config.id,
+    });
+    if !input.observation_id.is_empty() {
+        body["observationId"] = json!(input.observation_id);
+    }
+    if !input.comment.trim().is_empty() {
+        body["comment"] = json!(input.comment.trim());
+    }
+    Ok(body)
 }
 
 /// The score as the public API takes it (`POST /api/public/scores`), or why the form is wrong.
@@ -898,6 +1001,7 @@ async fn add_score(
     path: web::Path<(String, String)>,
     stores: web::Data<Stores>,
     settings: web::Data<IngestionSettings>,
+    configs: web::Data<ConfigCache>,
     member: ProjectMember,
     form: web::Form<ScoreInput>,
 ) -> Result<HttpResponse, UiError> {
@@ -918,7 +1022,16 @@ async fn add_score(
     {
         return Err(UiError::NotFound);
     }
-    let body = score_body(&trace.id, &form).map_err(UiError::BadRequest)?;
+    let body = if form.config_id.is_empty() {
+        score_body(&trace.id, &form)
+    } else {
+        let held = configs.get(&member.project_id).await?;
+        let config = held
+            .get(&form.config_id)
+            .ok_or_else(|| UiError::BadRequest(UNKNOWN_CONFIG.to_string()))?;
+        configured_score_body(&trace.id, &form, config)
+    }
+    .map_err(UiError::BadRequest)?;
     let score_id = body["id"].as_str().unwrap_or_default().to_string();
     let envelope =
         crate::http::api::scores::create::envelope(body, &crate::domain::time::iso(Utc::now())).1;
@@ -927,6 +1040,7 @@ async fn add_score(
     let outcome = crate::write_path::accept_annotation(
         &stores,
         &settings,
+        &configs,
         &member.project_id,
         envelope,
         &member.signed_in.user.id,
@@ -1051,6 +1165,46 @@ mod tests {
     }
 
     #[test]
+    fn a_configs_score_takes_its_name_type_and_id() {
+        let fields = crate::domain::score_config::ConfigFields::from_create(&json!({
+            "name": "ok", "dataType": "BOOLEAN"
+        }))
+        .unwrap();
+        let config = ScoreConfig {
+            id: "c1".into(),
+            project_id: "p".into(),
+            fields,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        };
+        let input = |value: &str| ScoreInput {
+            observation_id: String::new(),
+            name: "ignored".into(),
+            data_type: "TEXT".into(),
+            value: value.into(),
+            comment: String::new(),
+            list_query: String::new(),
+            config_id: "c1".into(),
+        };
+        let body = configured_score_body("t", &input("True"), &config).unwrap();
+        assert_eq!(
+            (
+                &body["name"],
+                &body["dataType"],
+                &body["value"],
+                &body["configId"]
+            ),
+            (&json!("ok"), &json!("BOOLEAN"), &json!(1), &json!("c1"))
+        );
+        assert_eq!(
+            configured_score_body("t", &input("False"), &config).unwrap()["value"],
+            0
+        );
+        assert!(configured_score_body("t", &input("maybe"), &config).is_err());
+        assert_eq!(ConfigChoice::of(&config).labels, ["True", "False"]);
+    }
+
+    #[test]
     fn the_score_form_becomes_the_apis_score() {
         let input = |data_type: &str, value: &str| ScoreInput {
             observation_id: String::new(),
@@ -1059,6 +1213,7 @@ mod tests {
             value: value.into(),
             comment: " ok ".into(),
             list_query: String::new(),
+            config_id: String::new(),
         };
         let body = score_body("t", &input("NUMERIC", "0.75")).unwrap();
         assert_eq!(body["name"], "quality");

@@ -7,7 +7,8 @@
 //! `score-create` envelope and takes the ingestion pipeline, validated by its parser. As in
 //! Langfuse, the public key alone (a browser) may write scores here, and every score written
 //! here has source `API`: Langfuse's `PostScoresBody` has no `source` (nor `authorUserId`), so
-//! whatever a client sends in them is dropped.
+//! whatever a client sends in them is dropped. A score naming a config is checked against it
+//! before it is stored: a refused single score is a 400 whose message names the problem.
 
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
@@ -16,6 +17,7 @@ use crate::config::IngestionSettings;
 use crate::domain::time::iso;
 use crate::http::auth::IngestionAuth;
 use crate::http::error::ApiError;
+use crate::storage::score_configs::ConfigCache;
 use crate::storage::Stores;
 use crate::write_path::accept_envelopes;
 
@@ -57,6 +59,7 @@ async fn create_scores(
     body: web::Json<Value>,
     stores: web::Data<Stores>,
     settings: web::Data<IngestionSettings>,
+    configs: web::Data<ConfigCache>,
 ) -> Result<HttpResponse, ApiError> {
     let now = iso(chrono::Utc::now());
     match body.into_inner() {
@@ -67,7 +70,8 @@ async fn create_scores(
                 .map(|s| envelope(as_api_score(s), &now).1)
                 .collect();
             let outcome =
-                accept_envelopes(&stores, &settings, auth.project_id(), envelopes).await?;
+                accept_envelopes(&stores, &settings, &configs, auth.project_id(), envelopes)
+                    .await?;
             if outcome.errors.is_empty() {
                 return Ok(HttpResponse::Accepted().json(json!({"message": "Accepted"})));
             }
@@ -84,8 +88,14 @@ async fn create_scores(
         }
         score @ Value::Object(_) => {
             let (id, envelope) = envelope(as_api_score(score), &now);
-            let outcome =
-                accept_envelopes(&stores, &settings, auth.project_id(), vec![envelope]).await?;
+            let outcome = accept_envelopes(
+                &stores,
+                &settings,
+                &configs,
+                auth.project_id(),
+                vec![envelope],
+            )
+            .await?;
             match outcome.errors.into_iter().next() {
                 Some(error) => Err(ApiError::BadRequest(error.message)),
                 None => Ok(HttpResponse::Ok().json(json!({ "id": id }))),

@@ -60,7 +60,33 @@ function menus() {
   });
 }
 
+// The score config form (settings/scores): only the parts of the chosen data type are shown, and
+// category rows can be added. Without script every part shows and the server ignores the others.
+function configForms(root) {
+  for (const select of root.querySelectorAll("select[data-config-type]")) {
+    const form = select.form;
+    const show = () => {
+      for (const part of form.querySelectorAll("[data-for-type]")) {
+        part.hidden = part.getAttribute("data-for-type") !== select.value;
+      }
+    };
+    select.addEventListener("change", show);
+    show();
+    const add = form.querySelector("#add-category");
+    const rows = form.querySelector("#category-rows");
+    if (!add || !rows || !rows.lastElementChild) continue;
+    add.hidden = false;
+    add.addEventListener("click", () => {
+      const row = rows.lastElementChild.cloneNode(true);
+      for (const input of row.querySelectorAll("input")) input.value = "";
+      rows.appendChild(row);
+      row.querySelector("input").focus();
+    });
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  configForms(document);
   localTimes(document);
   confirmForms(document);
   copyButtons(document);

@@ -140,13 +140,39 @@ function scoreHints() {
   document.addEventListener("change", (event) => {
     const select = event.target;
     if (!(select instanceof HTMLSelectElement) || select.name !== "data_type") return;
-    const value = select.form && select.form.elements.namedItem("value");
+    const part = select.closest("[data-score-part]");
+    const value = part && part.querySelector("input[name=value]");
     if (value) value.placeholder = hints[select.value] || "";
   });
 }
 
+// Choosing a score config shows its value input (a range, a select of its categories, True or
+// False) instead of the free-form fields; only the shown part's inputs are enabled, so only
+// they are posted. Without script the free-form value is posted and read as the config's type.
+function showScorePart(select) {
+  for (const part of select.form.querySelectorAll("[data-score-part]")) {
+    const shown = part.getAttribute("data-score-part") === select.value;
+    part.hidden = !shown;
+    for (const input of part.querySelectorAll("input, select")) input.disabled = !shown;
+  }
+}
+
+function scoreConfigs() {
+  document.addEventListener("change", (event) => {
+    const select = event.target;
+    if (select instanceof HTMLSelectElement && select.hasAttribute("data-score-config")) {
+      showScorePart(select);
+    }
+  });
+  // A browser may restore a chosen config when the page is shown again.
+  for (const select of document.querySelectorAll("select[data-score-config]")) {
+    if (select.value) showScorePart(select);
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   scoreHints();
+  scoreConfigs();
   const tree = document.getElementById("obs-tree");
   const panel = document.getElementById("detail-panel");
   if (tree) folding(tree);
