@@ -812,3 +812,53 @@ fn file_modules_follow_the_file_layout() {
     );
     assert!(module_path(src, Path::new("/x/src/lib.rs")).is_empty());
 }
+
+/// A merge that left its conflict markers in a file is caught here, not by a reader: the
+/// documents are text nothing else compiles.
+#[test]
+fn no_file_holds_a_merge_conflict_marker() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<PathBuf> = ["ARCHITECTURE.md", "README.md", "Dockerfile", "Cargo.toml"]
+        .iter()
+        .map(|f| root.join(f))
+        .collect();
+    for dir in [
+        "src",
+        "sql",
+        "templates",
+        "scripts",
+        "tests",
+        "docs",
+        "examples",
+    ] {
+        collect_text_files(&root.join(dir), &mut files);
+    }
+    let marked: Vec<String> = files
+        .iter()
+        .filter_map(|file| {
+            let text = std::fs::read_to_string(file).ok()?;
+            let line = text.lines().position(|l| {
+                l.starts_with("<<<<<<< ") || l.starts_with(">>>>>>> ") || l == "======="
+            })?;
+            Some(format!("{}:{}", file.display(), line + 1))
+        })
+        .collect();
+    assert!(marked.is_empty(), "merge conflict markers in: {marked:?}");
+}
+
+fn collect_text_files(dir: &Path, files: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_text_files(&path, files);
+        } else if !matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("png" | "gz" | "bin" | "pb")
+        ) {
+            files.push(path);
+        }
+    }
+}
