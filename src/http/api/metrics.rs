@@ -3,8 +3,8 @@
 //!
 //! The query is read and checked by `domain::metrics` (a refusal is a 400 naming the field) and
 //! run by `storage::clickhouse::metrics`; the answer is `{"data": [row, ...]}`, each row with the
-//! dimensions by name, `time_dimension`, and `<aggregation>_<measure>` per metric. v1's answer
-//! carries no `_deprecation` notice (the spec's field is nullable and only Langfuse Cloud sets it).
+//! dimensions by name, `time_dimension`, and `<aggregation>_<measure>` per metric; v1's answer
+//! also names the spec's `_deprecation` notice, null (only Langfuse Cloud fills it).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
@@ -56,7 +56,12 @@ async fn answer(
             Err(other) => ApiError::Internal(other),
         })?;
     let data: Vec<Value> = rows.into_iter().map(Value::Object).collect();
-    Ok(HttpResponse::Ok().json(json!({ "data": data })))
+    let body = match version {
+        // The spec's v1 answer names a nullable deprecation notice; Langfuse Cloud alone fills it.
+        ApiVersion::V1 => json!({ "data": data, "_deprecation": null }),
+        ApiVersion::V2 => json!({ "data": data }),
+    };
+    Ok(HttpResponse::Ok().json(body))
 }
 
 fn refused(error: QueryError) -> ApiError {
