@@ -788,6 +788,19 @@ async fn shapes(app: &TestApp, key: &ApiKey) {
     assert_eq!(by_model[1]["count_count"], json!(2));
     assert!(close(&by_model[1]["sum_totalCost"], 0.002));
 
+    // A filter that an older version of the moved observation meets, and its newest does not.
+    let before_february = rows(
+        app,
+        key,
+        "v1",
+        json!({"view": "observations", "metrics": [{"measure": "count", "aggregation": "count"}],
+            "filters": [{"column": "startTime", "operator": "<", "value": "2025-02-01T00:00:00Z", "type": "datetime"},
+                        {"column": "type", "operator": "any of", "value": ["GENERATION", "SPAN"], "type": "stringOptions"}],
+            "fromTimestamp": FROM, "toTimestamp": TO}),
+    )
+    .await;
+    assert_eq!(before_february, vec![json!({"count_count": 4})]);
+
     // Traces by name: the moved trace counts once, under its name.
     let by_name = rows(
         app,
