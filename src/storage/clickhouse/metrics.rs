@@ -791,6 +791,27 @@ mod tests {
     }
 
     #[test]
+    fn the_specs_example_filters_compile() {
+        let query = parse(
+            r#"{"view": "observations",
+                "metrics": [{"measure": "count", "aggregation": "count"}],
+                "filters": [{"column": "isRootObservation", "operator": "=", "value": true, "type": "boolean"},
+                            {"column": "metadata", "operator": "=", "value": "b", "type": "stringObject", "key": "a"},
+                            {"column": "userId", "operator": "any of", "value": ["u"], "type": "stringOptions"}],
+                "fromTimestamp": "2025-01-01T00:00:00.000Z", "toTimestamp": "2025-02-01T00:00:00.000Z"}"#,
+            ApiVersion::V2,
+        )
+        .unwrap();
+        let sql = compile(&project(), &query, ApiVersion::V2).unwrap();
+        // The trace is joined for the user id; the row's own conditions also narrow the ids.
+        assert!(sql.text.contains(") AS t ON t.id = o.trace_id"));
+        assert_eq!(sql.text.matches("mapContains(o.metadata").count(), 2);
+        assert_eq!(sql.text.matches("t.user_id IN").count(), 1);
+        assert!(sql.text.ends_with("LIMIT ?"));
+        assert_eq!(sql.binds.last(), Some(&Bound::Int(100)));
+    }
+
+    #[test]
     fn columns_are_found_by_alias() {
         let found = columns_of(
             "t.name, ifNull(s.session_id, t.session_id), ot.x, ob.name",
