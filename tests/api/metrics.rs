@@ -1056,3 +1056,24 @@ async fn bad_queries_are_refused_naming_the_field() {
     let answer = rows(&app, &key, "v1", base.clone()).await;
     assert_eq!(answer, vec![json!({"count_count": 0})]);
 }
+
+#[tokio::test]
+async fn the_python_sdk_v5_reads_what_it_sent_through_the_metrics_client() {
+    let python = crate::sdk::sdk_python("LANGFUSE_TEST_PYTHON_SDK_V5", "sdk-python-v5");
+    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
+    let key = create_project(&app.config, "metrics-sdk-v5").await;
+    let mut command = tokio::process::Command::new(python);
+    command.arg(crate::sdk::sdk_script("python_v5_metrics.py"));
+    let result =
+        crate::sdk::run_roundtrip(command, &app, &key, "5e7a1c0d9b8f40120000000000000001").await;
+    let rows = result["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{result}");
+    assert_eq!(rows[0]["providedModelName"], json!("sdk-model-a"));
+    assert_eq!(rows[0]["count_count"], json!(2));
+    assert_eq!(rows[0]["sum_totalTokens"], json!(180));
+    assert!(close(&rows[0]["sum_totalCost"], 0.004), "{result}");
+    assert_eq!(rows[1]["providedModelName"], json!("sdk-model-b"));
+    assert_eq!(rows[1]["count_count"], json!(1));
+    assert_eq!(rows[1]["sum_totalTokens"], json!(10));
+    assert!(close(&rows[1]["sum_totalCost"], 0.0005), "{result}");
+}
