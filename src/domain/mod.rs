@@ -3,6 +3,8 @@
 //! - `account`: roles and what they allow, e-mail keys, argon2id passwords, session tokens.
 //! - `api_key`: salted hashes of API-key secrets and their constant-time comparison.
 //! - `entity`: the kinds of record ingestion writes (trace, observation, score).
+//! - `metrics`: the Metrics API's views (dimensions, measures), its typed query and its reading
+//!   from Langfuse's JSON `query`, with v2's rules.
 //! - `model`: model definitions and prices: which model an observation's model name matches,
 //!   which pricing tier its usage falls in, and the rules of a new model definition.
 //! - `observation`: an observation's type and level.
@@ -16,6 +18,7 @@
 pub mod account;
 pub mod api_key;
 pub mod entity;
+pub mod metrics;
 pub mod model;
 pub mod observation;
 pub mod pricing;
