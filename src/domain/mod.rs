@@ -2,6 +2,7 @@
 //!
 //! - `account`: roles and what they allow, e-mail keys, argon2id passwords, session tokens.
 //! - `api_key`: salted hashes of API-key secrets and their constant-time comparison.
+//! - `dashboard`: the time range of dashboard pages, widgets as metrics queries, grid arranging.
 //! - `entity`: the kinds of record ingestion writes (trace, observation, score).
 //! - `model`: model definitions and prices: which model an observation's model name matches,
 //!   which pricing tier its usage falls in, and the rules of a new model definition.
@@ -15,6 +16,7 @@
 
 pub mod account;
 pub mod api_key;
+pub mod dashboard;
 pub mod entity;
 pub mod model;
 pub mod observation;
