@@ -4,6 +4,8 @@
 //! - `api_key`: salted hashes of API-key secrets and their constant-time comparison.
 //! - `dashboard`: the time range of dashboard pages, widgets as metrics queries, grid arranging.
 //! - `entity`: the kinds of record ingestion writes (trace, observation, score).
+//! - `metrics`: the Metrics API's views (dimensions, measures), its typed query and its reading
+//!   from Langfuse's JSON `query`, with v2's rules.
 //! - `model`: model definitions and prices: which model an observation's model name matches,
 //!   which pricing tier its usage falls in, and the rules of a new model definition.
 //! - `observation`: an observation's type and level.
@@ -18,6 +20,7 @@ pub mod account;
 pub mod api_key;
 pub mod dashboard;
 pub mod entity;
+pub mod metrics;
 pub mod model;
 pub mod observation;
 pub mod pricing;

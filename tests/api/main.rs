@@ -13,6 +13,7 @@ mod filter;
 mod health;
 mod helpers;
 mod ingestion;
+mod metrics;
 mod migrations;
 mod models;
 mod openapi_contract;

@@ -717,7 +717,26 @@ async fn every_read_answer_has_every_field_the_spec_names() {
         .check("/api/public/score-configs", "/api/public/score-configs")
         .await;
     assert_eq!(ids(&configs).len(), 5, "{configs}");
-    assert_eq!(audit.checked.len(), 18, "{:?}", audit.checked);
+    let metrics_query = json!({"view": "observations", "dimensions": [{"field": "name"}],
+        "metrics": [{"measure": "count", "aggregation": "count"},
+                    {"measure": "latency", "aggregation": "histogram"}],
+        "timeDimension": {"granularity": "hour"},
+        "fromTimestamp": "2024-05-01T00:00:00.000Z", "toTimestamp": "2024-05-02T00:00:00.000Z"})
+    .to_string();
+    let encoded: String = url::form_urlencoded::byte_serialize(metrics_query.as_bytes()).collect();
+    for (template, path) in [
+        ("/api/public/metrics", "/api/public/metrics"),
+        ("/api/public/v2/metrics", "/api/public/v2/metrics"),
+    ] {
+        let answer = audit
+            .check(template, &format!("{path}?query={encoded}"))
+            .await;
+        assert!(
+            answer["data"].as_array().is_some_and(|d| !d.is_empty()),
+            "{answer}"
+        );
+    }
+    assert_eq!(audit.checked.len(), 20, "{:?}", audit.checked);
     assert!(
         audit.found.is_empty(),
         "{} answers break the spec:\n{}",

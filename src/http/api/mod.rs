@@ -6,7 +6,8 @@
 //! - `traces`: reading and deleting traces; `sessions`; `observations` (`v1`, `v2`);
 //!   `scores` (`create` for direct writes, `v2` and `v3` lists side by side); `prompts`;
 //!   `models` (model definitions and prices, the project's and the shipped ones);
-//!   `score_configs` (score configs: create, list, read, update and archive).
+//!   `score_configs` (score configs: create, list, read, update and archive); `metrics` (the
+//!   Metrics API, v1 and v2).
 //! - Health and readiness come from `crate::health`, which the worker's probe server shares.
 //! - `params`: one reader of query parameters, paging, cursors and times for every list;
 //!   `list_conditions`: the parameters of the filtered lists as conditions of the filter language; `json`:
@@ -16,6 +17,7 @@ pub mod body;
 pub mod ingestion;
 pub mod json;
 pub mod list_conditions;
+pub mod metrics;
 pub mod models;
 pub mod observations;
 pub mod otel;
@@ -49,6 +51,7 @@ pub fn mount(cfg: &mut web::ServiceConfig) {
             .configure(prompts::routes)
             .configure(models::routes)
             .configure(score_configs::routes)
+            .configure(metrics::routes)
             .default_service(web::to(error::not_found)),
     );
 }

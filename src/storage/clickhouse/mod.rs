@@ -8,6 +8,8 @@
 //!   scores of their rows) and its users, a view over `traces`.
 //! - `filter`: the filter language of the list views (observations, traces, sessions, scores),
 //!   a column table per view, compiled to SQL.
+//! - `metrics`: the Metrics API's queries: a `domain::metrics::MetricsQuery` to one SQL
+//!   statement over the newest version of each row, and its rows as JSON objects.
 //! - `entity_events`: where each entity's events are stored; `trace_deletions`: when each deleted
 //!   trace was deleted. Both are the worker's, but for the deletion the API records.
 //! - `row_batch`: one flush of the worker, an insert per table.
@@ -19,6 +21,7 @@
 
 pub mod entity_events;
 pub mod filter;
+pub mod metrics;
 pub mod observations;
 pub mod row_batch;
 pub mod scores;

@@ -96,6 +96,29 @@ pub fn latest_versions(project: &ProjectId, table: &str, columns: &str, before: 
     sql
 }
 
+/// [`latest_versions`] reading only `columns` (a list that includes `id`) rather than every
+/// column, for queries that aggregate many rows: the rows of `table` in the project, restricted by
+/// `before` (on columns every version of a row agrees on, such as an `id IN (...)` narrowing),
+/// reduced to the newest live version of each id, kept when that version meets `after`. Both
+/// clauses start with `AND` or are empty.
+pub fn latest_columns(
+    project: &ProjectId,
+    table: &str,
+    columns: &str,
+    before: Sql,
+    after: Sql,
+) -> Sql {
+    let mut sql = Sql::new(&format!(
+        "SELECT {columns} FROM (SELECT {columns}, is_deleted FROM {table} WHERE project_id = "
+    ));
+    sql.bind(Bound::Text(project.to_string()));
+    sql.text(" ");
+    sql.append(before);
+    sql.text(" ORDER BY event_ts DESC, updated_at DESC LIMIT 1 BY id) WHERE is_deleted = 0 ");
+    sql.append(after);
+    sql
+}
+
 /// The newest live version of each row of `table` in the project, kept when that version matches
 /// `clause`. Any column may change between the versions of a row (an event that arrives late can
 /// even move the start time or the trace of an observation), so the clause is checked on the

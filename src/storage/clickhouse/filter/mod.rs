@@ -12,6 +12,7 @@
 //! before a condition sees any column (see `sql::latest_versions`), and joins only the
 //! relations the conditions need.
 
+pub mod metrics;
 pub mod observations;
 pub mod parse;
 pub mod scores;
