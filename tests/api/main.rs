@@ -34,6 +34,7 @@ mod ui_browser_models;
 mod ui_browser_prompts;
 mod ui_browser_trace_detail;
 mod ui_browser_traces;
+mod ui_dashboards;
 mod ui_models;
 mod ui_prompts;
 mod ui_scores;
