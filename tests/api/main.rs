@@ -30,6 +30,7 @@ mod sdk;
 mod torture;
 mod ui_accounts;
 mod ui_browser;
+mod ui_browser_dashboards;
 mod ui_browser_models;
 mod ui_browser_prompts;
 mod ui_browser_trace_detail;

@@ -348,7 +348,7 @@ fn time_label(at: DateTime<Utc>, span_secs: i64) -> String {
 
 /// Renders `chart` as a line chart `width` wide, described by `label` for screen readers.
 pub fn line_chart(label: &str, chart: &TimeSeries, width: u32) -> Result<String, askama::Error> {
-    let (height, left, right, top, bottom) = (220u32, 64u32, 16u32, 12u32, 40u32);
+    let (height, left, right, top, bottom) = (232u32, 64u32, 16u32, 24u32, 40u32);
     let shown: Vec<&Series> = chart.series.iter().take(MAX_SERIES).collect();
     let max = shown
         .iter()
@@ -525,7 +525,7 @@ pub fn histogram_chart(
     chart: &Histogram,
     width: u32,
 ) -> Result<String, askama::Error> {
-    let (height, left, right, top, bottom) = (200u32, 52u32, 16u32, 12u32, 40u32);
+    let (height, left, right, top, bottom) = (212u32, 52u32, 16u32, 24u32, 40u32);
     let max = chart.bins.iter().map(|b| b.2).fold(0.0f64, f64::max);
     let empty = chart.bins.is_empty() || max <= 0.0;
     let ticks = if empty {

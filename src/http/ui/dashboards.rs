@@ -682,6 +682,8 @@ pub struct WidgetEditPage {
     pub filters: Vec<FilterRow>,
     pub error: Option<String>,
     pub preview: Option<String>,
+    /// The preview's width in grid columns, as the widget will have it.
+    pub preview_width: String,
     pub range: RangeView,
 }
 
@@ -777,6 +779,7 @@ async fn render_editor(
         dashboard_url: url,
         action,
         editing: widget_id.is_some(),
+        preview_width: form.width.clone(),
         form,
         views: VIEWS.iter().map(|v| (v.name, v.label)).collect(),
         measures: VIEWS
