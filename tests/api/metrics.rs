@@ -788,6 +788,19 @@ async fn shapes(app: &TestApp, key: &ApiKey) {
     assert_eq!(by_model[1]["count_count"], json!(2));
     assert!(close(&by_model[1]["sum_totalCost"], 0.002));
 
+    // A filter that an older version of the moved observation meets, and its newest does not.
+    let before_february = rows(
+        app,
+        key,
+        "v1",
+        json!({"view": "observations", "metrics": [{"measure": "count", "aggregation": "count"}],
+            "filters": [{"column": "startTime", "operator": "<", "value": "2025-02-01T00:00:00Z", "type": "datetime"},
+                        {"column": "type", "operator": "any of", "value": ["GENERATION", "SPAN"], "type": "stringOptions"}],
+            "fromTimestamp": FROM, "toTimestamp": TO}),
+    )
+    .await;
+    assert_eq!(before_february, vec![json!({"count_count": 4})]);
+
     // Traces by name: the moved trace counts once, under its name.
     let by_name = rows(
         app,
@@ -1042,4 +1055,25 @@ async fn bad_queries_are_refused_naming_the_field() {
     // An empty project answers one row of zeros.
     let answer = rows(&app, &key, "v1", base.clone()).await;
     assert_eq!(answer, vec![json!({"count_count": 0})]);
+}
+
+#[tokio::test]
+async fn the_python_sdk_v5_reads_what_it_sent_through_the_metrics_client() {
+    let python = crate::sdk::sdk_python("LANGFUSE_TEST_PYTHON_SDK_V5", "sdk-python-v5");
+    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
+    let key = create_project(&app.config, "metrics-sdk-v5").await;
+    let mut command = tokio::process::Command::new(python);
+    command.arg(crate::sdk::sdk_script("python_v5_metrics.py"));
+    let result =
+        crate::sdk::run_roundtrip(command, &app, &key, "5e7a1c0d9b8f40120000000000000001").await;
+    let rows = result["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{result}");
+    assert_eq!(rows[0]["providedModelName"], json!("sdk-model-a"));
+    assert_eq!(rows[0]["count_count"], json!(2));
+    assert_eq!(rows[0]["sum_totalTokens"], json!(180));
+    assert!(close(&rows[0]["sum_totalCost"], 0.004), "{result}");
+    assert_eq!(rows[1]["providedModelName"], json!("sdk-model-b"));
+    assert_eq!(rows[1]["count_count"], json!(1));
+    assert_eq!(rows[1]["sum_totalTokens"], json!(10));
+    assert!(close(&rows[1]["sum_totalCost"], 0.0005), "{result}");
 }

@@ -199,8 +199,22 @@ pub fn compile(
             _ => {}
         }
     }
+    // The segment and the conditions on the row's own columns narrow the rows grouped.
+    let mut narrowing = Sql::default();
+    if let Some(segment) = base.segment {
+        narrowing.text(&format!(" AND {segment}"));
+    }
+    for condition in &conditions {
+        let own_column = decl
+            .dimension(condition.column().id)
+            .is_none_or(|d| d.relation == Relation::Row);
+        if own_column {
+            narrowing.text(" AND ");
+            condition.compile(&mut narrowing);
+        }
+    }
     from.append(newest_in_range(
-        project, base.table, &own, base.time, query.from, query.to,
+        project, base.table, base.alias, &own, base.time, query.from, query.to, narrowing,
     ));
     from.text(&format!(") AS {}", base.alias));
     for relation in &relations {
@@ -265,25 +279,32 @@ fn in_range(sql: &mut Sql, column: &str, from: DateTime<Utc>, to: DateTime<Utc>)
     time_literal(sql, to);
 }
 
-/// The newest live version of each row of `table` whose newest version's `time` is in the range
-/// (the ids are first narrowed to those with some version in range), reading `columns`.
+/// The newest live version of each row of `table` whose newest version's `time` is in the range,
+/// reading `columns`. The ids are first narrowed to those with some version in range that also
+/// meets `narrowing` (conditions over the table read as `alias`, starting with ` AND`), so the
+/// versions grouped are only those of candidate rows; whatever version met them, the newest must
+/// meet them again (the caller checks them on it).
+#[allow(clippy::too_many_arguments)]
 fn newest_in_range(
     project: &ProjectId,
     table: &str,
+    alias: &str,
     columns: &BTreeSet<String>,
     time: &str,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    narrowing: Sql,
 ) -> Sql {
     let mut columns = columns.clone();
     columns.insert("id".into());
     columns.insert(time.into());
     let list = columns.into_iter().collect::<Vec<_>>().join(", ");
     let mut before = Sql::new(&format!(
-        "AND id IN (SELECT id FROM {table} WHERE project_id = "
+        "AND id IN (SELECT {alias}.id FROM {table} AS {alias} WHERE {alias}.project_id = "
     ));
     before.bind(Bound::Text(project.to_string()));
-    in_range(&mut before, time, from, to);
+    in_range(&mut before, &format!("{alias}.{time}"), from, to);
+    before.append(narrowing);
     before.text(")");
     let mut after = Sql::default();
     in_range(&mut after, time, from, to);
@@ -365,10 +386,12 @@ fn join(
             sql.append(newest_in_range(
                 project,
                 "observations",
+                "o",
                 &columns,
                 "start_time",
                 q.from,
                 q.to,
+                Sql::default(),
             ));
             sql.text(&format!(
                 ") GROUP BY trace_id) AS os ON os.trace_id = {b}.id"
@@ -387,10 +410,12 @@ fn join(
             sql.append(newest_in_range(
                 project,
                 "scores",
+                "s",
                 &columns,
                 "timestamp",
                 q.from,
                 q.to,
+                Sql::default(),
             ));
             sql.text(&format!(") GROUP BY {key}) AS ss ON ss.scored_id = {b}.id"));
         }
@@ -763,6 +788,27 @@ mod tests {
             serde_json::json!({"column": "tags", "operator": "any of", "value": ["a"], "type": "arrayOptions"}),
         ];
         assert!(compile(&project(), &query, ApiVersion::V1).is_ok());
+    }
+
+    #[test]
+    fn the_specs_example_filters_compile() {
+        let query = parse(
+            r#"{"view": "observations",
+                "metrics": [{"measure": "count", "aggregation": "count"}],
+                "filters": [{"column": "isRootObservation", "operator": "=", "value": true, "type": "boolean"},
+                            {"column": "metadata", "operator": "=", "value": "b", "type": "stringObject", "key": "a"},
+                            {"column": "userId", "operator": "any of", "value": ["u"], "type": "stringOptions"}],
+                "fromTimestamp": "2025-01-01T00:00:00.000Z", "toTimestamp": "2025-02-01T00:00:00.000Z"}"#,
+            ApiVersion::V2,
+        )
+        .unwrap();
+        let sql = compile(&project(), &query, ApiVersion::V2).unwrap();
+        // The trace is joined for the user id; the row's own conditions also narrow the ids.
+        assert!(sql.text.contains(") AS t ON t.id = o.trace_id"));
+        assert_eq!(sql.text.matches("mapContains(o.metadata").count(), 2);
+        assert_eq!(sql.text.matches("t.user_id IN").count(), 1);
+        assert!(sql.text.ends_with("LIMIT ?"));
+        assert_eq!(sql.binds.last(), Some(&Bound::Int(100)));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! so a dimension can always be filtered on, as in Langfuse.
 //!
 //! The metrics query builds its own FROM clause (it joins what its dimensions, measures and
-//! conditions need, see `metrics::relations`); these views are only read for their columns.
+//! conditions need); these views are only read for their columns.
 
 use super::{Column, Source, Sql, View};
 use crate::domain::project::ProjectId;
