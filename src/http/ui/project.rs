@@ -207,7 +207,44 @@ const PERCENTILES: [(&str, &str); 4] = [
     ("p99_latency", "p99"),
 ];
 
-/// The home dashboard of `member`'s project over `range`.
+/// Rows added up by the value of `dimension` (rows whose value is null or empty left out): a
+/// row per value with each of `columns` summed, for figures that add up (counts, sums).
+fn sum_by(rows: &[Row], dimension: &str, columns: &[&str]) -> Vec<Row> {
+    let mut order: Vec<String> = Vec::new();
+    let mut sums: std::collections::HashMap<String, Vec<f64>> = std::collections::HashMap::new();
+    for row in rows {
+        let Some(key) = row
+            .get(dimension)
+            .and_then(Value::as_str)
+            .filter(|k| !k.is_empty())
+        else {
+            continue;
+        };
+        let entry = sums.entry(key.to_string()).or_insert_with(|| {
+            order.push(key.to_string());
+            vec![0.0; columns.len()]
+        });
+        for (sum, column) in entry.iter_mut().zip(columns) {
+            *sum += figures::number(row.get(*column)).unwrap_or(0.0);
+        }
+    }
+    order
+        .into_iter()
+        .map(|key| {
+            let mut row = Row::new();
+            for (column, sum) in columns.iter().zip(&sums[&key]) {
+                row.insert(column.to_string(), json!(sum));
+            }
+            row.insert(dimension.to_string(), Value::String(key));
+            row
+        })
+        .collect()
+}
+
+/// The home dashboard of `member`'s project over `range`. Six queries side by side, then one
+/// for the score histograms: observations are read once, grouped by model and level over time,
+/// and every observation figure that adds up (counts, cost, tokens, errors; over time, by model,
+/// in total) is summed from those rows; only percentiles need queries of their own.
 pub async fn home_dashboard(
     stores: &Stores,
     member: &ProjectMember,
@@ -221,42 +258,19 @@ pub async fn home_dashboard(
         ("latency", "p99"),
         ("count", "count"),
     ];
+    let observation_sums = [
+        ("count", "count"),
+        ("totalCost", "sum"),
+        ("inputTokens", "sum"),
+        ("outputTokens", "sum"),
+        ("totalTokens", "sum"),
+    ];
     let queries = [
         fixed_query("traces", &[("count", "count")], &[], json!([]), true, range),
         fixed_query(
             "observations",
-            &[("count", "count")],
-            &[],
-            json!([]),
-            true,
-            range,
-        ),
-        fixed_query(
-            "observations",
-            &[("count", "count")],
-            &[],
-            json!([{"column": "level", "operator": "=", "value": "ERROR", "type": "string"}]),
-            true,
-            range,
-        ),
-        fixed_query(
-            "observations",
-            &[
-                ("totalCost", "sum"),
-                ("inputTokens", "sum"),
-                ("outputTokens", "sum"),
-                ("totalTokens", "sum"),
-                ("count", "count"),
-            ],
-            &["providedModelName"],
-            json!([]),
-            false,
-            range,
-        ),
-        fixed_query(
-            "observations",
-            &[("totalCost", "sum")],
-            &["providedModelName"],
+            &observation_sums,
+            &["providedModelName", "level"],
             json!([]),
             true,
             range,
@@ -288,10 +302,10 @@ pub async fn home_dashboard(
         ),
     ];
     let results = figures::run_all(stores, project, &queries).await;
-    let [traces, observations, errors, models, cost_over_time, by_name, by_model, numeric, categorical] =
-        <[_; 9]>::try_from(results).map_err(|_| anyhow::anyhow!("query count"))?;
+    let [traces, observations, by_name, by_model, numeric, categorical] =
+        <[_; 6]>::try_from(results).map_err(|_| anyhow::anyhow!("query count"))?;
 
-    // The distributions of the most used numeric scores: a histogram query each.
+    // The distributions of the most used numeric scores: one histogram query, by name.
     let mut score_names: Vec<(String, f64)> = numeric
         .as_ref()
         .map(|rows| {
@@ -307,31 +321,58 @@ pub async fn home_dashboard(
         .unwrap_or_default();
     score_names.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     score_names.truncate(SCORE_HISTOGRAMS);
-    let histogram_queries: Vec<Value> = score_names
-        .iter()
-        .map(|(name, _)| {
-            let mut q = fixed_query(
-                "scores-numeric",
-                &[("value", "histogram")],
-                &[],
-                json!([{"column": "name", "operator": "=", "value": name, "type": "string"}]),
-                false,
-                range,
-            );
-            q["config"] = json!({"bins": 10});
-            q
-        })
-        .collect();
-    let histograms = figures::run_all(stores, project, &histogram_queries).await;
-
-    let time_series = |rows: &[Row], label: &str, unit: Unit| {
-        figures::time_series(rows, &[("count_count", label)], None, unit)
+    let histograms = if score_names.is_empty() {
+        Ok(Vec::new())
+    } else {
+        let names: Vec<&str> = score_names.iter().map(|(n, _)| n.as_str()).collect();
+        let mut q = fixed_query(
+            "scores-numeric",
+            &[("value", "histogram")],
+            &["name"],
+            json!([{"column": "name", "operator": "any of", "value": names, "type": "stringOptions"}]),
+            false,
+            range,
+        );
+        q["config"] = json!({"bins": 10});
+        figures::run(stores, project, &q).await
     };
+
     let draw = |r: Result<String, askama::Error>| r.map_err(|e| e.to_string());
+    let observation_rows = rows_of(&observations);
+    let observation_rows = || observation_rows.clone();
+    // Observations by model (those with one), every figure added up over levels and buckets.
+    let model_rows = observation_rows()
+        .map(|rows| {
+            sum_by(
+                rows,
+                "providedModelName",
+                &[
+                    "count_count",
+                    "sum_totalCost",
+                    "sum_inputTokens",
+                    "sum_outputTokens",
+                    "sum_totalTokens",
+                ],
+            )
+        })
+        .unwrap_or_default();
+    // The same rows with only ERROR observations counted, so the buckets stay.
+    let error_rows: Vec<Row> = observation_rows()
+        .map(|rows| {
+            rows.iter()
+                .map(|r| {
+                    let mut r = r.clone();
+                    if r.get("level").and_then(Value::as_str) != Some("ERROR") {
+                        r.insert("count_count".into(), json!(0));
+                    }
+                    r
+                })
+                .collect()
+        })
+        .unwrap_or_default();
 
     // Totals.
     let trace_total = traces.as_ref().map(|r| total(r, "count_count")).ok();
-    let model_rows = models.as_ref().map(|r| with_model(r)).unwrap_or_default();
     let number = |title: &str, value: Result<f64, String>, unit: Unit| {
         panel(
             title,
@@ -340,8 +381,6 @@ pub async fn home_dashboard(
             value.and_then(|v| draw(charts::number_chart(title, Some(v), unit))),
         )
     };
-    let all_cost = models.as_ref().map(|r| total(r, "sum_totalCost"));
-    let all_tokens = models.as_ref().map(|r| total(r, "sum_totalTokens"));
     let totals = vec![
         number(
             "Traces",
@@ -350,14 +389,22 @@ pub async fn home_dashboard(
         ),
         number(
             "Observations",
-            rows_of(&observations).map(|r| total(r, "count_count")),
+            observation_rows().map(|r| total(r, "count_count")),
             Unit::Count,
         ),
-        number("Total cost", all_cost.map_err(failure_text), Unit::Usd),
-        number("Tokens", all_tokens.map_err(failure_text), Unit::Tokens),
+        number(
+            "Total cost",
+            observation_rows().map(|r| total(r, "sum_totalCost")),
+            Unit::Usd,
+        ),
+        number(
+            "Tokens",
+            observation_rows().map(|r| total(r, "sum_totalTokens")),
+            Unit::Tokens,
+        ),
         number(
             "Errors",
-            rows_of(&errors).map(|r| total(r, "count_count")),
+            observation_rows().map(|_| total(&error_rows, "count_count")),
             Unit::Count,
         ),
     ];
@@ -369,9 +416,11 @@ pub async fn home_dashboard(
         "How many were recorded per time bucket.",
         true,
         rows_of(&traces).and_then(|t| {
-            rows_of(&observations).and_then(|o| {
-                let mut series = time_series(t, "traces", Unit::Count);
-                let observations = time_series(o, "observations", Unit::Count);
+            observation_rows().and_then(|o| {
+                let mut series =
+                    figures::time_series(t, &[("count_count", "traces")], None, Unit::Count);
+                let observations =
+                    figures::time_series(o, &[("count_count", "observations")], None, Unit::Count);
                 if series.buckets.is_empty() {
                     series = observations;
                 } else if observations.buckets == series.buckets {
@@ -389,7 +438,7 @@ pub async fn home_dashboard(
         "Cost by model",
         "Total cost of the observations of each model, in USD.",
         false,
-        models.as_ref().map_err(failure_text).and_then(|_| {
+        observation_rows().and_then(|_| {
             draw(charts::bar_chart(
                 "Cost by model",
                 &figures::bars(
@@ -407,7 +456,7 @@ pub async fn home_dashboard(
         "Tokens by model",
         "Input, output and total tokens, and the cost, of each model.",
         false,
-        models.as_ref().map_err(failure_text).and_then(|_| {
+        observation_rows().and_then(|_| {
             let mut rows = model_rows.clone();
             rows.sort_by(|a, b| {
                 figures::number(b.get("sum_totalCost"))
@@ -434,7 +483,7 @@ pub async fn home_dashboard(
         "Cost over time by model",
         "Cost per time bucket, a line per model (the six costliest).",
         true,
-        rows_of(&cost_over_time).and_then(|rows| {
+        observation_rows().and_then(|rows| {
             let rows = with_model(rows);
             draw(charts::line_chart(
                 "Cost over time by model",
@@ -498,7 +547,7 @@ pub async fn home_dashboard(
             }),
         ));
     }
-    for ((name, count), result) in score_names.iter().zip(&histograms) {
+    for (name, count) in &score_names {
         let average = numeric
             .as_ref()
             .ok()
@@ -516,10 +565,15 @@ pub async fn home_dashboard(
                 charts::format_full(Unit::Count, *count)
             ),
             false,
-            rows_of(result).and_then(|rows| {
+            rows_of(&histograms).and_then(|rows| {
+                let of_name: Vec<Row> = rows
+                    .iter()
+                    .filter(|r| figures::text(r.get("name")) == *name)
+                    .cloned()
+                    .collect();
                 draw(charts::histogram_chart(
                     &format!("Distribution of score {name}"),
-                    &figures::histogram(rows, "histogram_value", Unit::Plain),
+                    &figures::histogram(&of_name, "histogram_value", Unit::Plain),
                     HALF,
                 ))
             }),
@@ -554,10 +608,10 @@ pub async fn home_dashboard(
         "Errors",
         "Observations with level ERROR per time bucket.",
         true,
-        rows_of(&errors).and_then(|rows| {
+        observation_rows().and_then(|_| {
             draw(charts::line_chart(
                 "Errors over time",
-                &time_series(rows, "errors", Unit::Count),
+                &figures::time_series(&error_rows, &[("count_count", "errors")], None, Unit::Count),
                 FULL,
             ))
         }),
@@ -596,4 +650,32 @@ async fn project_home(
         no_data,
     };
     html(&page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_that_add_up_are_summed_by_model_leaving_out_rows_without_one() {
+        let rows: Vec<Row> = serde_json::from_value(json!([
+            {"providedModelName": "a", "level": "DEFAULT", "count_count": 2, "sum_totalCost": 0.5},
+            {"providedModelName": "a", "level": "ERROR", "count_count": 1, "sum_totalCost": "0.25"},
+            {"providedModelName": null, "level": "DEFAULT", "count_count": 9, "sum_totalCost": 0},
+            {"providedModelName": "b", "level": "DEFAULT", "count_count": 1, "sum_totalCost": null},
+        ]))
+        .unwrap();
+        let summed = sum_by(
+            &rows,
+            "providedModelName",
+            &["count_count", "sum_totalCost"],
+        );
+        assert_eq!(
+            Value::Array(summed.into_iter().map(Value::Object).collect()),
+            json!([
+                {"providedModelName": "a", "count_count": 3.0, "sum_totalCost": 0.75},
+                {"providedModelName": "b", "count_count": 1.0, "sum_totalCost": 0.0},
+            ])
+        );
+    }
 }
