@@ -253,7 +253,7 @@ async fn dashboards_in_a_browser_over_data_from_the_python_sdk() {
     browser.goto(&dashboard).await;
     browser.sign_in("vera@example.com", UI_PASSWORD).await;
     browser.wait_for_path(&dashboard).await;
-    assert!(browser.text(".widget").await.contains("gpt-4o"));
+    assert!(browser.text(".widget.w-8").await.contains("gpt-4o"));
     assert!(!browser.has(".widget-controls").await, "no arranging");
     assert!(
         !browser.has("a[href*='/widgets/new']").await,
