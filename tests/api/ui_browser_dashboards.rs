@@ -181,9 +181,7 @@ async fn dashboards_in_a_browser_over_data_from_the_python_sdk() {
     browser.text(".widget").await;
 
     browser.click("a[href*='/widgets/new']").await;
-    browser
-        .fill("#widget-name", "Traces and cost over time")
-        .await;
+    browser.fill("#widget-name", "Traces over time").await;
     select(&browser, "select[name=view]", "traces").await;
     select(&browser, "select[name=measure]", "count").await;
     select(&browser, "select[name=aggregation]", "count").await;
@@ -198,17 +196,15 @@ async fn dashboards_in_a_browser_over_data_from_the_python_sdk() {
     }
     assert_eq!(
         widget_titles(&browser).await,
-        ["Cost by model", "Traces and cost over time"]
+        ["Cost by model", "Traces over time"]
     );
 
     // Arranging: the line moves up, the bars get wider; a reload shows the same.
     browser
-        .click("button[aria-label='Move up: Traces and cost over time']")
+        .click("button[aria-label='Move up: Traces over time']")
         .await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while widget_titles(&browser).await.first().map(String::as_str)
-        != Some("Traces and cost over time")
-    {
+    while widget_titles(&browser).await.first().map(String::as_str) != Some("Traces over time") {
         assert!(std::time::Instant::now() < deadline, "moved up");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
@@ -219,7 +215,7 @@ async fn dashboards_in_a_browser_over_data_from_the_python_sdk() {
     browser.goto(&dashboard).await;
     assert_eq!(
         widget_titles(&browser).await,
-        ["Traces and cost over time", "Cost by model"]
+        ["Traces over time", "Cost by model"]
     );
     assert!(browser.has(".widget.w-8[aria-label='Cost by model']").await);
     let bars = browser.text(".widget.w-8").await;
