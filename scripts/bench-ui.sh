@@ -4,7 +4,8 @@
 # On a private stack (scripts/bench-stack.sh) with a release `serve`, it seeds one project with
 # --traces traces (default 1,000,000) of 5 observations each over 30 days, a score on every third
 # trace and two agent runs of 1,000 and 10,000 observations (scripts/bench-ui-seed.sql, generated
-# inside ClickHouse), then measures, with examples/ui_load.rs signed in as a person:
+# inside ClickHouse) and a custom dashboard of four widgets, then measures, with
+# examples/ui_load.rs signed in as a person:
 #
 #   one-person   each page in turn, one request at a time: server time (Server-Timing) p50/p95/p99
 #   team         the same with four people browsing at once
@@ -83,12 +84,30 @@ seed_seconds=$((SECONDS - seed_started))
 bench_start serve
 serve_pid=$started_pid
 
+# A custom dashboard of four widgets, as the widget editor stores them (cost by model, traces
+# over time, p95 latency by trace name, the distribution of a score).
+psql "$DATABASE_URL" -q <<'SQL'
+INSERT INTO dashboards (id, project_id, name) VALUES ('bench-dashboard', 'bench', 'Bench');
+INSERT INTO dashboard_widgets (id, dashboard_id, project_id, name, chart_type, query, position, width, height) VALUES
+ ('w1', 'bench-dashboard', 'bench', 'Cost by model', 'bar',
+  '{"view":"observations","dimensions":[{"field":"providedModelName"}],"metrics":[{"measure":"totalCost","aggregation":"sum"}],"filters":[],"timeDimension":null,"orderBy":null}', 0, 6, 1),
+ ('w2', 'bench-dashboard', 'bench', 'Traces', 'line',
+  '{"view":"traces","dimensions":[],"metrics":[{"measure":"count","aggregation":"count"}],"filters":[],"timeDimension":{"granularity":"auto"},"orderBy":null}', 1, 6, 1),
+ ('w3', 'bench-dashboard', 'bench', 'p95 latency by trace name', 'pivot',
+  '{"view":"traces","dimensions":[{"field":"name"}],"metrics":[{"measure":"latency","aggregation":"p95"}],"filters":[],"timeDimension":null,"orderBy":null}', 2, 6, 1),
+ ('w4', 'bench-dashboard', 'bench', 'Score values', 'histogram',
+  '{"view":"scores-numeric","dimensions":[],"metrics":[{"measure":"value","aggregation":"histogram"}],"filters":[],"timeDimension":null,"orderBy":null}', 3, 6, 1);
+SQL
+
 # The prompt the applications read while people browse.
 curl -sf -u pk-lf-bench:sk-lf-bench -H 'content-type: application/json' "$url/api/public/v2/prompts" \
     --data-binary '{"name": "bench/assistant", "type": "text", "labels": ["production"],
         "prompt": "You are {{persona}}. Answer precisely and cite the source document."}' >/dev/null
 
 pages=(
+    --page "home-dashboard-24h=/project/bench"
+    --page "home-dashboard-7d=/project/bench?range=7d"
+    --page "custom-dashboard-24h=/project/bench/dashboards/bench-dashboard"
     --page "traces=/project/bench/traces"
     --page "traces-by-user-and-tag=/project/bench/traces?userId=user-{n}&tags=vip"
     --page "traces-30-days-by-user=/project/bench/traces?range=30d&userId=user-{n}"

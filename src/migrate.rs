@@ -65,6 +65,7 @@ pub fn postgres_migrations() -> Vec<Migration> {
             "0003_users_sessions_memberships.sql",
             "0004_models.sql",
             "0005_score_configs.sql",
+            "0006_dashboards.sql",
         ]
     )
 }

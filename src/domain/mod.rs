@@ -2,6 +2,7 @@
 //!
 //! - `account`: roles and what they allow, e-mail keys, argon2id passwords, session tokens.
 //! - `api_key`: salted hashes of API-key secrets and their constant-time comparison.
+//! - `dashboard`: the time range of dashboard pages, widgets as metrics queries, grid arranging.
 //! - `entity`: the kinds of record ingestion writes (trace, observation, score).
 //! - `metrics`: the Metrics API's views (dimensions, measures), its typed query and its reading
 //!   from Langfuse's JSON `query`, with v2's rules.
@@ -17,6 +18,7 @@
 
 pub mod account;
 pub mod api_key;
+pub mod dashboard;
 pub mod entity;
 pub mod metrics;
 pub mod model;

@@ -25,7 +25,7 @@ impl Asset {
     }
 }
 
-static ASSETS: LazyLock<[Asset; 7]> = LazyLock::new(|| {
+static ASSETS: LazyLock<[Asset; 9]> = LazyLock::new(|| {
     [
         Asset::new(
             "app.css",
@@ -62,6 +62,16 @@ static ASSETS: LazyLock<[Asset; 7]> = LazyLock::new(|| {
             "text/javascript; charset=utf-8",
             include_str!("assets/trace.js"),
         ),
+        Asset::new(
+            "dashboards.css",
+            "text/css; charset=utf-8",
+            include_str!("assets/dashboards.css"),
+        ),
+        Asset::new(
+            "dashboards.js",
+            "text/javascript; charset=utf-8",
+            include_str!("assets/dashboards.js"),
+        ),
     ]
 });
 
@@ -96,6 +106,16 @@ pub fn trace_css_url() -> &'static str {
 /// The trace page's tree folding, panel swap and keys (`trace_detail.rs`).
 pub fn trace_js_url() -> &'static str {
     &ASSETS[6].url
+}
+
+/// The charts' and dashboards' styles (`project.rs`, `dashboards.rs`, `charts.rs`).
+pub fn dashboards_css_url() -> &'static str {
+    &ASSETS[7].url
+}
+
+/// The widget editor's view-dependent choices and dragging widgets (`dashboards.rs`).
+pub fn dashboards_js_url() -> &'static str {
+    &ASSETS[8].url
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -135,6 +155,7 @@ mod tests {
             ("app.css", include_str!("assets/app.css")),
             ("trace.css", include_str!("assets/trace.css")),
             ("prompts.css", include_str!("assets/prompts.css")),
+            ("dashboards.css", include_str!("assets/dashboards.css")),
         ] {
             for rule in css.split('}') {
                 let Some((selector, body)) = rule.rsplit_once('{') else {

@@ -233,6 +233,14 @@ mod tests {
             role: "VIEWER".to_string(),
             can_manage: false,
             host: "http://h".to_string(),
+            dashboards_css_url: "/static/x/dashboards.css",
+            range_action: "/project/p1".to_string(),
+            range: crate::http::ui::project::RangeQuery::default()
+                .resolve("/project/p1")
+                .1,
+            totals: Vec::new(),
+            panels: Vec::new(),
+            no_data: true,
         };
         let html = page.render().unwrap();
         assert_inert(&html);

@@ -28,12 +28,20 @@
 //! `trace_detail` is a trace's page (its observation tree, timeline, panels and score form),
 //! `sessions` the sessions table and a session's conversation; both render trace data through
 //! `render`, the one maker of HTML from what strangers wrote that templates mark safe.
+//!
+//! `project` is a project's home and its dashboard, `dashboards` the custom dashboards (list,
+//! widgets, editor, arranging); both read their figures through `figures` (the metrics
+//! engine's rows as typed series) and draw them with `charts` (askama-rendered SVG and tables,
+//! every label escaped there; pages include that markup with `|safe`).
 
 pub mod account;
 pub mod assets;
+pub mod charts;
 pub mod cookies;
 pub mod csrf;
+pub mod dashboards;
 pub mod error;
+pub mod figures;
 pub mod home;
 pub mod models;
 pub mod project;
@@ -104,6 +112,7 @@ pub fn mount(cfg: &mut web::ServiceConfig) {
             .configure(account::routes)
             .configure(home::routes)
             .configure(project::routes)
+            .configure(dashboards::routes)
             .configure(settings::routes)
             .configure(models::routes)
             .configure(score_configs::routes)

@@ -3,9 +3,11 @@
 //! Queries live here rather than in handlers because `serve`, `work` and `migrate` all reach these
 //! tables. The web UI's tables have a module each: `users` (accounts and passwords), `sessions`
 //! (signed-in browsers), `memberships` (organizations, projects and who may do what in them) and
-//! `api_keys` (the keys people manage on a project's settings).
+//! `api_keys` (the keys people manage on a project's settings), `dashboards` (custom dashboards and
+//! their widgets).
 
 pub mod api_keys;
+pub mod dashboards;
 pub mod memberships;
 pub mod sessions;
 pub mod users;
