@@ -26,6 +26,7 @@ mod redis;
 mod score_configs;
 mod scores;
 mod sdk;
+mod tokens;
 mod torture;
 mod ui_accounts;
 mod ui_browser;
