@@ -1,7 +1,8 @@
 //! Token counts of an observation's input and output, as Langfuse's worker counts them for an
 //! observation that names a model but was sent neither usage nor cost. Pure: text in, a count
 //! out; the encoders are OpenAI's BPE ranks compiled into the binary (`tiktoken-rs`), built once
-//! per process on first use and shared by every thread.
+//! per process on first use and shared by every thread, and recent counts are remembered
+//! ([`COUNTS`]).
 //!
 //! Rules, from Langfuse's behaviour (its worker's `tokenCount`):
 //! - A model's tokenizer is its `tokenizerId` with its `tokenizerConfig`. `openai` needs a
@@ -29,11 +30,27 @@
 //! numbers and escapes keep their written form, and objects the server stored itself keep the
 //! key order it wrote them in (Langfuse re-serialises its parse).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{LazyLock, Mutex};
 
 use serde_json::Value;
 use tiktoken_rs::CoreBPE;
+
+/// Texts this long or longer have their counts remembered; shorter ones cost less to count than
+/// to look up.
+const CACHED_FROM: usize = 64;
+/// Counts remembered at most; past it, the memory starts over (about 2 MiB when full).
+const CACHED_COUNTS: usize = 65_536;
+
+/// The counts of texts counted recently, by a 64-bit hash of the encoding and the text. The same
+/// texts come back all the time: an application's system prompt is in every call it makes, and a
+/// conversation's earlier messages are in each later call's input, so a chat message list is
+/// mostly counted already. Counting runs at tens of megabytes a second and hashing at gigabytes,
+/// so a remembered count costs next to nothing. (Two texts of one hash would share a count; at
+/// 2⁻⁶⁴ a pair, that does not happen.)
+static COUNTS: LazyLock<Mutex<HashMap<u64, u64>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// One of OpenAI's encodings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +77,29 @@ impl Encoding {
     }
 
     /// The number of tokens of `text`, special tokens allowed; `None` if the encoder fails.
+    /// Counts of texts of [`CACHED_FROM`] bytes or more are remembered (see [`COUNTS`]).
     pub fn count(self, text: &str) -> Option<u64> {
+        if text.len() < CACHED_FROM {
+            return self.encode_count(text);
+        }
+        let key = {
+            let mut hasher = DefaultHasher::new();
+            (self as u8, text).hash(&mut hasher);
+            hasher.finish()
+        };
+        if let Some(count) = COUNTS.lock().expect("token counts").get(&key) {
+            return Some(*count);
+        }
+        let count = self.encode_count(text)?;
+        let mut counts = COUNTS.lock().expect("token counts");
+        if counts.len() >= CACHED_COUNTS {
+            counts.clear();
+        }
+        counts.insert(key, count);
+        Some(count)
+    }
+
+    fn encode_count(self, text: &str) -> Option<u64> {
         let encoder = self.encoder();
         // The encoder's pattern runs on a backtracking engine, which reports (or, deep inside a
         // dependency, might panic on) a pathological input: such a text is not counted.
@@ -459,6 +498,20 @@ mod tests {
             Encoding::O200k.count("{not json")
         );
         assert_eq!(gpt_4o().count("true"), Some(1));
+    }
+
+    #[test]
+    fn a_remembered_count_is_the_count() {
+        let text = "A system prompt long enough to be remembered: be brief, be kind, be right.";
+        assert!(text.len() >= CACHED_FROM);
+        let first = Encoding::O200k.count(text);
+        assert_eq!(first, Encoding::O200k.encode_count(text));
+        assert_eq!(Encoding::O200k.count(text), first);
+        // Each encoding remembers its own count.
+        assert_eq!(
+            Encoding::Cl100k.count(text),
+            Encoding::Cl100k.encode_count(text)
+        );
     }
 
     #[test]
