@@ -18,7 +18,8 @@
 //! `--gzip`. A pool of `--pool-traces` traces is made into batches of whole traces, each encoded
 //! (and deflated) once at start with holes for ids and times (`common/spliced_gzip.rs`); each
 //! request sends the next batch with its holes filled, so the generator spends almost no CPU per
-//! request. `--payload synthetic` sends what earlier runs sent: a `trace-create` and `--batch` - 1
+//! request. `--without-usage` leaves usage and cost out of the generations, so that the worker
+//! counts their tokens. `--payload synthetic` sends what earlier runs sent: a `trace-create` and `--batch` - 1
 //! `span-create`s whose input repeats one letter. `--describe` prints what the payload looks like
 //! and exits.
 //!
@@ -69,6 +70,10 @@ struct Args {
     io_bytes: usize,
     #[arg(long, value_enum, default_value_t = Payload::Realistic)]
     payload: Payload,
+    /// Realistic payload: generations without usage or cost, as SDKs send them when the
+    /// application records none, so that the worker counts their tokens.
+    #[arg(long)]
+    without_usage: bool,
     /// Distinct traces encoded at start, which requests take in turn.
     #[arg(long, default_value_t = 256)]
     pool_traces: usize,
@@ -145,7 +150,7 @@ fn metadata(entries: &[(String, Value)]) -> Value {
 /// What the Python SDK 2.x sends for a trace: its decorator makes the root the trace itself, the
 /// other observations spans or generations (v2 has no other types), each created when it starts
 /// and updated when it ends.
-fn realistic_events(trace: &Trace) -> TraceEvents {
+fn realistic_events(trace: &Trace, with_usage: bool) -> TraceEvents {
     let root = &trace.observations[0];
     let mut events = Vec::new();
     let mut start = Map::new();
@@ -213,7 +218,9 @@ fn realistic_events(trace: &Trace) -> TraceEvents {
                 usage["outputCost"] = json!(output);
                 usage["totalCost"] = json!(input + output);
             }
-            insert(&mut update, "usage", usage);
+            if with_usage {
+                insert(&mut update, "usage", usage);
+            }
         }
         events.push(EventSpec {
             kind: if kind == "span" {
@@ -401,7 +408,7 @@ impl Pool {
             Payload::Realistic => {
                 workload::traces(args.seed, args.pool_traces.max(1), args.io_bytes)
                     .iter()
-                    .map(realistic_events)
+                    .map(|trace| realistic_events(trace, !args.without_usage))
                     .collect()
             }
             Payload::Synthetic => vec![synthetic_events(args.batch, args.io_bytes)],
@@ -895,6 +902,7 @@ async fn main() -> anyhow::Result<()> {
         "load_seconds": round1(load_seconds),
         "concurrency": args.concurrency,
         "payload": format!("{:?}", args.payload).to_lowercase(),
+        "without_usage": args.without_usage,
         "batch_events": round1(events_per_batch),
         "io_bytes": args.io_bytes,
         "gzip": args.gzip,
@@ -1042,6 +1050,15 @@ mod tests {
         assert_eq!(update["body"]["output"]["role"], "assistant");
         assert_eq!(update["body"]["usage"]["unit"], "TOKENS");
         assert!(update["body"]["completionStartTime"].is_string());
+
+        let pool = Pool::new(&args(&["--without-usage"]));
+        let batch = pool.batch(false, &ids, 1_750_000_000_000);
+        let value: Value = serde_json::from_slice(&batch.body).unwrap();
+        let events = value["batch"].as_array().unwrap();
+        assert!(events
+            .iter()
+            .any(|e| e["type"] == "generation-update" && e["body"]["output"].is_object()));
+        assert!(events.iter().all(|e| e["body"].get("usage").is_none()));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 #
 #     ./scripts/bench-ingestion.sh                          # 20 s at full speed, 16 connections
 #     ./scripts/bench-ingestion.sh --seconds 30 --rate 5000 # a fixed offered load
+#     ./scripts/bench-ingestion.sh --without-usage          # generations the worker tokenizes
 #
 # Arguments go to the load generator (see `cargo run --release --example ingest_load -- --help`).
 # Worker and ingestion settings can be changed through the environment as usual, for example

@@ -15,6 +15,7 @@
 //! - `score_config`: score configs: data types, ranges, categories, and what a create or an
 //!   update must satisfy.
 //! - `time`: the date-time forms clients may send, and the one this server writes.
+//! - `tokens`: token counts of an observation's input and output with its model's tokenizer.
 
 pub mod account;
 pub mod api_key;
@@ -28,3 +29,4 @@ pub mod project;
 pub mod prompt;
 pub mod score_config;
 pub mod time;
+pub mod tokens;

@@ -26,6 +26,7 @@ use super::model::{
     compile_match_pattern, AttributeSource, Candidate, Matchable, ModelDefinition, Operator,
     TierCondition,
 };
+use super::tokens::Tokenizer;
 
 /// The scale of stored amounts: `Decimal64(12)`.
 pub const AMOUNT_SCALE: u32 = 12;
@@ -211,6 +212,8 @@ impl Tier {
 #[derive(Debug)]
 pub struct PricedModel {
     pub definition: Arc<ModelDefinition>,
+    /// What counts the tokens of observations sent without usage; `None` when nothing does.
+    pub tokenizer: Option<Tokenizer>,
     /// The conditional tiers by ascending priority.
     conditional: Vec<Tier>,
     default: Option<Tier>,
@@ -252,6 +255,10 @@ impl PricedModel {
         let default = definition.tiers.iter().find(|t| t.is_default).map(tier);
         Some(Matchable {
             model: Arc::new(PricedModel {
+                tokenizer: Tokenizer::of(
+                    definition.tokenizer_id.as_deref(),
+                    definition.tokenizer_config.as_ref(),
+                ),
                 definition: Arc::new(definition),
                 conditional,
                 default,

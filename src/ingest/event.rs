@@ -522,9 +522,13 @@ struct ObservationBody {
 impl ObservationBody {
     fn into_patch(self, observation_type: ObservationType) -> Result<ObservationPatch, String> {
         let (usage_details, legacy_costs) = usage::normalize(self.usage, self.usage_details)?;
-        let cost_details = match usage::cost_details(self.cost_details)? {
-            Some(costs) => Some(costs),
-            None => legacy_costs,
+        // The legacy shape's costs, with `costDetails` over them key by key, as Langfuse merges them.
+        let cost_details = match (legacy_costs, usage::cost_details(self.cost_details)?) {
+            (Some(mut legacy), Some(costs)) => {
+                legacy.extend(costs);
+                Some(legacy)
+            }
+            (legacy, costs) => costs.or(legacy),
         };
         Ok(ObservationPatch {
             observation_type,
@@ -737,7 +741,7 @@ pub mod usage {
                         _ => return Err(format!("body.costDetails.{k} must be a number")),
                     }
                 }
-                Ok(Some(out).filter(|m| !m.is_empty()).map(with_total_cost))
+                Ok(Some(out).filter(|m| !m.is_empty()))
             }
             Some(_) => Err("body.costDetails must be an object".into()),
         }
@@ -897,7 +901,7 @@ pub mod usage {
                 out.insert(to.to_string(), n);
             }
         }
-        Some(out).filter(|m| !m.is_empty()).map(with_total_cost)
+        Some(out).filter(|m| !m.is_empty())
     }
 
     /// A missing total is the sum of the other counts.
@@ -907,14 +911,6 @@ pub mod usage {
             details.insert("total".into(), sum);
         }
         details
-    }
-
-    fn with_total_cost(mut costs: BTreeMap<String, f64>) -> BTreeMap<String, f64> {
-        if !costs.contains_key("total") {
-            let sum = costs.values().sum();
-            costs.insert("total".into(), sum);
-        }
-        costs
     }
 }
 
@@ -1062,8 +1058,11 @@ mod tests {
                 ("total".into(), 15)
             ])
         );
-        let c = c.unwrap();
-        assert!((c["total"] - 0.3).abs() < 1e-12);
+        // Costs are kept as sent: the merge takes their total.
+        assert_eq!(
+            c.unwrap(),
+            BTreeMap::from([("input".into(), 0.1), ("output".into(), 0.2)])
+        );
 
         let (u, _) = usage(
             json!({"id": "g", "usage": {"promptTokens": 3, "completionTokens": 4, "totalTokens": 7}}),
@@ -1101,7 +1100,21 @@ mod tests {
             json!({"id": "g", "usageDetails": {"input": 1, "cache_read": 2}, "costDetails": {"input": 0.5}}),
         );
         assert_eq!(u.unwrap()["total"], 3);
-        assert_eq!(c.unwrap()["total"], 0.5);
+        assert_eq!(c.unwrap(), BTreeMap::from([("input".into(), 0.5)]));
+
+        // `costDetails` over the legacy costs, key by key.
+        let (_, c) = usage(
+            json!({"id": "g", "usage": {"input": 1, "inputCost": 0.1, "outputCost": 0.2},
+                                  "costDetails": {"output": 0.3, "cache_read": 0.05}}),
+        );
+        assert_eq!(
+            c.unwrap(),
+            BTreeMap::from([
+                ("cache_read".into(), 0.05),
+                ("input".into(), 0.1),
+                ("output".into(), 0.3)
+            ])
+        );
     }
 
     #[test]

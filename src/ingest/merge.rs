@@ -64,13 +64,44 @@ pub struct ObservationRecord {
     pub model: Option<String>,
     pub model_parameters: Option<String>,
     pub usage_details: BTreeMap<String, u64>,
+    /// The costs as the client sent them.
+    pub provided_cost_details: BTreeMap<String, f64>,
+    /// The sent costs with their total ([`provided_cost_total`]).
     pub cost_details: BTreeMap<String, f64>,
     pub total_cost: Option<f64>,
+    /// What the attribute conditions of pricing tiers read.
+    pub tier_attributes: Option<TierAttributes>,
     pub prompt_name: Option<String>,
     pub prompt_version: Option<u16>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub event_ts: DateTime<Utc>,
+}
+
+/// The model parameters and metadata of the last event (in merge order) that carried usage: what
+/// the attribute conditions of a model's pricing tiers are checked against, as Langfuse checks
+/// them. Not the merged ones: a later update that changes the parameters without new usage does
+/// not change the tier of the usage sent before it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TierAttributes {
+    pub model_parameters: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// The total of costs a client sent, as Langfuse takes it: the sent `total`; else, when only
+/// `input` and `output` were sent (either or both), their sum; else none (a sum over other cost
+/// types could count a part twice).
+pub fn provided_cost_total(costs: &BTreeMap<String, f64>) -> Option<f64> {
+    if costs.is_empty() {
+        return None;
+    }
+    if let Some(total) = costs.get("total") {
+        return Some(*total);
+    }
+    costs
+        .keys()
+        .all(|k| k == "input" || k == "output")
+        .then(|| costs.values().sum())
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -285,6 +316,7 @@ pub fn merge_observation<'a>(
     let mut cost_details = None;
     let mut prompt_name = None;
     let mut prompt_version = None;
+    let mut last_with_usage = None;
     for (_, p) in &patches {
         first(&mut trace_id, &p.trace_id);
         first(&mut start_time, &p.start_time);
@@ -302,6 +334,9 @@ pub fn merge_observation<'a>(
         latest(&mut model, &p.model);
         latest(&mut model_parameters, &p.model_parameters);
         latest(&mut usage_details, &p.usage_details);
+        if p.usage_details.is_some() {
+            last_with_usage = Some(*p);
+        }
         latest(&mut cost_details, &p.cost_details);
         latest(&mut prompt_name, &p.prompt_name);
         latest(&mut prompt_version, &p.prompt_version);
@@ -317,8 +352,16 @@ pub fn merge_observation<'a>(
     if observation_type == ObservationType::Event && end_time.is_none() {
         end_time = Some(start_time);
     }
-    let cost_details: BTreeMap<String, f64> = cost_details.unwrap_or_default();
-    let total_cost = cost_details.get("total").copied();
+    let provided_cost_details: BTreeMap<String, f64> = cost_details.unwrap_or_default();
+    let total_cost = provided_cost_total(&provided_cost_details);
+    let mut cost_details = provided_cost_details.clone();
+    if let Some(total) = total_cost {
+        cost_details.entry("total".to_string()).or_insert(total);
+    }
+    let tier_attributes = last_with_usage.map(|p| TierAttributes {
+        model_parameters: p.model_parameters.clone(),
+        metadata: p.metadata.clone().unwrap_or_default(),
+    });
     Some(ObservationRecord {
         id: id.to_string(),
         project_id: project_id.to_string(),
@@ -340,8 +383,10 @@ pub fn merge_observation<'a>(
         model,
         model_parameters,
         usage_details: usage_details.unwrap_or_default(),
+        provided_cost_details,
         cost_details,
         total_cost,
+        tier_attributes,
         prompt_name,
         prompt_version,
         created_at,
@@ -529,6 +574,104 @@ mod tests {
         assert_eq!(a.model.as_deref(), Some("gpt-4o"));
         assert_eq!(a.usage_details["total"], 5);
         assert_eq!(a.end_time.unwrap().to_rfc3339(), at(6));
+    }
+
+    #[test]
+    fn tiers_read_the_parameters_and_metadata_of_the_last_event_with_usage() {
+        let create = event(
+            "c",
+            5,
+            "generation-create",
+            json!({"id": "g", "traceId": "t", "model": "gpt-4o",
+            "modelParameters": {"service_tier": "priority"}, "metadata": {"region": "eu"},
+            "usage": {"input": 3}}),
+        );
+        let update = event(
+            "u",
+            6,
+            "generation-update",
+            json!({"id": "g", "modelParameters": {"service_tier": "default"},
+            "metadata": {"region": "us"}}),
+        );
+        let merged = merge_observation("p", "g", [&update, &create]).unwrap();
+        // The record shows the latest values; the tier reads those sent with the usage.
+        assert_eq!(
+            merged.model_parameters.as_deref(),
+            Some(r#"{"service_tier":"default"}"#)
+        );
+        assert_eq!(
+            merged.tier_attributes,
+            Some(TierAttributes {
+                model_parameters: Some(r#"{"service_tier":"priority"}"#.into()),
+                metadata: BTreeMap::from([("region".into(), "eu".into())]),
+            })
+        );
+        // A later event with usage is the one read, even without parameters of its own.
+        let usage = event(
+            "v",
+            7,
+            "generation-update",
+            json!({"id": "g", "usage": {"input": 4}}),
+        );
+        let merged = merge_observation("p", "g", [&create, &update, &usage]).unwrap();
+        assert_eq!(merged.tier_attributes, Some(TierAttributes::default()));
+        // No event with usage: nothing to read.
+        let bare = event(
+            "b",
+            5,
+            "generation-create",
+            json!({"id": "g", "traceId": "t", "modelParameters": {"service_tier": "priority"}}),
+        );
+        let merged = merge_observation("p", "g", [&bare, &update]).unwrap();
+        assert_eq!(merged.tier_attributes, None);
+    }
+
+    #[test]
+    fn sent_costs_are_kept_and_totalled_as_langfuse_totals_them() {
+        let costs = |body: serde_json::Value| {
+            let mut body = body;
+            body["id"] = json!("g");
+            body["traceId"] = json!("t");
+            let e = event("c", 5, "generation-create", body);
+            let o = merge_observation("p", "g", [&e]).unwrap();
+            (
+                json!(o.provided_cost_details),
+                json!(o.cost_details),
+                o.total_cost,
+            )
+        };
+        // Input and output only: their sum is the total.
+        assert_eq!(
+            costs(json!({"costDetails": {"input": 0.5, "output": 0.25}})),
+            (
+                json!({"input": 0.5, "output": 0.25}),
+                json!({"input": 0.5, "output": 0.25, "total": 0.75}),
+                Some(0.75)
+            )
+        );
+        assert_eq!(
+            costs(json!({"usage": {"inputCost": 1.5}})),
+            (
+                json!({"input": 1.5}),
+                json!({"input": 1.5, "total": 1.5}),
+                Some(1.5)
+            )
+        );
+        // A sent total is the total, whatever the parts add up to.
+        assert_eq!(
+            costs(json!({"costDetails": {"input": 0.5, "cache_read": 0.1, "total": 2.0}})).2,
+            Some(2.0)
+        );
+        // Other cost types and no total: no total.
+        assert_eq!(
+            costs(json!({"costDetails": {"input": 0.5, "cache_read": 0.1}})),
+            (
+                json!({"cache_read": 0.1, "input": 0.5}),
+                json!({"cache_read": 0.1, "input": 0.5}),
+                None
+            )
+        );
+        assert_eq!(costs(json!({})), (json!({}), json!({}), None));
     }
 
     #[test]

@@ -575,6 +575,9 @@ pub struct ModelCatalog {
     pool: Pool,
     refresh: Duration,
     state: Mutex<CacheState>,
+    /// Held while a miss loads and compiles: concurrent misses (every shard reader of a worker
+    /// that just started) wait for that one load instead of each compiling the whole catalog.
+    loading: tokio::sync::Mutex<()>,
 }
 
 impl ModelCatalog {
@@ -583,6 +586,7 @@ impl ModelCatalog {
             pool,
             refresh,
             state: Mutex::new(CacheState::default()),
+            loading: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -661,12 +665,20 @@ impl ModelCatalog {
     }
 
     async fn project(&self, project_id: &str) -> anyhow::Result<Arc<ModelIndex>> {
-        let epoch = {
-            let state = self.state.lock().expect("model cache lock");
-            if let Some(p) = state.projects.get(project_id) {
-                return Ok(p.clone());
+        let cached = |catalog: &ModelCatalog| {
+            let state = catalog.state.lock().expect("model cache lock");
+            match state.projects.get(project_id) {
+                Some(p) => Ok(p.clone()),
+                None => Err(state.epoch),
             }
-            state.epoch
+        };
+        if let Ok(p) = cached(self) {
+            return Ok(p);
+        }
+        let _loading = self.loading.lock().await;
+        let epoch = match cached(self) {
+            Ok(p) => return Ok(p),
+            Err(epoch) => epoch,
         };
         let shipped = self.shipped().await?;
         let loaded = Arc::new(ModelIndex::new(self.load(Some(project_id)).await?, shipped));

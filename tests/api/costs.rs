@@ -13,10 +13,10 @@ use serde_json::{json, Value};
 use crate::helpers::{create_project, envelope, eventually, ApiKey, TestApp, TestConfig};
 use crate::sdk::{run_roundtrip, sdk_python, sdk_script};
 
-const AT: &str = "2026-01-05T10:00:00.000Z";
+pub(crate) const AT: &str = "2026-01-05T10:00:00.000Z";
 
 /// The shipped model named `name`: its id and its default prices.
-fn shipped(name: &str) -> (String, BTreeMap<String, String>) {
+pub(crate) fn shipped(name: &str) -> (String, BTreeMap<String, String>) {
     let m = models::parse_shipped(SHIPPED_MODELS)
         .unwrap()
         .into_iter()
@@ -26,17 +26,17 @@ fn shipped(name: &str) -> (String, BTreeMap<String, String>) {
 }
 
 /// `units` at `price`, in USD, as the read API answers it (a double of the stored decimal).
-fn usd(price: &str, units: u64) -> f64 {
+pub(crate) fn usd(price: &str, units: u64) -> f64 {
     ExactPrice::parse(price).unwrap().cost_of(units) as f64 / 1e12
 }
 
-fn close(actual: &Value, expected: f64) -> bool {
+pub(crate) fn close(actual: &Value, expected: f64) -> bool {
     actual
         .as_f64()
         .is_some_and(|a| (a - expected).abs() <= expected.abs() * 1e-12)
 }
 
-fn generation(id: &str, trace: &str, body: Value) -> Value {
+pub(crate) fn generation(id: &str, trace: &str, body: Value) -> Value {
     let mut full = json!({"id": id, "traceId": trace, "name": id, "startTime": AT});
     full.as_object_mut()
         .unwrap()
@@ -44,7 +44,7 @@ fn generation(id: &str, trace: &str, body: Value) -> Value {
     envelope(&format!("{id}-create"), "generation-create", AT, full)
 }
 
-async fn observation(app: &TestApp, key: &ApiKey, id: &str) -> Value {
+pub(crate) async fn observation(app: &TestApp, key: &ApiKey, id: &str) -> Value {
     let path = format!("/api/public/observations/{id}");
     let ok = eventually(Duration::from_secs(20), || async {
         app.get_json(&path, key).await.0 == 200
@@ -359,4 +359,82 @@ async fn a_python_sdk_v5_generation_with_usage_and_no_cost_reads_back_with_its_c
         json!({"input": 120, "output": 30, "total": 150})
     );
     assert!(close(&o["calculatedTotalCost"], expected), "{o}");
+}
+
+/// Langfuse's rules where ours differed: a tier's attribute conditions read the model parameters
+/// of the event that carried the usage, not the merged ones; sent costs get a total only when it
+/// was sent or they are input and output alone.
+#[tokio::test]
+async fn tiers_read_the_usage_events_parameters_and_sent_costs_are_totalled_as_langfuse_does() {
+    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
+    let key = create_project(&app.config, "costs-rules").await;
+    let trace = "rules-trace";
+    let later = "2026-01-05T10:00:01.000Z";
+    let update = |id: &str, body: Value| {
+        let mut full = json!({"id": id});
+        full.as_object_mut()
+            .unwrap()
+            .extend(body.as_object().unwrap().clone());
+        envelope(&format!("{id}-update"), "generation-update", later, full)
+    };
+    let batch = json!({"batch": [
+        // The usage came with the fast tier's parameter; a later update changes the parameter.
+        generation("fast-then-default", trace, json!({"model": "gpt-4o",
+            "modelParameters": {"service_tier": "priority"}, "usage": {"input": 100, "output": 10}})),
+        update("fast-then-default", json!({"modelParameters": {"service_tier": "default"}})),
+        // The parameter came with the create, the usage with an update that has none.
+        generation("usage-in-update", trace, json!({"model": "gpt-4o",
+            "modelParameters": {"service_tier": "priority"}})),
+        update("usage-in-update", json!({"usage": {"input": 100, "output": 10}})),
+        // Sent costs of other types than input and output, without a total: no total.
+        generation("parts", trace, json!({"model": "gpt-4o", "usage": {"input": 100},
+            "costDetails": {"input": 0.5, "cache_read": 0.1}})),
+        // The legacy shape's input and output costs: their sum.
+        generation("legacy", trace, json!({"model": "gpt-4o",
+            "usage": {"input": 100, "output": 10, "inputCost": 1.0, "outputCost": 2.0}})),
+    ]});
+    app.ingest_accepted(&key, &batch).await;
+    let prices = shipped("gpt-4o").1;
+
+    let fast = observation(&app, &key, "fast-then-default").await;
+    assert_eq!(fast["usagePricingTierName"], json!("Fast mode"), "{fast}");
+    assert_eq!(fast["modelParameters"]["service_tier"], json!("default"));
+    assert!(
+        close(
+            &fast["calculatedTotalCost"],
+            usd("0.00000425", 100) + usd("0.000017", 10)
+        ),
+        "{fast}"
+    );
+
+    let standard = observation(&app, &key, "usage-in-update").await;
+    assert_eq!(
+        standard["usagePricingTierName"],
+        json!("Standard"),
+        "{standard}"
+    );
+    assert!(
+        close(
+            &standard["calculatedTotalCost"],
+            usd(&prices["input"], 100) + usd(&prices["output"], 10)
+        ),
+        "{standard}"
+    );
+
+    let parts = observation(&app, &key, "parts").await;
+    assert_eq!(
+        parts["costDetails"],
+        json!({"input": 0.5, "cache_read": 0.1}),
+        "{parts}"
+    );
+    assert_eq!(parts["calculatedTotalCost"], Value::Null, "{parts}");
+    assert_eq!(parts["usage"]["totalCost"], Value::Null, "{parts}");
+
+    let legacy = observation(&app, &key, "legacy").await;
+    assert_eq!(
+        legacy["costDetails"],
+        json!({"input": 1.0, "output": 2.0, "total": 3.0}),
+        "{legacy}"
+    );
+    assert_eq!(legacy["calculatedTotalCost"], json!(3.0), "{legacy}");
 }

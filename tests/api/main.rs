@@ -28,6 +28,7 @@ mod score_config_checks;
 mod score_configs;
 mod scores;
 mod sdk;
+mod tokens;
 mod torture;
 mod ui_accounts;
 mod ui_browser;

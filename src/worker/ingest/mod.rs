@@ -279,7 +279,10 @@ async fn read_shard(context: ReaderContext, shard: u32, stop: CancellationToken)
         prompt_ids
             .fill(&stores.postgres, &mut rebuilt.rows.observations)
             .await;
-        pricing.fill(&mut rebuilt.rows.observations).await;
+        if !pricing.fill(&mut rebuilt.rows.observations).await {
+            pending.settle(id);
+            break;
+        }
         if tx.send(rebuilt).await.is_err() {
             pending.settle(id);
             break;

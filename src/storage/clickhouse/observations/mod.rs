@@ -7,6 +7,8 @@
 
 pub mod cursor_page;
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use clickhouse::serde::chrono::datetime64::millis;
 use serde::{Deserialize, Serialize};
@@ -15,7 +17,7 @@ use super::filter::{self, Condition, OBSERVATIONS};
 use super::sql::{latest_matching, latest_versions, page_of, Bound, Sql};
 use super::{decimal, pairs};
 use crate::domain::project::ProjectId;
-use crate::ingest::merge::ObservationRecord;
+use crate::ingest::merge::{ObservationRecord, TierAttributes};
 
 /// A row as inserted; field order matches the table.
 #[derive(Debug, Clone, Serialize, clickhouse::Row)]
@@ -64,15 +66,17 @@ pub struct ObservationRow {
     #[serde(with = "millis")]
     pub event_ts: DateTime<Utc>,
     pub is_deleted: u8,
+    /// Not a column: what the worker's pricing checks tier conditions against (the merge's
+    /// [`TierAttributes`]).
+    #[serde(skip)]
+    pub tier_attributes: Option<TierAttributes>,
 }
 
 impl From<ObservationRecord> for ObservationRow {
     fn from(o: ObservationRecord) -> Self {
-        let costs: Vec<(String, i64)> = o
-            .cost_details
-            .into_iter()
-            .map(|(k, v)| (k, decimal(v)))
-            .collect();
+        let amounts = |costs: BTreeMap<String, f64>| -> Vec<(String, i64)> {
+            costs.into_iter().map(|(k, v)| (k, decimal(v))).collect()
+        };
         let usage = pairs(o.usage_details);
         ObservationRow {
             id: o.id,
@@ -95,8 +99,8 @@ impl From<ObservationRecord> for ObservationRow {
             model_parameters: o.model_parameters,
             provided_usage_details: usage.clone(),
             usage_details: usage,
-            provided_cost_details: costs.clone(),
-            cost_details: costs,
+            provided_cost_details: amounts(o.provided_cost_details),
+            cost_details: amounts(o.cost_details),
             total_cost: o.total_cost.map(decimal),
             usage_pricing_tier_id: None,
             usage_pricing_tier_name: None,
@@ -108,6 +112,7 @@ impl From<ObservationRecord> for ObservationRow {
             updated_at: o.updated_at,
             event_ts: o.event_ts,
             is_deleted: 0,
+            tier_attributes: o.tier_attributes,
         }
     }
 }
