@@ -131,14 +131,24 @@ impl Browser {
         field.send_keys(text).await.unwrap();
     }
 
+    /// Clicks the element as a person would: brought to the middle of the window first. (The
+    /// driver's own scrolling may stop with the element under the sticky top bar, which then
+    /// takes the click.)
     pub(crate) async fn click(&self, css: &str) {
-        self.client
+        let element = self
+            .client
             .find(Locator::Css(css))
             .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"))
-            .click()
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        let argument = serde_json::to_value(&element).unwrap();
+        self.client
+            .execute(
+                "arguments[0].scrollIntoView({block: 'center', inline: 'nearest'})",
+                vec![argument],
+            )
             .await
             .unwrap();
+        element.click().await.unwrap();
     }
 
     /// The text of the first element matching `css`, once there is one. Found again when the
