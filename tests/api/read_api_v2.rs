@@ -941,6 +941,9 @@ async fn both_lists_show_only_the_key_projects_data() {
         ],
     )
     .await;
+    // The trace too: `traceName` below would be the root observation's own name without it,
+    // but the user filter needs the trace's row.
+    assert!(app.wait_for_rows("traces", "other", 1).await);
     assert!(app.wait_for_rows("observations", "other", 1).await);
     assert!(app.wait_for_rows("scores", "other", 1).await);
 
