@@ -225,14 +225,7 @@ pub async fn add_widget(
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     // The dashboard's row lock orders concurrent additions, so positions stay distinct.
-    let found = tx
-        .query_opt(
-            "SELECT id FROM dashboards WHERE project_id = $1 AND id = $2 FOR UPDATE",
-            &[&project.as_str(), &dashboard_id],
-        )
-        .await
-        .context("postgres: locking a dashboard")?;
-    if found.is_none() {
+    if !lock_dashboard(&tx, project, dashboard_id).await? {
         return Ok(None);
     }
     let id = uuid::Uuid::new_v4().to_string();
@@ -348,14 +341,7 @@ pub async fn save_layout(
 ) -> anyhow::Result<bool> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    let found = tx
-        .query_opt(
-            "SELECT id FROM dashboards WHERE project_id = $1 AND id = $2 FOR UPDATE",
-            &[&project.as_str(), &dashboard_id],
-        )
-        .await
-        .context("postgres: locking a dashboard")?;
-    if found.is_none() {
+    if !lock_dashboard(&tx, project, dashboard_id).await? {
         return Ok(false);
     }
     let mut existing: Vec<String> = tx
@@ -391,4 +377,20 @@ pub async fn save_layout(
     touch(&tx, project, dashboard_id, user_id).await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// Locks the project's dashboard row for the transaction; false when there is none.
+async fn lock_dashboard(
+    tx: &tokio_postgres::Transaction<'_>,
+    project: &ProjectId,
+    dashboard_id: &str,
+) -> anyhow::Result<bool> {
+    let found = tx
+        .query_opt(
+            "SELECT id FROM dashboards WHERE project_id = $1 AND id = $2 FOR UPDATE",
+            &[&project.as_str(), &dashboard_id],
+        )
+        .await
+        .context("postgres: locking a dashboard")?;
+    Ok(found.is_some())
 }
