@@ -11,8 +11,14 @@
 //!   ([`hold`]), so no worker can release a field before it exists.
 //! - The worker removes them after the rows built from those segments are in ClickHouse (or
 //!   will never be: dead letters, deletions), before it acknowledges the entries ([`release`]).
-//!   When the last field goes, the hash keeps a `~readable` field: from then on the trace is
-//!   readable, and later requests (a long agent run streaming spans) no longer hold it back.
+//!   Releasing a segment of the trace's own events leaves a `~trace` field. When the last pending
+//!   field goes and `~trace` is there, the hash keeps a `~readable` field: from then on the trace
+//!   is readable, and later requests (a long agent run streaming spans) no longer hold it back.
+//!   Only a written trace is released for good: children (a score flushed before its trace, as
+//!   the SDKs' own flows do) released before the trace exists must not let the trace's first
+//!   request through unheld, or the trace row could be read before the children sent with it.
+//!   A trace that never had events of its own (its record is a wrapper of its observations) is
+//!   held by each request until that request is written.
 //! - `GET /api/public/traces/{id}` answers 404 while the hash holds pending fields and no
 //!   `~readable` ([`is_readable`]).
 //!
@@ -44,14 +50,27 @@ pub struct Held {
     pub trace_id: String,
     /// `<object>#<offset>`: unique among all stored segments.
     pub segment: String,
+    /// Whether the segment holds the trace's own events (not a child's): once one is released,
+    /// the trace exists, and releasing all it waits for makes it readable for good.
+    pub of_the_trace: bool,
 }
 
 impl Held {
-    pub fn new(project_id: &str, trace_id: &str, object: &str, offset: u64) -> Held {
+    /// A segment of the trace's own events.
+    pub fn of_trace(project_id: &str, trace_id: &str, object: &str, offset: u64) -> Held {
+        Held {
+            of_the_trace: true,
+            ..Held::of_child(project_id, trace_id, object, offset)
+        }
+    }
+
+    /// A segment of one of the trace's observations or scores.
+    pub fn of_child(project_id: &str, trace_id: &str, object: &str, offset: u64) -> Held {
         Held {
             project_id: project_id.to_string(),
             trace_id: trace_id.to_string(),
             segment: format!("{object}#{offset}"),
+            of_the_trace: false,
         }
     }
 
@@ -59,11 +78,18 @@ impl Held {
     /// score names; `None` when it names none. The web role and the worker both ask this, so the
     /// fields one adds are the fields the other removes.
     pub fn of_segment(project_id: &str, object: &str, segment: &Segment) -> Option<Held> {
-        let trace = match segment.kind {
-            EntityKind::Trace => Some(segment.entity_id.as_str()),
-            _ => segment.trace_id.as_deref().filter(|t| !t.is_empty()),
-        }?;
-        Some(Held::new(project_id, trace, object, segment.offset))
+        match segment.kind {
+            EntityKind::Trace => Some(Held::of_trace(
+                project_id,
+                &segment.entity_id,
+                object,
+                segment.offset,
+            )),
+            _ => {
+                let trace = segment.trace_id.as_deref().filter(|t| !t.is_empty())?;
+                Some(Held::of_child(project_id, trace, object, segment.offset))
+            }
+        }
     }
 }
 
@@ -77,13 +103,13 @@ fn key(redis: &RedisStore, project_id: &str, trace_id: &str) -> String {
 }
 
 /// The fields grouped by trace (one key, one script call each).
-fn by_trace(held: &[Held]) -> BTreeMap<(&str, &str), Vec<&str>> {
-    let mut grouped: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
+fn by_trace(held: &[Held]) -> BTreeMap<(&str, &str), Vec<&Held>> {
+    let mut grouped: BTreeMap<(&str, &str), Vec<&Held>> = BTreeMap::new();
     for h in held {
         grouped
             .entry((&h.project_id, &h.trace_id))
             .or_default()
-            .push(&h.segment);
+            .push(h);
     }
     grouped
 }
@@ -91,10 +117,11 @@ fn by_trace(held: &[Held]) -> BTreeMap<(&str, &str), Vec<&str>> {
 /// Holds traces back until the worker has written these segments; a trace already readable is
 /// left alone. The calls go out together (fred pipelines them).
 pub async fn hold(redis: &RedisStore, held: &[Held]) -> anyhow::Result<()> {
+    // ARGV: the expiry, whether the chunk holds the trace's own events (unused), the fields.
     const SCRIPT: &str = r#"
         if redis.call('HEXISTS', KEYS[1], '~readable') == 0 then
             local fields = {}
-            for i = 2, #ARGV do
+            for i = 3, #ARGV do
                 fields[#fields + 1] = ARGV[i]
                 fields[#fields + 1] = '1'
             end
@@ -106,12 +133,18 @@ pub async fn hold(redis: &RedisStore, held: &[Held]) -> anyhow::Result<()> {
     call_per_chunk(redis, SCRIPT, held).await
 }
 
-/// Releases segments the worker has written (or never will); a trace with nothing left pending
-/// becomes readable for good.
+/// Releases segments the worker has written (or never will); a written trace with nothing left
+/// pending becomes readable for good.
 pub async fn release(redis: &RedisStore, held: &[Held]) -> anyhow::Result<()> {
+    // ARGV: the expiry, '1' when the chunk holds the trace's own events, the fields.
     const SCRIPT: &str = r#"
-        redis.call('HDEL', KEYS[1], unpack(ARGV, 2))
-        if redis.call('HLEN', KEYS[1]) == 0 then
+        redis.call('HDEL', KEYS[1], unpack(ARGV, 3))
+        if ARGV[2] == '1' then
+            redis.call('HSET', KEYS[1], '~trace', '1')
+        end
+        local written = redis.call('HEXISTS', KEYS[1], '~trace')
+        local markers = written + redis.call('HEXISTS', KEYS[1], '~readable')
+        if written == 1 and redis.call('HLEN', KEYS[1]) == markers then
             redis.call('HSET', KEYS[1], '~readable', '1')
         end
         redis.call('PEXPIRE', KEYS[1], ARGV[1])
@@ -129,8 +162,9 @@ async fn call_per_chunk(redis: &RedisStore, script: &str, held: &[Held]) -> anyh
             segments
                 .chunks(CHUNK)
                 .map(|chunk| {
-                    let mut args = vec![ttl.clone()];
-                    args.extend(chunk.iter().map(|s| s.to_string()));
+                    let of_the_trace = chunk.iter().any(|h| h.of_the_trace);
+                    let mut args = vec![ttl.clone(), u8::from(of_the_trace).to_string()];
+                    args.extend(chunk.iter().map(|h| h.segment.clone()));
                     (key.clone(), args)
                 })
                 .collect::<Vec<_>>()
@@ -172,15 +206,16 @@ mod tests {
     #[test]
     fn fields_are_grouped_by_trace_and_named_by_segment() {
         let held = [
-            Held::new("p", "t1", "events/a.jsonl", 0),
-            Held::new("p", "t2", "events/a.jsonl", 10),
-            Held::new("p", "t1", "events/a.jsonl", 20),
+            Held::of_trace("p", "t1", "events/a.jsonl", 0),
+            Held::of_child("p", "t2", "events/a.jsonl", 10),
+            Held::of_child("p", "t1", "events/a.jsonl", 20),
         ];
         let grouped = by_trace(&held);
-        assert_eq!(
-            grouped[&("p", "t1")],
-            vec!["events/a.jsonl#0", "events/a.jsonl#20"]
-        );
+        let segments: Vec<&str> = grouped[&("p", "t1")]
+            .iter()
+            .map(|h| h.segment.as_str())
+            .collect();
+        assert_eq!(segments, vec!["events/a.jsonl#0", "events/a.jsonl#20"]);
         assert_eq!(grouped.len(), 2);
     }
 }

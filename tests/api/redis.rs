@@ -91,40 +91,53 @@ async fn the_application_serves_and_is_ready_on_a_cluster() {
 }
 
 /// The gate that holds a trace back until what was accepted with it is written: held while any
-/// segment is pending, readable once all are released, and readable for good after that.
+/// segment is pending, readable once all are released, and readable for good after that, but
+/// only once the trace's own events were written.
 async fn trace_gates_hold_until_everything_is_released(settings: &langfuse_rs::config::Settings) {
     use langfuse_rs::storage::trace_gate::{hold, is_readable, release, Held};
     let store = connect(&settings.redis).await.expect("connect");
     let project = unique("p");
     // Braces and any length: trace ids are the client's text.
     let trace = format!("{{t}}-{}", "x".repeat(300));
-    let segment = |offset| Held::new(&project, &trace, "events/a.jsonl", offset);
+    let own = |offset| Held::of_trace(&project, &trace, "events/a.jsonl", offset);
+    let child = |offset| Held::of_child(&project, &trace, "events/a.jsonl", offset);
+    let readable = || is_readable(&store, &project, &trace);
 
-    assert!(
-        is_readable(&store, &project, &trace).await.unwrap(),
-        "nothing held"
-    );
-    hold(&store, &[segment(0), segment(10), segment(20)])
+    assert!(readable().await.unwrap(), "nothing held");
+    // A score flushed before its trace, as the SDKs' flows do: released before the trace exists.
+    hold(&store, &[child(0)]).await.unwrap();
+    assert!(!readable().await.unwrap());
+    release(&store, &[child(0)]).await.unwrap();
+    assert!(readable().await.unwrap(), "nothing held any more");
+    // The trace's first request is still held whole: the score made nothing readable for good.
+    hold(&store, &[own(10), child(20), child(30)])
         .await
         .unwrap();
-    assert!(!is_readable(&store, &project, &trace).await.unwrap());
-    release(&store, &[segment(0), segment(20)]).await.unwrap();
+    assert!(!readable().await.unwrap());
+    release(&store, &[own(10)]).await.unwrap();
     assert!(
-        !is_readable(&store, &project, &trace).await.unwrap(),
-        "one left"
+        !readable().await.unwrap(),
+        "the trace is written, its children are not"
     );
+    release(&store, &[child(20)]).await.unwrap();
     // A release repeated after a crash changes nothing.
-    release(&store, &[segment(0)]).await.unwrap();
-    assert!(!is_readable(&store, &project, &trace).await.unwrap());
-    release(&store, &[segment(10)]).await.unwrap();
-    assert!(is_readable(&store, &project, &trace).await.unwrap());
+    release(&store, &[child(20)]).await.unwrap();
+    assert!(!readable().await.unwrap(), "one left");
+    release(&store, &[child(30)]).await.unwrap();
+    assert!(readable().await.unwrap());
     // Readable for good: a later request does not hide it again.
-    hold(&store, &[segment(30)]).await.unwrap();
-    assert!(is_readable(&store, &project, &trace).await.unwrap());
-    // Another trace of the project is held on its own.
-    let other = Held::new(&project, "other", "events/b.jsonl", 0);
-    hold(&store, std::slice::from_ref(&other)).await.unwrap();
-    assert!(!is_readable(&store, &project, "other").await.unwrap());
+    hold(&store, &[child(40)]).await.unwrap();
+    assert!(readable().await.unwrap());
+
+    // A trace with no events of its own (a wrapper of its observations) is readable once its
+    // request is written, and held again by the next one.
+    let wrapper = |offset| Held::of_child(&project, "wrapper", "events/b.jsonl", offset);
+    hold(&store, &[wrapper(0), wrapper(10)]).await.unwrap();
+    assert!(!is_readable(&store, &project, "wrapper").await.unwrap());
+    release(&store, &[wrapper(0), wrapper(10)]).await.unwrap();
+    assert!(is_readable(&store, &project, "wrapper").await.unwrap());
+    hold(&store, &[wrapper(20)]).await.unwrap();
+    assert!(!is_readable(&store, &project, "wrapper").await.unwrap());
     store.quit().await;
 }
 
