@@ -8,7 +8,8 @@
 //!   released with its session.
 //! - **Killed half way.** A PostgreSQL file runs in one transaction with its record. ClickHouse has
 //!   no transactions, so every ClickHouse statement must be idempotent (`IF NOT EXISTS` /
-//!   `IF EXISTS`, enforced by a test over the files) and the record is written only after the
+//!   `IF EXISTS`, or an insert of deleted rows, which ReplacingMergeTree folds when repeated;
+//!   enforced by a test over the files) and the record is written only after the
 //!   last statement: a rerun executes the whole file again and completes it. There is no "dirty"
 //!   state to repair by hand.
 //! - ClickHouse's record lives in ClickHouse (`schema_migrations` in the configured database), so
@@ -78,7 +79,8 @@ pub fn clickhouse_migrations() -> Vec<Migration> {
             "0001_traces_observations_scores.sql",
             "0002_entity_events.sql",
             "0003_entity_deletions.sql",
-            "0004_observation_pricing_tier.sql"
+            "0004_observation_pricing_tier.sql",
+            "0005_tombstones_for_moved_rows.sql"
         ]
     )
 }
@@ -527,7 +529,13 @@ mod tests {
         for m in clickhouse_migrations() {
             for statement in split_statements(&m.sql) {
                 let upper = statement.to_uppercase();
-                let idempotent = upper.contains("IF NOT EXISTS") || upper.contains("IF EXISTS");
+                // Inserting deleted rows into a ReplacingMergeTree is re-runnable too: the same
+                // rows again, under the same keys with the same versions, fold into one.
+                let inserts_deleted_rows =
+                    upper.starts_with("INSERT INTO") && upper.contains("1 AS IS_DELETED");
+                let idempotent = upper.contains("IF NOT EXISTS")
+                    || upper.contains("IF EXISTS")
+                    || inserts_deleted_rows;
                 assert!(
                     idempotent,
                     "{}: a statement without IF [NOT] EXISTS cannot be safely re-run after a kill:\n{statement}",

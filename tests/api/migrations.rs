@@ -300,3 +300,74 @@ async fn serve_refuses_a_schema_older_than_the_binary() {
     assert!(text.contains("langfuse-rs migrate"), "{text}");
     assert!(text.contains("pending"), "{text}");
 }
+
+/// Rows that moved to another sorting key before the worker wrote deleted copies under the old
+/// key are repaired by the migration that writes those copies: afterwards `FINAL` keeps one live
+/// row per observation and score, the newest, and a second run changes nothing.
+#[tokio::test]
+async fn rows_that_moved_before_tombstones_are_repaired_by_the_migration() {
+    let config = TestConfig::new().await;
+    config.migrate().await;
+    let settings = config.settings();
+    let ch = langfuse_rs::storage::clickhouse::connect(&settings.clickhouse);
+    // As an older worker left them: a version under the first key, a newer one under another
+    // (another day, then another type), and an observation that never moved.
+    for statement in [
+        "INSERT INTO observations (id, trace_id, project_id, type, start_time, name, level, updated_at, event_ts, is_deleted) VALUES \
+         ('moved', 't', 'p', 'SPAN', '2024-05-01 10:00:00', 'first', 'DEFAULT', '2024-05-01 10:00:00', '2024-05-01 10:00:00', 0), \
+         ('moved', 't', 'p', 'SPAN', '2024-05-03 10:00:00', 'second', 'DEFAULT', '2024-05-01 10:00:01', '2024-05-01 10:00:01', 0), \
+         ('moved', 't', 'p', 'GENERATION', '2024-05-03 10:00:00', 'third', 'DEFAULT', '2024-05-01 10:00:02', '2024-05-01 10:00:02', 0), \
+         ('still', 't', 'p', 'SPAN', '2024-05-01 10:00:00', 'still', 'DEFAULT', '2024-05-01 10:00:00', '2024-05-01 10:00:00', 0)",
+        "INSERT INTO scores (id, timestamp, project_id, name, value, source, data_type, updated_at, event_ts, is_deleted) VALUES \
+         ('s', '2024-05-01 09:00:00', 'p', 'quality', 1, 'API', 'NUMERIC', '2024-05-01 09:00:00', '2024-05-01 09:00:00', 0), \
+         ('s', '2024-05-04 09:00:00', 'p', 'quality', 2, 'API', 'NUMERIC', '2024-05-01 09:00:01', '2024-05-01 09:00:01', 0)",
+    ] {
+        ch.query(statement).execute().await.unwrap();
+    }
+    let live = || async {
+        let observations: Vec<(String, String)> = ch
+            .query("SELECT id, name FROM observations FINAL WHERE project_id = 'p' AND is_deleted = 0 ORDER BY id, name")
+            .fetch_all()
+            .await
+            .unwrap();
+        let scores: Vec<f64> = ch
+            .query("SELECT value FROM scores FINAL WHERE project_id = 'p' AND is_deleted = 0")
+            .fetch_all()
+            .await
+            .unwrap();
+        (observations, scores)
+    };
+    let (observations, scores) = live().await;
+    assert_eq!(
+        observations.len(),
+        4,
+        "the moved rows stand under their old keys"
+    );
+    assert_eq!(scores.len(), 2);
+
+    let repair = migrate::clickhouse_migrations()
+        .into_iter()
+        .find(|m| m.name == "0005_tombstones_for_moved_rows.sql")
+        .expect("the repair migration");
+    for _ in 0..2 {
+        for statement in migrate::split_statements(&repair.sql) {
+            ch.query(&statement).execute().await.unwrap();
+        }
+        let (observations, scores) = live().await;
+        assert_eq!(
+            observations,
+            vec![
+                ("moved".to_string(), "third".to_string()),
+                ("still".to_string(), "still".to_string())
+            ]
+        );
+        assert_eq!(scores, vec![2.0]);
+    }
+    // The newest version is still what a read of each id's newest version finds.
+    let newest: Vec<(String, u8)> = ch
+        .query("SELECT name, is_deleted FROM observations WHERE project_id = 'p' AND id = 'moved' ORDER BY event_ts DESC, updated_at DESC LIMIT 1")
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(newest, vec![("third".to_string(), 0)]);
+}

@@ -35,7 +35,10 @@ fn at(second: u64) -> String {
     format!("2024-05-01T10:{:02}:{:02}.000Z", second / 60, second % 60)
 }
 
-/// Creates and updates of `traces` traces and two observations each, at random times.
+/// Creates and updates of `traces` traces, two observations and a score each, at random times.
+/// The second observation's update names another start day, and the score is re-created on
+/// another day: whichever of their events comes first in time decides their day, so their rows
+/// move to another sorting key when a later round learns of an earlier event.
 fn generate(rng: &mut XorShift, traces: usize) -> Vec<Value> {
     let mut events = Vec::new();
     for t in 0..traces {
@@ -57,12 +60,20 @@ fn generate(rng: &mut XorShift, traces: usize) -> Vec<Value> {
                 "body": {"id": id, "traceId": trace_id, "name": "llm", "startTime": at(100),
                          "usage": {"input": rng.below(100), "output": 1}}}),
             );
-            events.push(
-                json!({"id": format!("{id}-update"), "type": "generation-update",
+            let mut update = json!({"id": format!("{id}-update"), "type": "generation-update",
                 "timestamp": at(rng.below(3000)),
                 "body": {"id": id, "level": if rng.below(2) == 0 { "ERROR" } else { "DEBUG" },
-                         "usage": {"input": rng.below(100), "output": 2}}}),
-            );
+                         "usage": {"input": rng.below(100), "output": 2}}});
+            if o == 1 {
+                update["body"]["startTime"] = json!("2024-05-03T08:00:00.000Z");
+            }
+            events.push(update);
+        }
+        for (version, day) in [(0, 1), (1, 4)] {
+            events.push(json!({"id": format!("{trace_id}-score-v{version}"), "type": "score-create",
+                "timestamp": at(rng.below(3000)),
+                "body": {"id": format!("{trace_id}-score"), "traceId": trace_id, "name": "quality",
+                         "value": rng.below(10), "timestamp": format!("2024-05-0{day}T09:00:00.000Z")}}));
         }
     }
     events
@@ -106,38 +117,58 @@ struct TraceCheck {
 }
 
 #[derive(Debug, serde::Deserialize, clickhouse::Row)]
+struct ScoreCheck {
+    id: String,
+    value: f64,
+    #[serde(with = "clickhouse::serde::chrono::datetime64::millis")]
+    timestamp: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, serde::Deserialize, clickhouse::Row)]
 struct ObservationCheck {
     id: String,
     level: String,
     usage: Vec<(String, u64)>,
+    #[serde(with = "clickhouse::serde::chrono::datetime64::millis")]
+    start_time: chrono::DateTime<chrono::Utc>,
 }
 
-/// Asserts every merged row in ClickHouse equals the merge of `events` computed here.
+/// Asserts every merged row in ClickHouse equals the merge of `events` computed here, and that
+/// `FINAL` alone finds exactly one live row per observation and score: a row that moved to
+/// another sorting key left none behind under the old one.
 async fn assert_rows_match(app: &TestApp, project: &str, events: &[Value], traces: usize) {
     let events = parsed(events);
-    assert!(
-        app.wait_for_rows("traces", project, traces as u64).await,
-        "traces"
-    );
-    assert!(
-        app.wait_for_rows("observations", project, 2 * traces as u64)
-            .await,
-        "observations"
-    );
     let ch = &app.stores.clickhouse;
-    let matches = eventually(Duration::from_secs(20), || async {
+    let last = std::sync::Mutex::new(String::new());
+    // Generous: the workers rebuild hundreds of entities, on a machine that may be busy.
+    let matches = eventually(Duration::from_secs(60), || async {
         let trace_rows: Vec<TraceCheck> = ch
-            .query("SELECT id, name, tags, CAST(metadata, 'Array(Tuple(String, String))') AS metadata FROM traces FINAL WHERE project_id = ?")
+            // Each trace's newest version: a wrapper row an observation wrote before the trace's
+            // own events were known stays under the wrapper's key (its start day), which `FINAL`
+            // does not fold into the trace's.
+            .query("SELECT id, name, tags, CAST(metadata, 'Array(Tuple(String, String))') AS metadata FROM (SELECT * FROM traces WHERE project_id = ? ORDER BY event_ts DESC, updated_at DESC LIMIT 1 BY id) WHERE is_deleted = 0")
             .bind(project)
             .fetch_all()
             .await
             .unwrap();
         let observation_rows: Vec<ObservationCheck> = ch
-            .query("SELECT id, toString(level) AS level, CAST(usage_details, 'Array(Tuple(String, UInt64))') AS usage FROM observations FINAL WHERE project_id = ?")
+            .query("SELECT id, toString(level) AS level, CAST(usage_details, 'Array(Tuple(String, UInt64))') AS usage, start_time FROM observations FINAL WHERE project_id = ?")
             .bind(project)
             .fetch_all()
             .await
             .unwrap();
+        let score_rows: Vec<ScoreCheck> = ch
+            .query("SELECT id, value, timestamp FROM scores FINAL WHERE project_id = ?")
+            .bind(project)
+            .fetch_all()
+            .await
+            .unwrap();
+        let scores_ok = score_rows.len() == traces
+            && score_rows.iter().all(|row| {
+                merge::merge_score(project, &row.id, &events).is_some_and(|expected| {
+                    expected.value == row.value && expected.timestamp == row.timestamp
+                })
+            });
         let traces_ok = trace_rows.len() == traces
             && trace_rows.iter().all(|row| {
                 let metadata: BTreeMap<String, String> = row.metadata.iter().cloned().collect();
@@ -152,15 +183,24 @@ async fn assert_rows_match(app: &TestApp, project: &str, events: &[Value], trace
             && observation_rows.iter().all(|row| {
                 let usage: BTreeMap<String, u64> = row.usage.iter().cloned().collect();
                 merge::merge_observation(project, &row.id, &events).is_some_and(|expected| {
-                    expected.level.as_str() == row.level && expected.usage_details == usage
+                    expected.level.as_str() == row.level
+                        && expected.usage_details == usage
+                        && expected.start_time == row.start_time
                 })
             });
-        traces_ok && observations_ok
+        *last.lock().unwrap() = format!(
+            "traces {} ({traces_ok}), observations {} ({observations_ok}), scores {} ({scores_ok})",
+            trace_rows.len(),
+            observation_rows.len(),
+            score_rows.len()
+        );
+        traces_ok && observations_ok && scores_ok
     })
     .await;
     assert!(
         matches,
-        "ClickHouse rows differ from the merge of all events"
+        "ClickHouse rows differ from the merge of all events: {}",
+        last.lock().unwrap()
     );
 }
 

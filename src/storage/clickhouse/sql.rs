@@ -119,6 +119,21 @@ pub fn latest_columns(
     sql
 }
 
+/// `SELECT <list> FROM <table> AS <alias> FINAL WHERE <alias>.project_id = ? AND <not deleted>`:
+/// the live rows, to which the caller appends its conditions (` AND ...`). Only for tables where
+/// `FINAL` keeps one live row per entity (observations and scores: the worker deletes a row's
+/// copy under its old sorting key when it moves); traces need [`latest_columns`]. ClickHouse applies
+/// the conditions on columns outside the sorting key after `FINAL` merges the versions, so they
+/// hold on each row's newest version.
+pub fn live_final(project: &ProjectId, table: &str, alias: &str, list: &str) -> Sql {
+    let mut sql = Sql::new(&format!(
+        "SELECT {list} FROM {table} AS {alias} FINAL WHERE {alias}.project_id = "
+    ));
+    sql.bind(Bound::Text(project.to_string()));
+    sql.text(&format!(" AND {alias}.is_deleted = 0"));
+    sql
+}
+
 /// The newest live version of each row of `table` in the project, kept when that version matches
 /// `clause`. Any column may change between the versions of a row (an event that arrives late can
 /// even move the start time or the trace of an observation), so the clause is checked on the

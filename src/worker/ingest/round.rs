@@ -354,7 +354,7 @@ fn rebuild_entities(
             segments,
             contents,
             known,
-            &announced.traces_present,
+            announced,
             &mut rebuilding.rows,
             &mut wrappers,
         );
@@ -696,10 +696,11 @@ fn rebuild_entity<'a>(
     segments: &'a BTreeSet<StoredSegment>,
     contents: &'a HashMap<StoredSegment, Content>,
     known: &Known,
-    traces_present: &HashMap<EntityRef, i64>,
+    announced: &Announced,
     rows: &mut RowBatch,
     wrappers: &mut BTreeSet<EntityRef>,
 ) -> Result<EntityResult<'a>, String> {
+    let traces_present = &announced.traces_present;
     let (project, id) = (entity.project_id.as_str(), entity.entity_id.as_str());
     let everything = live_events(segments, contents, i64::MIN)?;
     let trace = trace_of(entity, &everything.kept);
@@ -726,9 +727,21 @@ fn rebuild_entity<'a>(
         EntityKind::Trace => merge::merge_trace(project, id, live.kept.iter().copied())
             .map(|t| rows.traces.push(TraceRow::from(t)))
             .is_some(),
-        EntityKind::Score => merge::merge_score(project, id, live.kept.iter().copied())
-            .map(|s| rows.scores.push(ScoreRow::from(s)))
-            .is_some(),
+        EntityKind::Score => match merge::merge_score(project, id, live.kept.iter().copied()) {
+            Some(score) => {
+                let row = ScoreRow::from(score);
+                let prior = prior_events(entity, segments, contents, deleted_before, announced)?
+                    .and_then(|events| merge::merge_score(project, id, events));
+                if let Some(prior) = prior.map(ScoreRow::from) {
+                    if prior.sorting_key() != row.sorting_key() {
+                        rows.scores.push(prior.tombstone_before(&row));
+                    }
+                }
+                rows.scores.push(row);
+                true
+            }
+            None => false,
+        },
         EntityKind::Observation => {
             match merge::merge_observation(project, id, live.kept.iter().copied()) {
                 Some(observation) => {
@@ -739,7 +752,16 @@ fn rebuild_entity<'a>(
                         rows.traces
                             .push(TraceRow::from(merge::wrapper_trace(project, &observation)));
                     }
-                    rows.observations.push(ObservationRow::from(observation));
+                    let row = ObservationRow::from(observation);
+                    let prior =
+                        prior_events(entity, segments, contents, deleted_before, announced)?
+                            .and_then(|events| merge::merge_observation(project, id, events));
+                    if let Some(prior) = prior.map(ObservationRow::from) {
+                        if prior.sorting_key() != row.sorting_key() {
+                            rows.observations.push(prior.tombstone_before(&row));
+                        }
+                    }
+                    rows.observations.push(row);
                     true
                 }
                 None => false,
@@ -748,6 +770,44 @@ fn rebuild_entity<'a>(
     };
     result.deleted = !written && (!live.dropped.is_empty() || !live.gone.is_empty());
     Ok(result)
+}
+
+/// The live events of `entity` known before this round (every segment but those its entries
+/// announced), from which the previous round built the row ClickHouse holds now; `None` when the
+/// round announced all of them (nothing was written before) or none (a rebuild: the key cannot
+/// have moved).
+///
+/// Observations and scores are sorted by their date (and type or name), which a later event can
+/// change: the row then lands under a new sorting key, and ReplacingMergeTree would keep the row
+/// under the old one too. Writing a deleted copy of the previous row under its key, newer than
+/// it, leaves `FINAL` one live row per entity, so aggregate reads can use it rather than picking
+/// each id's newest version themselves.
+fn prior_events<'a>(
+    entity: &EntityRef,
+    segments: &'a BTreeSet<StoredSegment>,
+    contents: &'a HashMap<StoredSegment, Content>,
+    deleted_before: i64,
+    announced: &Announced,
+) -> Result<Option<Vec<&'a Event>>, String> {
+    let Some(locations) = announced.locations.get(entity).filter(|l| !l.is_empty()) else {
+        return Ok(None);
+    };
+    let announced: BTreeSet<StoredSegment> = locations.iter().map(StoredSegment::from).collect();
+    let mut prior = segments.difference(&announced).peekable();
+    if prior.peek().is_none() {
+        return Ok(None);
+    }
+    let mut events = Vec::new();
+    for segment in prior {
+        // As `live_events` reads them: deleted, blank and gone segments hold no live events.
+        match contents.get(segment) {
+            Some(Ok(Some(kept))) if segment.received_at_ms > deleted_before => events.extend(kept),
+            Some(Ok(_)) => {}
+            Some(Err(error)) => return Err(error.clone()),
+            None => return Err("a segment was not read".to_string()),
+        }
+    }
+    Ok(Some(events))
 }
 
 /// Whether a trace has events of its own received after its latest deletion.

@@ -117,6 +117,58 @@ impl From<ObservationRecord> for ObservationRow {
     }
 }
 
+impl ObservationRow {
+    /// What ReplacingMergeTree keeps one row per (after the project): see the table's `ORDER BY`
+    /// (ClickHouse runs in UTC, as Langfuse requires, so its `toDate` is the UTC date).
+    pub fn sorting_key(&self) -> (&str, chrono::NaiveDate) {
+        (&self.observation_type, self.start_time.date_naive())
+    }
+
+    /// A deleted copy of this row, under this row's sorting key, that replaces it there when
+    /// `newer` (the entity's row under another key) is written: `FINAL` then keeps `newer`
+    /// alone. It is as new as `newer` (so it outranks every earlier version under this key) but
+    /// updated just before it, so a read that picks each id's newest version still picks `newer`.
+    /// Only the key and the ids are kept: nothing reads a deleted row's content.
+    pub fn tombstone_before(&self, newer: &ObservationRow) -> ObservationRow {
+        ObservationRow {
+            id: self.id.clone(),
+            trace_id: self.trace_id.clone(),
+            project_id: self.project_id.clone(),
+            environment: self.environment.clone(),
+            observation_type: self.observation_type.clone(),
+            parent_observation_id: None,
+            start_time: self.start_time,
+            end_time: None,
+            name: String::new(),
+            metadata: Vec::new(),
+            level: self.level.clone(),
+            status_message: None,
+            version: None,
+            input: None,
+            output: None,
+            provided_model_name: None,
+            internal_model_id: None,
+            model_parameters: None,
+            provided_usage_details: Vec::new(),
+            usage_details: Vec::new(),
+            provided_cost_details: Vec::new(),
+            cost_details: Vec::new(),
+            total_cost: None,
+            usage_pricing_tier_id: None,
+            usage_pricing_tier_name: None,
+            completion_start_time: None,
+            prompt_id: None,
+            prompt_name: None,
+            prompt_version: None,
+            created_at: self.created_at,
+            updated_at: newer.updated_at - chrono::TimeDelta::milliseconds(1),
+            event_ts: newer.event_ts,
+            is_deleted: 1,
+            tier_attributes: None,
+        }
+    }
+}
+
 /// An observation as reads return it.
 #[derive(Debug, Clone, Deserialize, clickhouse::Row)]
 pub struct ObservationView {

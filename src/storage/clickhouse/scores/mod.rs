@@ -76,6 +76,43 @@ impl From<ScoreRecord> for ScoreRow {
     }
 }
 
+impl ScoreRow {
+    /// What ReplacingMergeTree keeps one row per (after the project): see the table's `ORDER BY`
+    /// (ClickHouse runs in UTC, as Langfuse requires, so its `toDate` is the UTC date).
+    pub fn sorting_key(&self) -> (chrono::NaiveDate, &str) {
+        (self.timestamp.date_naive(), &self.name)
+    }
+
+    /// A deleted copy of this row under its sorting key, for when `newer` is written under
+    /// another: see `ObservationRow::tombstone_before`.
+    pub fn tombstone_before(&self, newer: &ScoreRow) -> ScoreRow {
+        ScoreRow {
+            id: self.id.clone(),
+            timestamp: self.timestamp,
+            project_id: self.project_id.clone(),
+            environment: self.environment.clone(),
+            trace_id: self.trace_id.clone(),
+            session_id: self.session_id.clone(),
+            dataset_run_id: self.dataset_run_id.clone(),
+            observation_id: self.observation_id.clone(),
+            name: self.name.clone(),
+            value: 0.0,
+            source: self.source.clone(),
+            comment: None,
+            metadata: Vec::new(),
+            author_user_id: None,
+            config_id: None,
+            data_type: self.data_type.clone(),
+            string_value: None,
+            queue_id: None,
+            created_at: self.created_at,
+            updated_at: newer.updated_at - chrono::TimeDelta::milliseconds(1),
+            event_ts: newer.event_ts,
+            is_deleted: 1,
+        }
+    }
+}
+
 /// A score as reads return it.
 #[derive(Debug, Clone, Deserialize, clickhouse::Row)]
 pub struct ScoreView {
