@@ -1,5 +1,5 @@
--- Observations and scores are sorted by their date (and type or name), which a later event of the
--- same entity can change: the worker then writes the entity's row under a new sorting key, and
+-- Traces, observations and scores are sorted by their date (and type or name), which a later event
+-- of the same entity can change: the worker then writes the entity's row under a new sorting key, and
 -- ReplacingMergeTree keeps the earlier row under the old key too. The worker now also writes a
 -- deleted copy of the earlier row under the old key (as new as the row that replaces it, updated
 -- just before it), so that FINAL keeps one live row per entity. These statements write the same
@@ -42,3 +42,23 @@ INNER JOIN (
 ) AS n ON s.project_id = n.project_id AND s.id = n.id
 WHERE (toDate(s.timestamp), s.name) != (n.newest_day, n.newest_name)
 LIMIT 1 BY s.project_id, s.id, toDate(s.timestamp), s.name;
+
+-- Traces: only rows built from the trace's own events (a wrapper row, written with version 0 for a
+-- trace not seen yet, stays where it is; reads set wrappers aside when the trace has its own row).
+INSERT INTO traces (id, timestamp, project_id, environment, created_at, updated_at, event_ts, is_deleted)
+SELECT t.id, t.timestamp, t.project_id, t.environment, t.created_at,
+       n.newest_updated_at - toIntervalMillisecond(1) AS updated_at, n.newest_event_ts AS event_ts, 1 AS is_deleted
+FROM traces AS t
+INNER JOIN (
+    SELECT project_id, id, toDate(timestamp) AS newest_day,
+           event_ts AS newest_event_ts, updated_at AS newest_updated_at
+    FROM traces
+    WHERE event_ts > toDateTime64(0, 3) AND (project_id, id) IN (
+        SELECT project_id, id FROM traces WHERE event_ts > toDateTime64(0, 3) GROUP BY project_id, id
+        HAVING uniqExact(toDate(timestamp)) > 1
+    )
+    ORDER BY event_ts DESC, updated_at DESC
+    LIMIT 1 BY project_id, id
+) AS n ON t.project_id = n.project_id AND t.id = n.id
+WHERE t.event_ts > toDateTime64(0, 3) AND toDate(t.timestamp) != n.newest_day
+LIMIT 1 BY t.project_id, t.id, toDate(t.timestamp);

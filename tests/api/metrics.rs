@@ -747,11 +747,12 @@ async fn every_figure_counts_each_record_once_before_and_after_merges() {
     assert_eq!(deleted.status(), 204);
     app.ingest_accepted(&key, &second_batch(&first)).await;
     assert!(app.wait_until_written().await);
-    // The moved trace keeps a live row in each month; the moved observation has rows in each
-    // month too, the old one deleted by the worker (`FINAL` keeps one).
+    // The moved trace and observation have rows in each month, the old one deleted by the worker
+    // (`FINAL` keeps one).
     assert!(
         crate::helpers::eventually(std::time::Duration::from_secs(20), || async {
-            versions(&app, "traces", "metrics", "tC").await == 2
+            versions(&app, "traces", "metrics", "tC").await == 1
+                && months_with_rows(&app, "traces", "metrics", "tC").await == 2
                 && versions(&app, "observations", "metrics", "o4").await == 1
                 && months_with_rows(&app, "observations", "metrics", "o4").await == 2
         })
@@ -1093,4 +1094,70 @@ async fn the_python_sdk_v5_reads_what_it_sent_through_the_metrics_client() {
     assert_eq!(rows[1]["count_count"], json!(1));
     assert_eq!(rows[1]["sum_totalTokens"], json!(10));
     assert!(close(&rows[1]["sum_totalCost"], 0.0005), "{result}");
+}
+
+/// A trace the worker first knew only through its observations has wrapper rows, written under
+/// each observation's start day, beside the row its own events make later (under its own day):
+/// the traces view counts each trace once, with its own row's values when it has one.
+#[tokio::test]
+async fn traces_known_first_through_their_observations_count_once() {
+    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
+    let key = create_project(&app.config, "metrics-wrappers").await;
+    let span = |id: &str, trace: &str, start: &str| {
+        envelope(
+            &format!("{id}-1"),
+            "span-create",
+            start,
+            json!({"id": id, "traceId": trace, "name": "step", "startTime": start,
+                   "endTime": start}),
+        )
+    };
+    // One batch at a time, each written before the next: every observation finds its trace
+    // without events of its own, so each writes a wrapper, on its own day.
+    for batch in [
+        vec![
+            span("w1", "only-observations", "2025-02-10T10:00:00.000Z"),
+            span("x1", "named-later", "2025-02-11T10:00:00.000Z"),
+        ],
+        vec![span("w2", "only-observations", "2025-02-12T10:00:00.000Z")],
+        vec![envelope(
+            "named-later-1",
+            "trace-create",
+            "2025-02-15T10:00:00.000Z",
+            json!({"id": "named-later", "name": "late", "timestamp": "2025-02-15T10:00:00.000Z"}),
+        )],
+    ] {
+        app.ingest_accepted(&key, &json!({ "batch": batch })).await;
+        assert!(app.wait_until_written().await);
+    }
+    assert!(
+        versions(&app, "traces", "metrics-wrappers", "only-observations").await >= 2,
+        "two wrappers, on two days"
+    );
+    let query = json!({
+        "view": "traces", "dimensions": [{"field": "name"}],
+        "metrics": [{"measure": "count", "aggregation": "count"}],
+        "fromTimestamp": FROM, "toTimestamp": TO,
+    });
+    for merged in [false, true] {
+        if merged {
+            optimize(&app).await;
+        }
+        let mut counts: Vec<(String, f64)> = rows(&app, &key, "v1", query.clone())
+            .await
+            .iter()
+            .map(|r| {
+                (
+                    r["name"].as_str().unwrap_or_default().to_string(),
+                    r["count_count"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        counts.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            counts,
+            vec![(String::new(), 1.0), ("late".to_string(), 1.0)],
+            "merged: {merged}"
+        );
+    }
 }

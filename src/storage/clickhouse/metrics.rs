@@ -3,16 +3,13 @@
 //! (`<dimension>`, `time_dimension`, `<aggregation>_<measure>`).
 //!
 //! **Each trace, observation and score counts once.** The statement reads one live version of
-//! each row before anything is grouped, filtered or summed, so a row counts once before and
-//! after ClickHouse merges its versions, and a row whose time moved (a new sorting key, a new
-//! partition) is counted where its newest version says:
-//! - observations and scores through `FINAL`, which keeps one live row per entity because the
-//!   worker writes a deleted copy under the old sorting key when a row moves
-//!   (`worker::ingest::round`); that costs a fraction of the alternative;
-//! - traces by picking each id's newest version (`sql::latest_columns`: by id, the newest
-//!   `event_ts`, deleted rows dropped), since a trace can keep a wrapper row under another key.
-//!   Their time range first narrows the rows to the ids with *some* version in range (which lets
-//!   ClickHouse use the sorting key), then holds on the newest version.
+//! each row, its newest, before anything is grouped, filtered or summed, so a row counts once
+//! before and after ClickHouse merges its versions, and a row whose time moved (a new sorting
+//! key, a new partition) is counted where its newest version says. It reads through `FINAL`
+//! (`sql::live_final`), which keeps one live row per entity because the worker writes a deleted
+//! copy under the old sorting key when a row moves (`worker::ingest::round`); for traces,
+//! `sql::live_traces_final` also sets aside the wrapper rows of traces that have their own. That
+//! costs a fraction of picking each id's newest version by sorting all of them.
 //!
 //! Every relation joined (a row's trace, a score's observation, a trace's observation figures,
 //! score counts) has at most one row per key, so a join never repeats a row.
@@ -36,7 +33,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::filter::{self, Column, Condition, Kind};
-use super::sql::{latest_columns, live_final, Bound, Sql};
+use super::sql::{live_final, live_traces_final, Bound, Sql};
 use crate::domain::metrics::{
     Aggregation, ApiVersion, Direction, FieldType, Granularity, Metric, MetricsQuery, QueryError,
     Relation, View, DEFAULT_BINS, TIME_DIMENSION,
@@ -288,11 +285,9 @@ fn in_range(sql: &mut Sql, column: &str, from: DateTime<Utc>, to: DateTime<Utc>)
     time_literal(sql, to);
 }
 
-/// The newest live version of each row of `table` whose newest version's `time` is in the range,
-/// reading `columns`. The ids are first narrowed to those with some version in range that also
-/// meets `narrowing` (conditions over the table read as `alias`, starting with ` AND`), so the
-/// versions grouped are only those of candidate rows; whatever version met them, the newest must
-/// meet them again (the caller checks them on it).
+/// One live version of each row of `table` (its newest) whose `time` is in the range and that
+/// meets `narrowing` (conditions over the table read as `alias`, starting with ` AND`), reading
+/// `columns`.
 #[allow(clippy::too_many_arguments)]
 fn newest_in_range(
     project: &ProjectId,
@@ -308,26 +303,14 @@ fn newest_in_range(
     columns.insert("id".into());
     columns.insert(time.into());
     let list = columns.into_iter().collect::<Vec<_>>().join(", ");
-    if one_live_row_under_final(table) {
-        let mut sql = live_final(project, table, alias, &list);
-        in_range(&mut sql, &format!("{alias}.{time}"), from, to);
-        sql.append(narrowing);
-        return sql;
-    }
-    let mut before = Sql::new(&format!(
-        "AND id IN (SELECT {alias}.id FROM {table} AS {alias} WHERE {alias}.project_id = "
-    ));
-    before.bind(Bound::Text(project.to_string()));
-    in_range(&mut before, &format!("{alias}.{time}"), from, to);
-    before.append(narrowing);
-    before.text(")");
-    let mut after = Sql::default();
-    in_range(&mut after, time, from, to);
-    latest_columns(project, table, &list, before, after)
+    let mut conditions = Sql::default();
+    in_range(&mut conditions, &format!("{alias}.{time}"), from, to);
+    conditions.append(narrowing);
+    live_rows(project, table, alias, &list, conditions)
 }
 
-/// The newest live version of the rows of `table` whose id some row of the view names in
-/// `key_column` (a superset: the view's rows with some version in range), reading `columns`.
+/// One live version of the rows of `table` whose id some row of the view names in `key_column`
+/// (a superset: the view's rows in range), reading `columns`.
 fn newest_named_by(
     project: &ProjectId,
     table: &str,
@@ -340,28 +323,26 @@ fn newest_named_by(
     columns.insert("id".into());
     let list = columns.into_iter().collect::<Vec<_>>().join(", ");
     let mut named = Sql::new(&format!(
-        "AND id IN (SELECT {key_column} FROM {} WHERE project_id = ",
+        " AND {table}.id IN (SELECT {key_column} FROM {} WHERE project_id = ",
         base.table
     ));
     named.bind(Bound::Text(project.to_string()));
     in_range(&mut named, base.time, query.from, query.to);
     named.text(")");
-    if one_live_row_under_final(table) {
-        let mut sql = live_final(project, table, table, &list);
-        sql.text(" ");
-        sql.append(named);
-        return sql;
-    }
-    latest_columns(project, table, &list, named, Sql::default())
+    live_rows(project, table, table, &list, named)
 }
 
-/// Whether `FINAL` leaves one live row per entity of `table`: observations and scores, whose
-/// rows the worker follows to a new sorting key with a deleted copy under the old one
-/// (`worker::ingest::round`). Traces are not: the wrapper row an observation writes for a trace
-/// not yet seen stays under its own key, which nothing knows when the trace's own row comes.
-/// `FINAL` costs a fraction of picking each id's newest version, which sorts every version read.
-fn one_live_row_under_final(table: &str) -> bool {
-    matches!(table, "observations" | "scores")
+/// The live rows of `table` read as `alias` that meet `conditions`: `FINAL` keeps one per entity
+/// (the worker follows a row that moves to another sorting key with a deleted copy under the old
+/// one), and for traces, the wrapper rows of traces with rows of their own are set aside.
+fn live_rows(project: &ProjectId, table: &str, alias: &str, list: &str, conditions: Sql) -> Sql {
+    if table == "traces" {
+        return live_traces_final(project, alias, list, conditions);
+    }
+    let mut sql = live_final(project, table, alias, list);
+    sql.text(" ");
+    sql.append(conditions);
+    sql
 }
 
 /// ` LEFT JOIN (<relation>) AS <alias> ON ...`: at most one row per key.

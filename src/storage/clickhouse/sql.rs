@@ -122,7 +122,7 @@ pub fn latest_columns(
 /// `SELECT <list> FROM <table> AS <alias> FINAL WHERE <alias>.project_id = ? AND <not deleted>`:
 /// the live rows, to which the caller appends its conditions (` AND ...`). Only for tables where
 /// `FINAL` keeps one live row per entity (observations and scores: the worker deletes a row's
-/// copy under its old sorting key when it moves); traces need [`latest_columns`]. ClickHouse applies
+/// copy under its old sorting key when it moves); traces need [`live_traces_final`]. ClickHouse applies
 /// the conditions on columns outside the sorting key after `FINAL` merges the versions, so they
 /// hold on each row's newest version.
 pub fn live_final(project: &ProjectId, table: &str, alias: &str, list: &str) -> Sql {
@@ -131,6 +131,42 @@ pub fn live_final(project: &ProjectId, table: &str, alias: &str, list: &str) -> 
     ));
     sql.bind(Bound::Text(project.to_string()));
     sql.text(&format!(" AND {alias}.is_deleted = 0"));
+    sql
+}
+
+/// The live traces read as `alias` that meet `conditions` (` AND ...` over `alias`), each once:
+/// through `FINAL`, the row built from the trace's own events (the worker follows one that moves
+/// to another sorting key with a deleted copy under the old key); for a trace with no such row,
+/// its newest wrapper row (written with version 0 by an observation of a trace not seen yet,
+/// under the observation's start day, so a trace can have several, and one beside its own row).
+pub fn live_traces_final(project: &ProjectId, alias: &str, list: &str, conditions: Sql) -> Sql {
+    const WRAPPER: &str = "toDateTime64(0, 3)";
+    let mut sql = Sql::new(&format!(
+        "SELECT {list} FROM (SELECT {list} FROM traces AS {alias} FINAL WHERE {alias}.project_id = "
+    ));
+    sql.bind(Bound::Text(project.to_string()));
+    sql.text(&format!(
+        " AND {alias}.is_deleted = 0 AND {alias}.event_ts > {WRAPPER} "
+    ));
+    sql.append(conditions.clone());
+    sql.text(&format!(
+        " UNION ALL SELECT {list} FROM (SELECT {list}, is_deleted FROM traces WHERE project_id = "
+    ));
+    sql.bind(Bound::Text(project.to_string()));
+    sql.text(&format!(
+        " AND event_ts = {WRAPPER} AND id NOT IN (SELECT id FROM traces WHERE project_id = "
+    ));
+    sql.bind(Bound::Text(project.to_string()));
+    sql.text(&format!(
+        " AND event_ts > {WRAPPER} AND id IN (SELECT id FROM traces WHERE project_id = "
+    ));
+    sql.bind(Bound::Text(project.to_string()));
+    sql.text(&format!(
+        " AND event_ts = {WRAPPER})) ORDER BY updated_at DESC LIMIT 1 BY id) AS {alias} \
+         WHERE {alias}.is_deleted = 0 "
+    ));
+    sql.append(conditions);
+    sql.text(")");
     sql
 }
 

@@ -67,6 +67,40 @@ impl From<TraceRecord> for TraceRow {
     }
 }
 
+impl TraceRow {
+    /// What ReplacingMergeTree keeps one row per (after the project): see the table's `ORDER BY`
+    /// (ClickHouse runs in UTC, as Langfuse requires, so its `toDate` is the UTC date).
+    pub fn sorting_key(&self) -> chrono::NaiveDate {
+        self.timestamp.date_naive()
+    }
+
+    /// A deleted copy of this row under its sorting key, for when `newer` is written under
+    /// another: see `ObservationRow::tombstone_before`.
+    pub fn tombstone_before(&self, newer: &TraceRow) -> TraceRow {
+        TraceRow {
+            id: self.id.clone(),
+            timestamp: self.timestamp,
+            name: String::new(),
+            user_id: None,
+            metadata: Vec::new(),
+            release: None,
+            version: None,
+            project_id: self.project_id.clone(),
+            environment: self.environment.clone(),
+            public: false,
+            bookmarked: false,
+            tags: Vec::new(),
+            input: None,
+            output: None,
+            session_id: None,
+            created_at: self.created_at,
+            updated_at: newer.updated_at - chrono::TimeDelta::milliseconds(1),
+            event_ts: newer.event_ts,
+            is_deleted: 1,
+        }
+    }
+}
+
 /// A trace as reads return it.
 #[derive(Debug, Clone, Deserialize, clickhouse::Row)]
 pub struct TraceView {

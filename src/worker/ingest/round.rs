@@ -724,9 +724,21 @@ fn rebuild_entity<'a>(
         gone: live.gone.clone(),
     };
     let written = match entity.kind {
-        EntityKind::Trace => merge::merge_trace(project, id, live.kept.iter().copied())
-            .map(|t| rows.traces.push(TraceRow::from(t)))
-            .is_some(),
+        EntityKind::Trace => match merge::merge_trace(project, id, live.kept.iter().copied()) {
+            Some(trace) => {
+                let row = TraceRow::from(trace);
+                let prior = prior_events(entity, segments, contents, deleted_before, announced)?
+                    .and_then(|events| merge::merge_trace(project, id, events));
+                if let Some(prior) = prior.map(TraceRow::from) {
+                    if prior.sorting_key() != row.sorting_key() {
+                        rows.traces.push(prior.tombstone_before(&row));
+                    }
+                }
+                rows.traces.push(row);
+                true
+            }
+            None => false,
+        },
         EntityKind::Score => match merge::merge_score(project, id, live.kept.iter().copied()) {
             Some(score) => {
                 let row = ScoreRow::from(score);
@@ -777,11 +789,12 @@ fn rebuild_entity<'a>(
 /// round announced all of them (nothing was written before) or none (a rebuild: the key cannot
 /// have moved).
 ///
-/// Observations and scores are sorted by their date (and type or name), which a later event can
-/// change: the row then lands under a new sorting key, and ReplacingMergeTree would keep the row
-/// under the old one too. Writing a deleted copy of the previous row under its key, newer than
-/// it, leaves `FINAL` one live row per entity, so aggregate reads can use it rather than picking
-/// each id's newest version themselves.
+/// Traces, observations and scores are sorted by their date (and type or name), which a later
+/// event can change: the row then lands under a new sorting key, and ReplacingMergeTree would
+/// keep the row under the old one too. Writing a deleted copy of the previous row under its key,
+/// newer than it, leaves `FINAL` one live row per entity (for traces: one built from their own
+/// events, beside any wrapper rows), so aggregate reads can use it rather than picking each id's
+/// newest version themselves.
 fn prior_events<'a>(
     entity: &EntityRef,
     segments: &'a BTreeSet<StoredSegment>,
