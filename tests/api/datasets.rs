@@ -600,3 +600,182 @@ async fn run_items_create_runs_once_and_runs_are_read_and_deleted() {
     assert_eq!(status, 404);
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_python_sdk_5_creates_datasets_with_schemas_and_reads_them_at_a_version() {
+    use crate::sdk::{run_roundtrip, sdk_python, sdk_script};
+    let python = sdk_python("LANGFUSE_TEST_PYTHON_SDK_V5", "sdk-python-v5");
+    let app = TestApp::spawn(TestConfig::new().await).await;
+    let key = create_project(&app.config, "sdk5-datasets").await;
+    let mut command = tokio::process::Command::new(python);
+    command
+        .arg(sdk_script("python_v5_datasets.py"))
+        .env("DATASET", "sdk/capitals");
+    let report = run_roundtrip(command, &app, &key, "").await;
+    assert_eq!(report["created"]["name"], "sdk/capitals", "{report}");
+    assert_eq!(
+        report["created"]["input_schema"]["required"],
+        json!(["country"])
+    );
+    assert_eq!(
+        report["upsert"],
+        json!({"same_id": true, "input": {"country": "Italy"}, "expected_output": "Rome",
+               "metadata": {"difficulty": "easy"}, "status": "ACTIVE"}),
+        "{report}"
+    );
+    assert_eq!(report["refused"]["status"], 400, "{report}");
+    let refusal = report["refused"]["message"].as_str().unwrap();
+    assert!(refusal.contains("input at /country"), "{refusal}");
+    assert_eq!(
+        report["current"],
+        json!({"name": "sdk/capitals", "description": "capitals",
+               "expected_output_schema": {"type": "string"},
+               "items": [["France", "Paris", "sdk/capitals"], ["Italy", "Rome", "sdk/capitals"]]}),
+        "{report}"
+    );
+    assert_eq!(
+        report["earlier"],
+        json!([["France", "Paris"], ["Italy", "Rom"]]),
+        "{report}"
+    );
+    // The refused item was not written.
+    let (_, items) = get(
+        &app,
+        &key,
+        "/api/public/dataset-items?datasetName=sdk%2Fcapitals",
+    )
+    .await;
+    assert_eq!(items["meta"]["totalItems"], 2, "{items}");
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_legacy_python_sdk_2_links_items_to_a_run_and_reads_it_back() {
+    use crate::sdk::{run_roundtrip, sdk_python, sdk_script};
+    let python = sdk_python("LANGFUSE_TEST_PYTHON_SDK_V2", "sdk-python-v2");
+    let app = TestApp::spawn(TestConfig::new().await).await;
+    let key = create_project(&app.config, "sdk2-datasets").await;
+    let mut command = tokio::process::Command::new(python);
+    command
+        .arg(sdk_script("python_v2_datasets.py"))
+        .env("DATASET", "legacy set")
+        .env("RUN", "legacy run 1");
+    let report = run_roundtrip(command, &app, &key, "").await;
+    assert_eq!(
+        report,
+        json!({
+            "items": ["legacy-0", "legacy-1", "legacy-2"],
+            "runs": [["legacy run 1", "legacy run", {"model": "m1"}, "legacy set"]],
+            "run_items": [
+                ["legacy-0", true, "legacy run 1"],
+                ["legacy-1", true, "legacy run 1"],
+                ["legacy-2", true, "legacy run 1"],
+            ],
+        })
+    );
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_js_client_reads_a_dataset_links_an_item_and_deletes_the_run() {
+    use crate::sdk::{node_modules, run_roundtrip, sdk_script};
+    let app = TestApp::spawn(TestConfig::new().await).await;
+    let key = create_project(&app.config, "js-datasets").await;
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(sdk_script("js_client_datasets.js"))
+        .env("NODE_PATH", node_modules())
+        .env("DATASET", "js/folder set");
+    let report = run_roundtrip(command, &app, &key, "").await;
+    assert_eq!(
+        report,
+        json!({
+            "created": ["js/folder set", {"lang": "js"}],
+            "items": [
+                ["js-0", {"n": 0}, {"double": 0}, "js/folder set"],
+                ["js-1", {"n": 1}, {"double": 2}, "js/folder set"],
+                ["js-2", {"n": 2}, {"double": 4}, "js/folder set"],
+            ],
+            "link": ["js-1", true, true, true],
+            "runs": [["js run", "from js", "js/folder set"]],
+            "runItems": [["js-1", true]],
+            "read": ["js-2", "ACTIVE", {"double": 4}],
+            "deletedItem": 404,
+            "deletedRun": 404,
+        })
+    );
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_legacy_dataset_paths_answer_items_and_run_names() {
+    let app = TestApp::spawn(TestConfig::new().await).await;
+    let key = create_project(&app.config, "datasets-v1").await;
+    let (status, created) = post(
+        &app,
+        &key,
+        "/api/public/datasets",
+        json!({"name": "v1/set", "description": "old"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{created}");
+    assert_fields(&created, &DATASET_FIELDS);
+    assert_eq!(
+        (&created["items"], &created["runs"]),
+        (&json!([]), &json!([]))
+    );
+    create_item(
+        &app,
+        &key,
+        json!({"datasetName": "v1/set", "id": "a", "input": 1}),
+    )
+    .await;
+    create_item(
+        &app,
+        &key,
+        json!({"datasetName": "v1/set", "id": "b", "input": 2, "status": "ARCHIVED"}),
+    )
+    .await;
+    let (status, _) = post(
+        &app,
+        &key,
+        "/api/public/dataset-run-items",
+        json!({"runName": "r", "datasetItemId": "a", "traceId": "t"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    // Archived items take no part in new runs.
+    let (status, _) = post(
+        &app,
+        &key,
+        "/api/public/dataset-run-items",
+        json!({"runName": "r", "datasetItemId": "b", "traceId": "t"}),
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    let (status, read) = get(&app, &key, "/api/public/datasets/v1%2Fset").await;
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read["runs"], json!(["r"]));
+    let items = read["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{read}");
+    assert_fields(&items[0], &ITEM_FIELDS);
+    assert_eq!(items[0]["id"], "a");
+    let (status, list) = get(&app, &key, "/api/public/datasets").await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["data"][0]["items"], json!(["a"]));
+    assert_eq!(list["data"][0]["runs"], json!(["r"]));
+    assert_eq!(list["meta"]["totalItems"], 1);
+    let (status, _) = get(&app, &key, "/api/public/datasets/unknown").await;
+    assert_eq!(status, 404);
+    let (status, _) = send(
+        &app,
+        &key,
+        Method::PUT,
+        "/api/public/v2/datasets",
+        Some(&json!({})),
+    )
+    .await;
+    assert_eq!(status, 405);
+    app.stop().await.unwrap();
+}

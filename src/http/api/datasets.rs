@@ -282,6 +282,24 @@ async fn get_dataset(
     Ok(HttpResponse::Ok().json(dataset_json(&dataset)))
 }
 
+/// The dataset a `datasetName` query parameter names. The legacy Python SDK percent-encodes the
+/// name before its HTTP client encodes the query again, so the value can arrive still encoded
+/// (`legacy%20set`): when no dataset has the name as given, the decoded name is tried.
+async fn dataset_named_in_query(
+    stores: &Stores,
+    project: &ProjectId,
+    name: &str,
+) -> Result<Dataset, ApiError> {
+    if let Some(dataset) = store::get_dataset_by_name(&stores.postgres, project, name).await? {
+        return Ok(dataset);
+    }
+    let decoded = percent_encoding::percent_decode_str(name).decode_utf8();
+    match decoded {
+        Ok(decoded) if decoded != name => dataset_named(stores, project, &decoded).await,
+        _ => Err(dataset_not_found()),
+    }
+}
+
 /// The legacy read: the dataset with its active items and its runs' names.
 async fn get_dataset_v1(
     auth: ProjectAuth,
@@ -367,7 +385,11 @@ async fn list_items(
         ));
     }
     let dataset_id = match &dataset_name {
-        Some(name) => Some(dataset_named(&stores, &auth.project_id, name).await?.id),
+        Some(name) => Some(
+            dataset_named_in_query(&stores, &auth.project_id, name)
+                .await?
+                .id,
+        ),
         None => None,
     };
     let filter = ItemFilter {
