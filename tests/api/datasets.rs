@@ -779,3 +779,75 @@ async fn the_legacy_dataset_paths_answer_items_and_run_names() {
     assert_eq!(status, 405);
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn concurrent_writes_of_one_name_or_id_all_land_in_order() {
+    let app = TestApp::spawn(TestConfig::new().await).await;
+    let key = create_project(&app.config, "dataset-races").await;
+    let creates = (0..8).map(|n| {
+        post(
+            &app,
+            &key,
+            "/api/public/v2/datasets",
+            json!({"name": "raced", "description": format!("d{n}")}),
+        )
+    });
+    let answers = futures::future::join_all(creates).await;
+    let ids: std::collections::BTreeSet<String> = answers
+        .iter()
+        .map(|(status, d)| {
+            assert_eq!(*status, 200, "{d}");
+            d["id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "one dataset for one name: {answers:?}");
+
+    let writes = (0..8).map(|n| {
+        post(
+            &app,
+            &key,
+            "/api/public/dataset-items",
+            json!({"datasetName": "raced", "id": "hot", "input": n}),
+        )
+    });
+    let answers = futures::future::join_all(writes).await;
+    let mut versions: Vec<String> = answers
+        .iter()
+        .map(|(status, item)| {
+            assert_eq!(*status, 200, "{item}");
+            item["updatedAt"].as_str().unwrap().to_string()
+        })
+        .collect();
+    versions.sort();
+    versions.dedup();
+    assert_eq!(
+        versions.len(),
+        8,
+        "every write made its own version: {answers:?}"
+    );
+    let (_, list) = get(&app, &key, "/api/public/dataset-items?datasetName=raced").await;
+    assert_eq!(list["meta"]["totalItems"], 1, "{list}");
+    // The current version is the last one written, and each earlier version reads back as written.
+    let last = answers
+        .iter()
+        .find(|(_, i)| i["updatedAt"] == json!(versions[7]))
+        .unwrap();
+    assert_eq!(list["data"][0]["input"], last.1["input"]);
+    for (_, written) in &answers {
+        let at = written["updatedAt"].as_str().unwrap();
+        let (_, then) = get(
+            &app,
+            &key,
+            &format!(
+                "/api/public/dataset-items?datasetName=raced&version={}",
+                encoded(at)
+            ),
+        )
+        .await;
+        assert_eq!(
+            then["data"][0]["input"], written["input"],
+            "at {at}: {then}"
+        );
+    }
+    app.stop().await.unwrap();
+}
