@@ -851,3 +851,26 @@ async fn concurrent_writes_of_one_name_or_id_all_land_in_order() {
     }
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn nul_characters_are_refused_in_parameters_and_dropped_from_values() {
+    let app = TestApp::spawn(TestConfig::new().await).await;
+    let key = create_project(&app.config, "dataset-nul").await;
+    create_dataset(&app, &key, json!({"name": "nul", "description": "a\u{0}b"})).await;
+    let item = create_item(&app, &key, json!({"datasetName": "nul", "id": "n1", "input": {"k\u{0}": "v\u{0}w"}, "sourceTraceId": "t\u{0}1"})).await;
+    assert_eq!(item["input"], json!({"k": "vw"}));
+    assert_eq!(item["sourceTraceId"], "t1");
+    for path in [
+        "/api/public/dataset-items/n%001",
+        "/api/public/dataset-items?datasetName=nul&sourceTraceId=t%001",
+        "/api/public/dataset-items?datasetName=n%00ul",
+        "/api/public/v2/datasets/n%00ul",
+        "/api/public/dataset-run-items?datasetId=x&runName=r%00",
+    ] {
+        let (status, refusal) = get(&app, &key, path).await;
+        assert_eq!(status, 400, "{path}: {refusal}");
+    }
+    let (status, _) = get(&app, &key, "/api/public/dataset-items?datasetName=n%2500ul").await;
+    assert_eq!(status, 404);
+    app.stop().await.unwrap();
+}

@@ -89,8 +89,27 @@ fn path_segment(req: &HttpRequest, name: &str) -> Result<String, ApiError> {
     let raw = req.match_info().get(name).unwrap_or_default();
     percent_encoding::percent_decode_str(raw)
         .decode_utf8()
-        .map(|text| text.into_owned())
         .map_err(|_| ApiError::BadRequest(format!("{name} is not valid UTF-8")))
+        .and_then(|text| without_nul_text(name, text.into_owned()))
+}
+
+/// Text from a path or query parameter, refused when it holds NUL, which nothing stored holds
+/// (PostgreSQL's text cannot) and a query cannot bind.
+fn without_nul_text(name: &str, text: String) -> Result<String, ApiError> {
+    if text.contains('\0') {
+        return Err(ApiError::BadRequest(format!(
+            "{name} must not contain NUL characters"
+        )));
+    }
+    Ok(text)
+}
+
+/// A query parameter's text, as [`without_nul_text`] accepts it.
+fn query_text(query: &Query, key: &str) -> Result<Option<String>, ApiError> {
+    query
+        .text(key)?
+        .map(|text| without_nul_text(key, text))
+        .transpose()
 }
 
 async fn dataset_named(
@@ -134,7 +153,8 @@ impl<'a> Fields<'a> {
     fn text(&self, key: &str) -> Result<Option<String>, ApiError> {
         match self.map.get(key) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
+            // PostgreSQL's text cannot hold NUL; every other character is kept.
+            Some(Value::String(s)) => Ok(Some(s.replace('\0', ""))),
             Some(_) => Err(self.refuse(format!("{key} must be a string"))),
         }
     }
@@ -295,7 +315,9 @@ async fn dataset_named_in_query(
     }
     let decoded = percent_encoding::percent_decode_str(name).decode_utf8();
     match decoded {
-        Ok(decoded) if decoded != name => dataset_named(stores, project, &decoded).await,
+        Ok(decoded) if decoded != name && !decoded.contains('\0') => {
+            dataset_named(stores, project, &decoded).await
+        }
         _ => Err(dataset_not_found()),
     }
 }
@@ -377,7 +399,7 @@ async fn list_items(
 ) -> Result<HttpResponse, ApiError> {
     let query = Query::of(&req)?;
     let page = query.page(DEFAULT_LIMIT, MAX_LIMIT)?;
-    let dataset_name = query.text("datasetName")?;
+    let dataset_name = query_text(&query, "datasetName")?;
     let version = query.time("version")?;
     if version.is_some() && dataset_name.is_none() {
         return Err(super::params::bad(
@@ -394,8 +416,8 @@ async fn list_items(
     };
     let filter = ItemFilter {
         dataset_id,
-        source_trace_id: query.text("sourceTraceId")?,
-        source_observation_id: query.text("sourceObservationId")?,
+        source_trace_id: query_text(&query, "sourceTraceId")?,
+        source_observation_id: query_text(&query, "sourceObservationId")?,
         status: Some(ItemStatus::Active),
         version,
     };
@@ -542,12 +564,10 @@ async fn list_run_items(
 ) -> Result<HttpResponse, ApiError> {
     let query = Query::of(&req)?;
     let page = query.page(DEFAULT_LIMIT, MAX_LIMIT)?;
-    let dataset_id = query
-        .text("datasetId")?
+    let dataset_id = query_text(&query, "datasetId")?
         .ok_or_else(|| super::params::bad("datasetId is required"))?;
-    let run_name = query
-        .text("runName")?
-        .ok_or_else(|| super::params::bad("runName is required"))?;
+    let run_name =
+        query_text(&query, "runName")?.ok_or_else(|| super::params::bad("runName is required"))?;
     let run = store::get_run_by_name(&stores.postgres, &auth.project_id, &dataset_id, &run_name)
         .await?
         .ok_or_else(|| {
