@@ -4,6 +4,8 @@
 //! - `api_key`: salted hashes of API-key secrets and their constant-time comparison.
 //! - `dashboard`: the time range of dashboard pages, widgets as metrics queries, grid arranging.
 //! - `entity`: the kinds of record ingestion writes (trace, observation, score).
+//! - `media`: media content types, the media id of a hash, upload requests, the references
+//!   SDKs leave in fields, and the HMAC-signed grants of upload and download URLs.
 //! - `metrics`: the Metrics API's views (dimensions, measures), its typed query and its reading
 //!   from Langfuse's JSON `query`, with v2's rules.
 //! - `model`: model definitions and prices: which model an observation's model name matches,
@@ -21,6 +23,7 @@ pub mod account;
 pub mod api_key;
 pub mod dashboard;
 pub mod entity;
+pub mod media;
 pub mod metrics;
 pub mod model;
 pub mod observation;
