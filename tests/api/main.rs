@@ -13,6 +13,7 @@ mod filter;
 mod health;
 mod helpers;
 mod ingestion;
+mod media;
 mod metrics;
 mod migrations;
 mod models;
