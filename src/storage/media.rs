@@ -236,6 +236,9 @@ pub struct UploadOutcome<'a> {
     pub http_status: i32,
     pub http_error: Option<&'a str>,
     pub time_ms: Option<i64>,
+    /// Record it only if the media's object is still this key: bytes received for an earlier
+    /// type of the media (its key changed since) do not make the current object uploaded.
+    pub only_at: Option<&'a str>,
 }
 
 /// Records an upload's outcome; `false`: the project has no such media.
@@ -254,7 +257,7 @@ pub async fn record_upload(
         .execute(
             "UPDATE media SET uploaded_at = $3, upload_http_status = $4, upload_http_error = $5,
                               upload_time_ms = $6, updated_at = now()
-             WHERE project_id = $1 AND id = $2",
+             WHERE project_id = $1 AND id = $2 AND ($7::text IS NULL OR bucket_path = $7)",
             &[
                 &project.as_str(),
                 &media_id,
@@ -262,6 +265,7 @@ pub async fn record_upload(
                 &outcome.http_status,
                 &error,
                 &outcome.time_ms,
+                &outcome.only_at,
             ],
         )
         .await

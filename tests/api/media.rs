@@ -493,6 +493,41 @@ async fn uploads_and_downloads_are_refused_when_anything_is_off_and_nothing_is_k
         .unwrap();
     assert_eq!(response.status(), 400, "uploadedAt is required");
 
+    // Bytes announced as one type and then as another: the upload for the earlier type does not
+    // make the media (now of the later type, at another key) uploaded.
+    let retyped = &bytes[..300];
+    let (_, as_png) = post_media(&app, &key, &upload_request(retyped, "image/png")).await;
+    let (_, as_wav) = post_media(&app, &key, &upload_request(retyped, "audio/wav")).await;
+    assert_eq!(as_png["mediaId"], as_wav["mediaId"]);
+    let retyped_id = as_wav["mediaId"].as_str().unwrap();
+    let (status, _) = put(
+        as_png["uploadUrl"].as_str().unwrap().to_string(),
+        retyped.to_vec(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .get_json(&format!("/api/public/media/{retyped_id}"), &key)
+        .await;
+    assert_eq!(status, 404, "the wav is not uploaded yet");
+    let response = app
+        .http
+        .put(as_wav["uploadUrl"].as_str().unwrap())
+        .header("Content-Type", "audio/wav")
+        .body(retyped.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let (status, media) = app
+        .get_json(&format!("/api/public/media/{retyped_id}"), &key)
+        .await;
+    assert_eq!(
+        (status, media["contentType"].clone()),
+        (200, json!("audio/wav"))
+    );
+    let files_before_expiry = media_files(&app).len();
+
     // Past their expiry, genuine URLs are refused and the upload keeps nothing.
     let (_, third) = post_media(&app, &key, &upload_request(&bytes[..200], "image/png")).await;
     let third_url = third["uploadUrl"].as_str().unwrap().to_string();
@@ -502,7 +537,7 @@ async fn uploads_and_downloads_are_refused_when_anything_is_off_and_nothing_is_k
     assert!(answer["message"].as_str().unwrap().contains("expired"));
     let response = reqwest::get(&download_url).await.unwrap();
     assert_eq!(response.status(), 403);
-    assert_eq!(media_files(&app).len(), 1);
+    assert_eq!(media_files(&app).len(), files_before_expiry);
 }
 
 #[tokio::test]

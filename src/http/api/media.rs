@@ -282,6 +282,7 @@ async fn record_upload(
             http_status: http_status as i32,
             http_error,
             time_ms,
+            only_at: None,
         },
     )
     .await?;
@@ -398,6 +399,7 @@ async fn receive_upload(
             http_status: 200,
             http_error: None,
             time_ms: Some(started.elapsed().as_millis() as i64),
+            only_at: Some(&key),
         },
     )
     .await?;
