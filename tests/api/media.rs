@@ -192,6 +192,17 @@ async fn the_python_sdk_uploads_media_to_s3_through_presigned_urls() {
         .await
         .unwrap();
     assert!(object.is_some_and(|bytes| bytes.starts_with(b"\x89PNG")));
+    // The trace page's links go through this server, which streams the object from the bucket.
+    let project = langfuse_rs::domain::project::ProjectId::authenticated("media-s3");
+    let record = langfuse_rs::storage::media::get(&app.stores.postgres, &project, image_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let config = langfuse_rs::http::api::media::MediaConfig::new(&app.config.settings());
+    let (link, _) = config.download_path(&project, &record, chrono::Utc::now());
+    let response = app.get(&link).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.bytes().await.unwrap().starts_with(b"\x89PNG"));
     // The local backend's upload route is not this backend's.
     let (status, _) = json_of(
         app.http
