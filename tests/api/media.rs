@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::helpers::{
     create_bucket, create_project, envelope, s3_endpoint, unique, ApiKey, TestApp, TestConfig,
 };
-use crate::sdk::{run_roundtrip, sdk_python, sdk_script};
+use crate::sdk::{node_modules, run_roundtrip, sdk_python, sdk_script};
 
 fn sha256_base64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
@@ -214,6 +214,42 @@ async fn the_python_sdk_uploads_media_to_s3_through_presigned_urls() {
     )
     .await;
     assert_eq!(status, 403, "an unsigned upload is refused");
+}
+
+#[tokio::test]
+async fn the_js_sdk_uploads_a_data_uri_and_the_trace_holds_its_reference() {
+    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
+    let key = create_project(&app.config, "media-js").await;
+    let dir = tempfile::tempdir().unwrap();
+    let bytes: Vec<u8> = (0..5000u32).map(|i| (i * 31 % 256) as u8).collect();
+    let file = dir.path().join("picture.png");
+    std::fs::write(&file, &bytes).unwrap();
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(sdk_script("js_media.js"))
+        .env("NODE_PATH", node_modules())
+        .env("MEDIA_FILE", &file);
+    let ids = run_roundtrip(command, &app, &key, "").await;
+    let trace_id = ids["traceId"].as_str().unwrap();
+    let media_id = sha256_base64(&bytes)[..22]
+        .replace('+', "-")
+        .replace('/', "_");
+    let trace = trace_of(&app, &key, trace_id).await;
+    let reference = trace["input"]["picture"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        reference.starts_with("@@@langfuseMedia:type=image/png|id=")
+            && reference.contains(&format!("id={media_id}|")),
+        "{trace}"
+    );
+    let (status, media) = app
+        .get_json(&format!("/api/public/media/{media_id}"), &key)
+        .await;
+    assert_eq!(status, 200, "{media}");
+    let download = reqwest::get(media["url"].as_str().unwrap()).await.unwrap();
+    assert_eq!(&download.bytes().await.unwrap()[..], &bytes[..]);
 }
 
 /// A request for an upload URL of `bytes` in a trace's input.
