@@ -359,6 +359,30 @@ async fn uploads_and_downloads_are_refused_when_anything_is_off_and_nothing_is_k
     .await;
     assert_eq!(status, 401);
 
+    // A dataset item's media (the item need not exist yet) is linked to its field.
+    let mut for_item = upload_request(&bytes[..50], "image/png");
+    for_item["traceId"] = Value::Null;
+    for_item["datasetId"] = json!("ds-1");
+    for_item["datasetItemId"] = json!("item-1");
+    for_item["field"] = json!("expectedOutput");
+    let (status, answer) = post_media(&app, &key, &for_item).await;
+    assert_eq!(status, 200, "{answer}");
+    let linked: i64 = app
+        .stores
+        .postgres
+        .get()
+        .await
+        .unwrap()
+        .query_one(
+            "SELECT count(*) FROM dataset_item_media WHERE project_id = 'media-a' \
+             AND dataset_item_id = 'item-1' AND field = 'expectedOutput' AND media_id = $1",
+            &[&answer["mediaId"].as_str().unwrap()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(linked, 1);
+
     // Unknown media: 404 for GET and PATCH, and another project's media is unknown too.
     let (status, answer) = app.get_json("/api/public/media/nosuchmedia", &key).await;
     assert_eq!(

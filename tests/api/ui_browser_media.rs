@@ -1,7 +1,8 @@
 //! Media on the trace page in a real browser (the harness of `ui_browser.rs`): the Python SDK 5.x
 //! sends a trace whose input holds a PNG and a WAV recording and whose output a PDF; the page shows
 //! the image decoded (its natural size is the PNG's), a player that loaded the recording's
-//! metadata, and a link to the PDF, each through a signed link of this server. The screenshot goes
+//! metadata, and a link to the PDF, each through a signed link of this server, in the trace's panel
+//! and in its span's. The screenshot goes
 //! to `target/ui-screenshots/trace-media.png`.
 
 use std::time::Duration;
@@ -92,4 +93,21 @@ async fn the_trace_page_shows_the_sdks_image_plays_its_audio_and_links_its_pdf()
         json!(format!("/api/public/media/{report_id}/download"))
     );
     browser.screenshot("trace-media").await;
+
+    // The span's own panel, swapped in by the page's script, shows its files too.
+    let observation = ids["observation"].as_str().unwrap();
+    browser
+        .click(&format!("a.obs-link[href^='?observation={observation}']"))
+        .await;
+    until(
+        &browser,
+        "the span's panel with its image",
+        &format!(
+            "const d = document.getElementById('detail'); \
+             const i = d && d.querySelector('figure.media-image img'); \
+             return d.dataset.id === '{observation}' && !!i && i.complete && i.naturalWidth === 48 \
+                 && !!d.querySelector('figure.media-audio audio') && !!d.querySelector('a.media-file');"
+        ),
+    )
+    .await;
 }
