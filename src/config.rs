@@ -911,4 +911,53 @@ mod tests {
         let err = Settings::load(Some(Path::new("/nonexistent/x.toml")), &env(&[])).unwrap_err();
         assert!(err.to_string().contains("--config"), "{err}");
     }
+    #[test]
+    fn media_settings_take_langfuses_names_and_refuse_unknown_types() {
+        let s = Settings::load(None, &env(&[])).unwrap();
+        assert_eq!(s.media.max_content_length, 1_000_000_000);
+        assert_eq!(
+            s.media.allowed_content_types().len(),
+            crate::domain::media::CONTENT_TYPES.len()
+        );
+        let s = Settings::load(
+            None,
+            &env(&[
+                ("LANGFUSE_S3_MEDIA_MAX_CONTENT_LENGTH", "5000"),
+                ("LANGFUSE_S3_MEDIA_UPLOAD_PREFIX", "files/"),
+                ("LANGFUSE_S3_MEDIA_DOWNLOAD_URL_EXPIRY_SECONDS", "60"),
+                (
+                    "LANGFUSE_RS__MEDIA__ALLOWED_CONTENT_TYPES",
+                    "image/png, Audio/WAV",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.media.max_content_length, 5000);
+        assert_eq!(s.media.prefix, "files/");
+        assert_eq!(s.media.download_url_expiry_secs, 60);
+        assert_eq!(
+            s.media.allowed_content_types(),
+            vec!["image/png", "audio/wav"]
+        );
+        let err = Settings::load(
+            None,
+            &env(&[(
+                "LANGFUSE_RS__MEDIA__ALLOWED_CONTENT_TYPES",
+                "image/png,text/x-evil",
+            )]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("media.allowed_content_types") && err.contains("text/x-evil"),
+            "{err}"
+        );
+        let err = Settings::load(None, &env(&[("LANGFUSE_S3_MEDIA_MAX_CONTENT_LENGTH", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("LANGFUSE_S3_MEDIA_MAX_CONTENT_LENGTH"),
+            "{err}"
+        );
+    }
 }
