@@ -911,6 +911,7 @@ mod tests {
         let err = Settings::load(Some(Path::new("/nonexistent/x.toml")), &env(&[])).unwrap_err();
         assert!(err.to_string().contains("--config"), "{err}");
     }
+
     #[test]
     fn media_settings_take_langfuses_names_and_refuse_unknown_types() {
         let s = Settings::load(None, &env(&[])).unwrap();
