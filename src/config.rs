@@ -43,6 +43,15 @@ const LANGFUSE_ENV_NAMES: &[(&str, &str)] = &[
         "LANGFUSE_S3_EVENT_UPLOAD_FORCE_PATH_STYLE",
         "blob.force_path_style",
     ),
+    (
+        "LANGFUSE_S3_MEDIA_MAX_CONTENT_LENGTH",
+        "media.max_content_length",
+    ),
+    ("LANGFUSE_S3_MEDIA_UPLOAD_PREFIX", "media.prefix"),
+    (
+        "LANGFUSE_S3_MEDIA_DOWNLOAD_URL_EXPIRY_SECONDS",
+        "media.download_url_expiry_secs",
+    ),
     ("SALT", "auth.salt"),
     ("PORT", "server.port"),
     ("HOSTNAME", "server.hostname"),
@@ -76,6 +85,7 @@ pub struct Settings {
     pub clickhouse: ClickHouseSettings,
     pub redis: RedisSettings,
     pub blob: BlobSettings,
+    pub media: MediaSettings,
     pub auth: AuthSettings,
     pub ingestion: IngestionSettings,
     pub prompts: PromptSettings,
@@ -166,6 +176,37 @@ pub struct BlobSettings {
     pub secret_access_key: SecretString,
     pub force_path_style: bool,
     pub local_dir: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MediaSettings {
+    pub max_content_length: u64,
+    /// Comma-separated; empty: every type of `domain::media::CONTENT_TYPES`.
+    pub allowed_content_types: String,
+    pub prefix: String,
+    pub upload_url_expiry_secs: u64,
+    pub download_url_expiry_secs: u64,
+    pub url_signing_secret: SecretString,
+}
+
+impl MediaSettings {
+    /// The content types accepted; validated at load time against Langfuse's list.
+    pub fn allowed_content_types(&self) -> Vec<String> {
+        let listed: Vec<String> = self
+            .allowed_content_types
+            .split(',')
+            .map(|t| t.trim().to_ascii_lowercase())
+            .filter(|t| !t.is_empty())
+            .collect();
+        if listed.is_empty() {
+            crate::domain::media::CONTENT_TYPES
+                .iter()
+                .map(|(t, _)| t.to_string())
+                .collect()
+        } else {
+            listed
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -396,6 +437,7 @@ impl Settings {
                 "and blob.secret_access_key must be set together (or neither, for the AWS credential chain)",
             ));
         }
+        self.validate_media()?;
         if !self.auth.public_url.is_empty() {
             check_http_url("auth.public_url", &self.auth.public_url)?;
         }
@@ -421,6 +463,30 @@ impl Settings {
             ));
         }
         self.validate_init()
+    }
+
+    fn validate_media(&self) -> Result<(), ConfigError> {
+        if self.media.max_content_length == 0 {
+            return Err(ConfigError::key(
+                "media.max_content_length",
+                "must be at least 1",
+            ));
+        }
+        if self.media.upload_url_expiry_secs == 0 {
+            return Err(ConfigError::key(
+                "media.upload_url_expiry_secs",
+                "must be at least 1",
+            ));
+        }
+        for content_type in self.media.allowed_content_types() {
+            if crate::domain::media::extension_of(&content_type).is_none() {
+                return Err(ConfigError::key(
+                    "media.allowed_content_types",
+                    format!("{content_type:?} is not a content type media accepts"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn validate_init(&self) -> Result<(), ConfigError> {
@@ -844,5 +910,55 @@ mod tests {
     fn missing_config_file_is_an_error() {
         let err = Settings::load(Some(Path::new("/nonexistent/x.toml")), &env(&[])).unwrap_err();
         assert!(err.to_string().contains("--config"), "{err}");
+    }
+
+    #[test]
+    fn media_settings_take_langfuses_names_and_refuse_unknown_types() {
+        let s = Settings::load(None, &env(&[])).unwrap();
+        assert_eq!(s.media.max_content_length, 1_000_000_000);
+        assert_eq!(
+            s.media.allowed_content_types().len(),
+            crate::domain::media::CONTENT_TYPES.len()
+        );
+        let s = Settings::load(
+            None,
+            &env(&[
+                ("LANGFUSE_S3_MEDIA_MAX_CONTENT_LENGTH", "5000"),
+                ("LANGFUSE_S3_MEDIA_UPLOAD_PREFIX", "files/"),
+                ("LANGFUSE_S3_MEDIA_DOWNLOAD_URL_EXPIRY_SECONDS", "60"),
+                (
+                    "LANGFUSE_RS__MEDIA__ALLOWED_CONTENT_TYPES",
+                    "image/png, Audio/WAV",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.media.max_content_length, 5000);
+        assert_eq!(s.media.prefix, "files/");
+        assert_eq!(s.media.download_url_expiry_secs, 60);
+        assert_eq!(
+            s.media.allowed_content_types(),
+            vec!["image/png", "audio/wav"]
+        );
+        let err = Settings::load(
+            None,
+            &env(&[(
+                "LANGFUSE_RS__MEDIA__ALLOWED_CONTENT_TYPES",
+                "image/png,text/x-evil",
+            )]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("media.allowed_content_types") && err.contains("text/x-evil"),
+            "{err}"
+        );
+        let err = Settings::load(None, &env(&[("LANGFUSE_S3_MEDIA_MAX_CONTENT_LENGTH", "0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("LANGFUSE_S3_MEDIA_MAX_CONTENT_LENGTH"),
+            "{err}"
+        );
     }
 }

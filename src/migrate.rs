@@ -68,6 +68,7 @@ pub fn postgres_migrations() -> Vec<Migration> {
             "0005_score_configs.sql",
             "0006_dashboards.sql",
             "0007_datasets.sql",
+            "0008_media.sql",
         ]
     )
 }

@@ -6,6 +6,8 @@
 //! - `dataset`: dataset names, item ids, JSON Schema checks of items, and how an item write
 //!   changes an item.
 //! - `entity`: the kinds of record ingestion writes (trace, observation, score).
+//! - `media`: media content types, the media id of a hash, upload requests, the references
+//!   SDKs leave in fields, and the HMAC-signed grants of upload and download URLs.
 //! - `metrics`: the Metrics API's views (dimensions, measures), its typed query and its reading
 //!   from Langfuse's JSON `query`, with v2's rules.
 //! - `model`: model definitions and prices: which model an observation's model name matches,
@@ -24,6 +26,7 @@ pub mod api_key;
 pub mod dashboard;
 pub mod dataset;
 pub mod entity;
+pub mod media;
 pub mod metrics;
 pub mod model;
 pub mod observation;

@@ -104,6 +104,7 @@ fn build_server(
     let ingestion_settings = web::Data::new(settings.ingestion.clone());
     let prompt_cache = web::Data::from(prompt_cache);
     let ui_config = web::Data::new(ui::UiConfig::new(&settings.auth));
+    let media_config = web::Data::new(api::media::MediaConfig::new(settings));
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(stores.clone())
@@ -113,6 +114,7 @@ fn build_server(
             .app_data(prompt_cache.clone())
             .app_data(ui_config.clone())
             .app_data(score_configs.clone())
+            .app_data(media_config.clone())
             .wrap(actix_web::middleware::from_fn(trace_request))
             .configure(api::mount)
             .configure(ui::mount)

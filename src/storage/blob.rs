@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::ObjectStore;
@@ -18,6 +18,8 @@ pub struct BlobStore {
     pub store: Arc<dyn ObjectStore>,
     pub backend: BlobBackend,
     prefix: String,
+    /// The same store as S3, for presigned URLs; `None` on the local filesystem.
+    s3: Option<Arc<AmazonS3>>,
 }
 
 /// Writes `bytes` to `target` so that it survives a crash once this returns: a staging file
@@ -84,6 +86,57 @@ fn rand_digits() -> u64 {
     ) % 1_000_000_000_000
 }
 
+/// What a staged object buffers before it writes to its file.
+const STAGING_BUFFER_BYTES: usize = 256 * 1024;
+
+/// An object being received on the local filesystem (see [`BlobStore::stage`]).
+pub struct StagedObject {
+    file: Option<tokio::io::BufWriter<tokio::fs::File>>,
+    staging: std::path::PathBuf,
+    target: std::path::PathBuf,
+    dir: std::path::PathBuf,
+    committed: bool,
+}
+
+impl StagedObject {
+    pub async fn write(&mut self, chunk: &[u8]) -> anyhow::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let file = self.file.as_mut().context("staged object already closed")?;
+        file.write_all(chunk)
+            .await
+            .with_context(|| format!("writing {}", self.staging.display()))
+    }
+
+    /// Makes the object visible at its path, durably: the staging file is synced, renamed over
+    /// the target and the directory synced.
+    pub async fn commit(mut self) -> anyhow::Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let mut file = self.file.take().context("staged object already closed")?;
+        file.flush().await?;
+        let file = file.into_inner();
+        file.sync_data().await?;
+        drop(file);
+        let (staging, target, dir) = (self.staging.clone(), self.target.clone(), self.dir.clone());
+        tokio::task::spawn_blocking(move || {
+            std::fs::rename(&staging, &target)?;
+            std::fs::File::open(&dir)?.sync_all()
+        })
+        .await?
+        .with_context(|| format!("committing {}", self.target.display()))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for StagedObject {
+    fn drop(&mut self) {
+        if !self.committed {
+            // Refused, failed or abandoned half way (the client went away): nothing is kept.
+            let _ = std::fs::remove_file(&self.staging);
+        }
+    }
+}
+
 /// The closed set of backends, named for logs and readiness messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BlobBackend {
@@ -116,6 +169,7 @@ pub fn connect(settings: &Settings) -> anyhow::Result<BlobStore> {
             store: Arc::new(store),
             backend: BlobBackend::LocalFileSystem { root },
             prefix,
+            s3: None,
         });
     }
     let mut builder = AmazonS3Builder::new()
@@ -136,13 +190,14 @@ pub fn connect(settings: &Settings) -> anyhow::Result<BlobStore> {
         // metadata. `from_env` reads the AWS_* variables the chain starts with.
         builder = merge_aws_env(builder);
     }
-    let store = builder.build().context("blob storage (S3) configuration")?;
+    let store = Arc::new(builder.build().context("blob storage (S3) configuration")?);
     Ok(BlobStore {
-        store: Arc::new(store),
+        store: store.clone(),
         backend: BlobBackend::S3 {
             bucket: blob.bucket.clone(),
         },
         prefix,
+        s3: Some(store),
     })
 }
 
@@ -247,6 +302,79 @@ impl BlobStore {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(err) => Err(anyhow::Error::new(err).context(format!("deleting {path}"))),
         }
+    }
+
+    /// A presigned URL that lets its holder `method` (GET or PUT) the object at `path` for
+    /// `expires_in`, without credentials; `None` on the local filesystem, which has no such URLs.
+    pub async fn presigned_url(
+        &self,
+        method: http::Method,
+        path: &Path,
+        expires_in: std::time::Duration,
+    ) -> anyhow::Result<Option<url::Url>> {
+        use object_store::signer::Signer;
+        let Some(s3) = &self.s3 else { return Ok(None) };
+        let url = s3
+            .signed_url(method, path, expires_in)
+            .await
+            .with_context(|| format!("presigning {path}"))?;
+        Ok(Some(url))
+    }
+
+    /// Reads an object as a stream of chunks, with its size; `None` when it does not exist.
+    pub async fn get_stream(
+        &self,
+        path: &Path,
+    ) -> anyhow::Result<
+        Option<(
+            u64,
+            futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>,
+        )>,
+    > {
+        match self.store.get(path).await {
+            Ok(result) => Ok(Some((result.meta.size, result.into_stream()))),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(err) => Err(anyhow::Error::new(err).context(format!("reading {path}"))),
+        }
+    }
+
+    /// Starts receiving the object at `path` on the local filesystem, chunk by chunk, into a
+    /// staging file beside it: nothing is visible at `path` until [`StagedObject::commit`], and a
+    /// staged object dropped without it leaves nothing behind. `None` on S3, where clients
+    /// upload to presigned URLs instead.
+    pub async fn stage(&self, path: &Path) -> anyhow::Result<Option<StagedObject>> {
+        let BlobBackend::LocalFileSystem { root } = &self.backend else {
+            return Ok(None);
+        };
+        let root = root.clone();
+        let target = path
+            .parts()
+            .fold(root.clone(), |dir, part| dir.join(part.as_ref()));
+        let dir = target.parent().unwrap_or(&root).to_path_buf();
+        let mut staging = target.as_os_str().to_owned();
+        staging.push(format!("#{}", rand_digits()));
+        let staging = std::path::PathBuf::from(staging);
+        let file = {
+            let (root, dir, staging) = (root.clone(), dir.clone(), staging.clone());
+            tokio::task::spawn_blocking(move || {
+                if !dir.exists() {
+                    create_dirs_durably(&root, &dir)?;
+                }
+                std::fs::File::create(&staging)
+            })
+            .await?
+            .with_context(|| format!("staging {path}"))?
+        };
+        Ok(Some(StagedObject {
+            file: Some(tokio::io::BufWriter::with_capacity(
+                STAGING_BUFFER_BYTES,
+                tokio::fs::File::from_std(file),
+            )),
+            staging,
+            target,
+            dir,
+            committed: false,
+        }))
     }
 
     /// Proves the store answers: a HEAD of a key that need not exist. "Not found" is an answer.

@@ -7,6 +7,7 @@
 
 pub mod blob;
 pub mod clickhouse;
+pub mod media;
 pub mod models;
 pub mod postgres;
 pub mod prompts;

@@ -7,7 +7,9 @@
 //!   `scores` (`create` for direct writes, `v2` and `v3` lists side by side); `prompts`;
 //!   `models` (model definitions and prices, the project's and the shipped ones);
 //!   `score_configs` (score configs: create, list, read, update and archive); `metrics` (the
-//!   Metrics API, v1 and v2); `datasets` (datasets, their items and runs, and run items).
+//!   Metrics API, v1 and v2); `datasets` (datasets, their items and runs, and run items);
+//!   `media` (upload and download URLs of media, and on the local blob backend the uploads and
+//!   downloads themselves).
 //! - Health and readiness come from `crate::health`, which the worker's probe server shares.
 //! - `params`: one reader of query parameters, paging, cursors and times for every list;
 //!   `list_conditions`: the parameters of the filtered lists as conditions of the filter language; `json`:
@@ -18,6 +20,7 @@ pub mod datasets;
 pub mod ingestion;
 pub mod json;
 pub mod list_conditions;
+pub mod media;
 pub mod metrics;
 pub mod models;
 pub mod observations;
@@ -54,6 +57,7 @@ pub fn mount(cfg: &mut web::ServiceConfig) {
             .configure(score_configs::routes)
             .configure(metrics::routes)
             .configure(datasets::routes)
+            .configure(media::routes)
             .default_service(web::to(error::not_found)),
     );
 }

@@ -129,7 +129,7 @@ pub fn mount(cfg: &mut web::ServiceConfig) {
 /// The policy of every UI answer: scripts, styles and images only from this server (no inline
 /// script, no `eval`), forms posted only here, never framed; no referrer to other sites.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
+     style-src 'self'; img-src 'self' data:; media-src 'self'; connect-src 'self'; font-src 'self'; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Adds the security headers to every answer of the UI scope, its errors included; pages are not

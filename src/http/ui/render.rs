@@ -9,7 +9,13 @@
 //! link targets limited to `http`, `https`, `mailto` and this site's paths, and images become
 //! links (nothing is loaded from elsewhere). The tests feed it `<script>`, `onerror=` and
 //! `javascript:` payloads in every shape.
+//!
+//! Media references (`@@@langfuseMedia:type=…|id=…|source=…@@@`, the strings SDKs leave where
+//! they cut out a file) are shown as the file itself, an image, a player or a link, when the page
+//! resolved them ([`with_media`]); else as a note saying which file is missing.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, TagEnd};
@@ -20,6 +26,68 @@ pub const SHOW_AT_MOST: usize = 64 * 1024;
 
 /// Objects and arrays deeper than this start folded in the tree.
 const OPEN_DEPTH: usize = 2;
+
+/// A media file a page may show: its type as stored and a link to its bytes that this server
+/// signed for the page's project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShownMedia {
+    pub content_type: String,
+    pub url: String,
+}
+
+thread_local! {
+    /// The media of the rendering in progress on this thread, by id. Rendering is synchronous
+    /// (nothing is awaited inside [`with_media`]), so this is the page's own map; it spares every
+    /// function of this module a parameter that only the leaves read.
+    static SHOWN_MEDIA: RefCell<HashMap<String, ShownMedia>> = RefCell::new(HashMap::new());
+}
+
+/// Runs `render` with `media` as the files its references resolve to; none outside it.
+pub fn with_media<R>(media: HashMap<String, ShownMedia>, render: impl FnOnce() -> R) -> R {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            SHOWN_MEDIA.with(|m| m.borrow_mut().clear());
+        }
+    }
+    SHOWN_MEDIA.with(|m| *m.borrow_mut() = media);
+    let _reset = Reset;
+    render()
+}
+
+/// The HTML of `text` if it is a media reference: the file, or a note that it is not available.
+fn media_html(text: &str) -> Option<String> {
+    use crate::domain::media::{presentation_of, MediaReference, Presentation};
+    let reference = MediaReference::parse(text)?;
+    let shown = SHOWN_MEDIA.with(|m| m.borrow().get(&reference.id).cloned());
+    let Some(shown) = shown else {
+        return Some(format!(
+            "<span class=\"media-missing\" title=\"{}\">[{} media not available]</span>",
+            escape(&reference.id),
+            escape(&reference.content_type)
+        ));
+    };
+    let url = escape(&shown.url);
+    let kind = escape(&shown.content_type);
+    let html = match presentation_of(&shown.content_type) {
+        Presentation::Image => format!(
+            "<figure class=\"media media-image\"><a href=\"{url}\" target=\"_blank\" rel=\"noopener\">\
+             <img src=\"{url}\" alt=\"{kind}\" loading=\"lazy\"></a><figcaption>{kind}</figcaption></figure>"
+        ),
+        Presentation::Audio => format!(
+            "<figure class=\"media media-audio\"><audio controls preload=\"metadata\" src=\"{url}\"></audio>\
+             <figcaption>{kind}</figcaption></figure>"
+        ),
+        Presentation::Video => format!(
+            "<figure class=\"media media-video\"><video controls preload=\"metadata\" src=\"{url}\"></video>\
+             <figcaption>{kind}</figcaption></figure>"
+        ),
+        Presentation::Link => format!(
+            "<a class=\"media media-file\" href=\"{url}\" download>{kind} file</a>"
+        ),
+    };
+    Some(html)
+}
 
 /// Text as HTML: `& < > " '` escaped (so it is safe in elements and quoted attributes).
 pub fn escape(text: &str) -> String {
@@ -271,6 +339,9 @@ fn part_html(part: &Value) -> String {
                 .and_then(|u| u.get("url").or(Some(u)))
                 .and_then(Value::as_str)
                 .unwrap_or("");
+            if let Some(html) = media_html(url) {
+                return html;
+            }
             let shown = if url.starts_with("data:") {
                 "an inline image".to_string()
             } else {
@@ -370,6 +441,9 @@ fn tree_into(out: &mut String, value: &Value, depth: usize) {
         Value::String(text) if text.contains('\n') || text.len() > 120 => {
             out.push_str(&markdown(text))
         }
+        Value::String(text) if text.starts_with("@@@langfuseMedia:") => {
+            out.push_str(&markdown(text))
+        }
         Value::String(text) => {
             let _ = write!(out, "<span class=\"json-string\">{}</span>", escape(text));
         }
@@ -386,6 +460,9 @@ fn tree_into(out: &mut String, value: &Value, depth: usize) {
 /// Markdown as HTML, safely: raw HTML is shown as text, link targets other than `http(s)`,
 /// `mailto` and paths become `#`, images become links to their address.
 pub fn markdown(text: &str) -> String {
+    if let Some(html) = media_html(text) {
+        return html;
+    }
     let mut options = Options::empty();
     options.insert(Options::ENABLE_TABLES);
     options.insert(Options::ENABLE_STRIKETHROUGH);
@@ -617,5 +694,45 @@ mod tests {
         // Text that is not JSON is shown as it is, and its raw form is the same text.
         let html = stored_value("plain *text*", None);
         assert!(html.contains("<em>text</em>") && html.contains(">plain *text*</pre>"));
+    }
+
+    #[test]
+    fn media_references_become_the_files_the_page_resolved() {
+        let reference = "@@@langfuseMedia:type=image/png|id=img_1|source=base64_data_uri@@@";
+        let audio = "@@@langfuseMedia:type=audio/wav|id=aud-2|source=bytes@@@";
+        let value = json!({"messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": reference}}]}],
+            "recording": audio, "doc": "@@@langfuseMedia:type=application/pdf|id=gone|source=bytes@@@"});
+        let media = HashMap::from([
+            (
+                "img_1".to_string(),
+                ShownMedia {
+                    content_type: "image/png".into(),
+                    url: "/api/public/media/img_1/download?a=1&b=\"x".into(),
+                },
+            ),
+            (
+                "aud-2".to_string(),
+                ShownMedia {
+                    content_type: "audio/wav".into(),
+                    url: "/api/public/media/aud-2/download?s=2".into(),
+                },
+            ),
+        ]);
+        let html = with_media(media, || value_html(&value));
+        assert!(
+            html.contains("<img src=\"/api/public/media/img_1/download?a=1&amp;b=&quot;x\""),
+            "{html}"
+        );
+        assert!(html.contains("<audio controls preload=\"metadata\" src=\"/api/public/media/aud-2/download?s=2\">"), "{html}");
+        assert!(
+            html.contains("[application/pdf media not available]"),
+            "{html}"
+        );
+        // Outside a page's rendering, nothing resolves.
+        assert!(value_html(&json!(reference)).contains("media not available"));
+        // A reference whose type is a payload stays text.
+        let hostile = format!("@@@langfuseMedia:type={IMG}|id=x|source=y@@@");
+        assert_inert(&value_html(&json!({ "a": hostile })));
     }
 }

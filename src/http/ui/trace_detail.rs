@@ -21,6 +21,10 @@
 //! against it by the write path, as any score naming a config; free-form scores remain.
 //!
 //! A trace of another project, or none, is the UI's 404; so is an observation of another trace.
+//!
+//! Media references in a panel's values are resolved against the member's project only, and shown
+//! through download links this server signs for the page (`http::api::media`), so a page loads
+//! media from its own origin and never another project's files.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -32,12 +36,15 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
 use crate::config::IngestionSettings;
+use crate::domain::media::MediaReference;
 use crate::domain::score_config::{ConfigDataType, UNKNOWN_CONFIG};
+use crate::http::api::media::MediaConfig;
 use crate::http::auth::ProjectMember;
 use crate::storage::clickhouse::observations::{self, ObservationView};
 use crate::storage::clickhouse::scores::{self, ScoreView};
 use crate::storage::clickhouse::trace_tree::ObservationOutline;
 use crate::storage::clickhouse::traces::TraceView;
+use crate::storage::media;
 use crate::storage::postgres::memberships;
 use crate::storage::score_configs::{ConfigCache, ScoreConfig};
 use crate::storage::trace_outline;
@@ -512,6 +519,61 @@ fn metadata_html(pairs: &[(String, String)]) -> String {
     render::tree_html(&Value::Object(object), 0)
 }
 
+/// The media a panel's values refer to, as the member's project has them, each with a download
+/// link signed for this page. A reference to another project's media, or to a file never uploaded,
+/// resolves to nothing (the page says the file is not available).
+async fn shown_media(
+    stores: &Stores,
+    config: &MediaConfig,
+    member: &ProjectMember,
+    values: &[&str],
+) -> Result<HashMap<String, render::ShownMedia>, UiError> {
+    let mut ids: Vec<String> = Vec::new();
+    for value in values {
+        for id in MediaReference::ids_in_text(value) {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    let now = chrono::Utc::now();
+    let records = media::by_ids(&stores.postgres, &member.project_id, &ids).await?;
+    Ok(records
+        .into_iter()
+        .filter(|r| r.is_uploaded())
+        .map(|record| {
+            let (url, _) = config.download_path(&member.project_id, &record, now);
+            (
+                record.id.clone(),
+                render::ShownMedia {
+                    content_type: record.content_type,
+                    url,
+                },
+            )
+        })
+        .collect())
+}
+
+/// The stored values of a trace that may hold media references.
+fn trace_values(trace: &TraceView) -> Vec<&str> {
+    let mut values: Vec<&str> = [trace.input.as_deref(), trace.output.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    values.extend(trace.metadata.iter().map(|(_, v)| v.as_str()));
+    values
+}
+
+/// The stored values of an observation that may hold media references.
+fn observation_values(o: &ObservationView) -> Vec<&str> {
+    let mut values: Vec<&str> = [o.input.as_deref(), o.output.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    values.extend(o.metadata.iter().map(|(_, v)| v.as_str()));
+    values
+}
+
 fn value_html(stored: Option<&str>, full_href: Option<&str>) -> String {
     match stored.filter(|s| !s.is_empty() && *s != "null") {
         Some(stored) => render::stored_value(stored, full_href),
@@ -703,6 +765,7 @@ async fn trace_page(
     path: web::Path<(String, String)>,
     stores: web::Data<Stores>,
     configs: web::Data<ConfigCache>,
+    media_config: web::Data<MediaConfig>,
     member: ProjectMember,
 ) -> Result<HttpResponse, UiError> {
     let (_, trace_id) = path.into_inner();
@@ -758,7 +821,11 @@ async fn trace_page(
         Some(o) => {
             let full_href =
                 (!full).then(|| format!("{}&full=1", with_query(&trace_path, Some(&o.id), &list)));
-            observation_panel_view(&project_id, o, shown, form, full_href.as_deref())
+            let files =
+                shown_media(&stores, &media_config, &member, &observation_values(o)).await?;
+            render::with_media(files, || {
+                observation_panel_view(&project_id, o, shown, form, full_href.as_deref())
+            })
         }
         None => {
             let full_href = (!full).then(|| {
@@ -766,7 +833,10 @@ async fn trace_page(
                 let sep = if base.contains('?') { '&' } else { '?' };
                 format!("{base}{sep}full=1")
             });
-            trace_panel(trace, shown, form, full_href.as_deref())
+            let files = shown_media(&stores, &media_config, &member, &trace_values(trace)).await?;
+            render::with_media(files, || {
+                trace_panel(trace, shown, form, full_href.as_deref())
+            })
         }
     };
     panel.notice = notice;
@@ -832,6 +902,7 @@ async fn observation_panel(
     path: web::Path<(String, String, String)>,
     stores: web::Data<Stores>,
     configs: web::Data<ConfigCache>,
+    media_config: web::Data<MediaConfig>,
     member: ProjectMember,
 ) -> Result<HttpResponse, UiError> {
     let (_, trace_id, observation_id) = path.into_inner();
@@ -876,16 +947,25 @@ async fn observation_panel(
     });
     let form = score_form(&configs, &member, &trace_path, Some(&observation.id), &list).await?;
     let authors = author_names(&stores, &member, &scores).await?;
-    let panel = observation_panel_view(
-        &project_id,
-        &observation,
-        ShownScores {
-            scores: &scores,
-            authors: &authors,
-        },
-        form,
-        full_href.as_deref(),
-    );
+    let files = shown_media(
+        &stores,
+        &media_config,
+        &member,
+        &observation_values(&observation),
+    )
+    .await?;
+    let panel = render::with_media(files, || {
+        observation_panel_view(
+            &project_id,
+            &observation,
+            ShownScores {
+                scores: &scores,
+                authors: &authors,
+            },
+            form,
+            full_href.as_deref(),
+        )
+    });
     html(&PanelFragment { panel })
 }
 
