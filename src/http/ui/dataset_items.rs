@@ -192,8 +192,7 @@ async fn items_page(
     )
     .await?;
     let project_id = member.project_id.as_str();
-    let (previous_href, next_href) =
-        pager(&format!("{}/items", head.href), page, total, PAGE_SIZE);
+    let (previous_href, next_href) = pager(&format!("{}/items", head.href), page, total, PAGE_SIZE);
     let page = ItemsPage {
         shell: Shell::of_project(
             &stores,
@@ -495,9 +494,15 @@ async fn set_status(
     };
     let project_id = member.project_id.as_str();
     let location = if back == "items" {
-        format!("{}/items?done={done}", dataset_href(project_id, &dataset_id))
+        format!(
+            "{}/items?done={done}",
+            dataset_href(project_id, &dataset_id)
+        )
     } else {
-        format!("{}?done={done}", item_href(project_id, &dataset_id, &item_id))
+        format!(
+            "{}?done={done}",
+            item_href(project_id, &dataset_id, &item_id)
+        )
     };
     Ok(see_other(&location))
 }

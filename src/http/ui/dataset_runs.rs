@@ -284,7 +284,14 @@ fn read_query(query: &str) -> (Vec<String>, u64) {
             "runs" if !value.is_empty() && !runs.iter().any(|r| *r == value) => {
                 runs.push(value.into_owned())
             }
-            "page" => page = value.trim().parse::<u64>().ok().filter(|p| *p >= 1).unwrap_or(1),
+            "page" => {
+                page = value
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|p| *p >= 1)
+                    .unwrap_or(1)
+            }
             _ => {}
         }
     }
@@ -396,13 +403,10 @@ async fn render_compare(
                 .collect(),
         );
     }
-    let mut all_targets: Vec<RunItemTarget> = by_run
-        .iter()
-        .flat_map(|m| m.values().cloned())
-        .collect();
-    all_targets.sort_by(|a, b| {
-        (&a.trace_id, &a.observation_id).cmp(&(&b.trace_id, &b.observation_id))
-    });
+    let mut all_targets: Vec<RunItemTarget> =
+        by_run.iter().flat_map(|m| m.values().cloned()).collect();
+    all_targets
+        .sort_by(|a, b| (&a.trace_id, &a.observation_id).cmp(&(&b.trace_id, &b.observation_id)));
     all_targets.dedup();
     let figures = if runs.is_empty() {
         HashMap::new()
@@ -539,7 +543,13 @@ async fn run_page(
 mod tests {
     use super::*;
 
-    fn figure(name: &str, data_type: &str, average: f64, categories: &str, count: u64) -> ScoreFigure {
+    fn figure(
+        name: &str,
+        data_type: &str,
+        average: f64,
+        categories: &str,
+        count: u64,
+    ) -> ScoreFigure {
         ScoreFigure {
             trace_id: "t".into(),
             name: name.into(),
@@ -560,7 +570,14 @@ mod tests {
         ];
         let chips = score_chips(&scores);
         assert_eq!(chips.len(), 2);
-        assert_eq!((chips[0].name.as_str(), chips[0].value.as_str(), chips[0].count), ("accuracy", "0.6", 3));
+        assert_eq!(
+            (
+                chips[0].name.as_str(),
+                chips[0].value.as_str(),
+                chips[0].count
+            ),
+            ("accuracy", "0.6", 3)
+        );
         assert_eq!(chips[1].value, "curt, polite");
     }
 
@@ -596,7 +613,10 @@ mod tests {
         assert_eq!(column.total_cost, "$0.006");
         assert_eq!(column.avg_cost, "$0.003");
         let none = run_column(&run, "/x".into(), &[&missing]);
-        assert_eq!((none.avg_latency.as_str(), none.total_cost.as_str()), ("–", "–"));
+        assert_eq!(
+            (none.avg_latency.as_str(), none.total_cost.as_str()),
+            ("–", "–")
+        );
     }
 
     #[test]
@@ -604,10 +624,7 @@ mod tests {
         let (runs, page) = read_query("runs=b&runs=a&runs=b&page=3&runs=");
         assert_eq!(runs, vec!["b".to_string(), "a".to_string()]);
         assert_eq!(page, 3);
-        assert_eq!(
-            compare_href("/c", &runs, 2),
-            "/c?runs=b&runs=a&page=2"
-        );
+        assert_eq!(compare_href("/c", &runs, 2), "/c?runs=b&runs=a&page=2");
         assert_eq!(compare_href("/c", &[], 1), "/c");
     }
 
@@ -624,7 +641,11 @@ mod tests {
             ..RunItemResult::default()
         };
         let cell = cell_view("p", &target, Some(&result));
-        assert!(!cell.output_html.contains("<script>"), "{}", cell.output_html);
+        assert!(
+            !cell.output_html.contains("<script>"),
+            "{}",
+            cell.output_html
+        );
         assert_eq!(cell.trace_href, "/project/p/traces/t%201?observation=o%2F1");
         let whole = cell_view(
             "p",
@@ -634,6 +655,10 @@ mod tests {
                 ..result
             }),
         );
-        assert!(!whole.output_html.contains("<script>"), "{}", whole.output_html);
+        assert!(
+            !whole.output_html.contains("<script>"),
+            "{}",
+            whole.output_html
+        );
     }
 }

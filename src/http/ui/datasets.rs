@@ -16,7 +16,9 @@ use serde_json::Value;
 use crate::domain::dataset;
 use crate::http::auth::ProjectMember;
 use crate::storage::postgres::dataset_overview::{self, DatasetCounts};
-use crate::storage::postgres::datasets::{self as store, Dataset, DatasetUpsert, DatasetWriteError};
+use crate::storage::postgres::datasets::{
+    self as store, Dataset, DatasetUpsert, DatasetWriteError,
+};
 use crate::storage::Stores;
 
 use super::error::{html, html_with_status, see_other, UiError};
@@ -43,11 +45,7 @@ pub fn datasets_href(project_id: &str) -> String {
 
 /// `/project/{projectId}/datasets/{datasetId}`.
 pub fn dataset_href(project_id: &str, dataset_id: &str) -> String {
-    format!(
-        "{}/{}",
-        datasets_href(project_id),
-        path_segment(dataset_id)
-    )
+    format!("{}/{}", datasets_href(project_id), path_segment(dataset_id))
 }
 
 /// A name as its folder (all before the last `/`, empty without one) and its own part.
@@ -66,9 +64,7 @@ pub fn json_field(label: &str, text: &str) -> Result<Option<Value>, String> {
         return Ok(None);
     }
     serde_json::from_str(text).map(Some).map_err(|e| {
-        format!(
-            "{label} is not valid JSON ({e}). Text goes in double quotes, like \"this\"."
-        )
+        format!("{label} is not valid JSON ({e}). Text goes in double quotes, like \"this\".")
     })
 }
 
@@ -307,7 +303,8 @@ async fn render_list(
     )
     .await?;
     let ids: Vec<String> = datasets.iter().map(|d| d.id.clone()).collect();
-    let counts = dataset_overview::dataset_counts(&stores.postgres, &member.project_id, &ids).await?;
+    let counts =
+        dataset_overview::dataset_counts(&stores.postgres, &member.project_id, &ids).await?;
     let (previous_href, next_href) = pager(&datasets_href(&project_id), page, total, PAGE_SIZE);
     let page = DatasetsPage {
         shell: Shell::of_project(
