@@ -40,6 +40,7 @@ mod ui_browser_score_configs;
 mod ui_browser_trace_detail;
 mod ui_browser_traces;
 mod ui_dashboards;
+mod ui_datasets;
 mod ui_models;
 mod ui_prompts;
 mod ui_score_configs;
