@@ -34,6 +34,7 @@ mod torture;
 mod ui_accounts;
 mod ui_browser;
 mod ui_browser_dashboards;
+mod ui_browser_datasets;
 mod ui_browser_models;
 mod ui_browser_prompts;
 mod ui_browser_score_configs;
