@@ -277,6 +277,7 @@ async fn two_sdk_runs_compare_side_by_side_with_their_totals() {
         row.contains("support-questions") && row.contains('3') && row.contains('2'),
         "{row}"
     );
+    browser.screenshot("datasets-10-list-with-runs").await;
     browser.click(".datasets-table td.dataset-name a").await;
     wait_for_prefix(&browser, &format!("{PROJECT}/datasets/")).await;
     let runs = browser.text("#runs").await;
@@ -284,7 +285,7 @@ async fn two_sdk_runs_compare_side_by_side_with_their_totals() {
         runs.contains("baseline") && runs.contains("candidate"),
         "{runs}"
     );
-    browser.screenshot("datasets-10-runs").await;
+    browser.screenshot("datasets-10-runs-of-a-dataset").await;
 
     // The two newest runs start chosen; compare them.
     browser.click("#compare-button").await;

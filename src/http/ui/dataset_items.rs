@@ -71,9 +71,9 @@ pub fn item_href(project_id: &str, dataset_id: &str, item_id: &str) -> String {
     )
 }
 
-/// An id short enough for a table: whole up to 12 characters, else its first 8 and `…`.
+/// An id short enough for a table: whole up to 24 characters, else its first 8 and `…`.
 pub fn short_id(id: &str) -> String {
-    if id.chars().count() <= 12 {
+    if id.chars().count() <= 24 {
         id.to_string()
     } else {
         format!("{}…", id.chars().take(8).collect::<String>())
