@@ -526,3 +526,136 @@ async fn runs_compare_item_by_item_with_their_outputs_figures_and_totals() {
             && html.contains("name=\"source_trace_id\" value=\"t-a1\"")
     );
 }
+
+/// Seeds a dataset of `items` items and two runs over all of them (a trace with a generation and
+/// a score per item and run, through the ingestion API; run items through `dataset-run-items`),
+/// then times the comparison's first page (each run's totals over all its items, outputs of 50
+/// items) and a deep page; the medians in milliseconds, as the browser waits for them.
+async fn time_a_comparison(items: usize) -> (f64, f64) {
+    use std::time::Instant;
+
+    let (app, key) = crate::ui_trace_detail::boot_app().await;
+    let owner = UiClient::new(&app);
+    assert_eq!(
+        owner
+            .sign_in("owner@example.com", "initial password")
+            .await
+            .status(),
+        303
+    );
+    let dataset = app
+        .post_as("/api/public/v2/datasets", &key, &json!({"name": "timed"}))
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    let dataset_id = dataset["id"].as_str().unwrap().to_string();
+    let seeding = Instant::now();
+    let mut envelopes = Vec::new();
+    for i in 0..items {
+        for run in ["a", "b"] {
+            let id = format!("t-{run}-{i}");
+            let answer = format!("Answer {i} of run {run}: {}", "words ".repeat(40));
+            envelopes.extend(run_trace(
+                &id,
+                json!(answer),
+                500 + i as i64 % 900,
+                0.0001,
+                (i % 3) as f64 / 2.0,
+            ));
+        }
+    }
+    for chunk in envelopes.chunks(600) {
+        app.ingest_accepted(&key, &json!({ "batch": chunk })).await;
+    }
+    let posts: Vec<(String, Value)> = (0..items)
+        .map(|i| {
+            (
+                "/api/public/dataset-items".to_string(),
+                json!({"datasetName": "timed", "id": format!("item-{i}"),
+                       "input": {"question": format!("Question {i}: {}", "text ".repeat(30))},
+                       "expectedOutput": format!("Expected {i}")}),
+            )
+        })
+        .collect();
+    for chunk in posts.chunks(16) {
+        let sent = chunk
+            .iter()
+            .map(|(path, body)| app.post_as(path, &key, body));
+        for response in futures::future::join_all(sent).await {
+            assert_eq!(response.status(), 200);
+        }
+    }
+    let links: Vec<Value> = (0..items)
+        .flat_map(|i| {
+            ["a", "b"].map(|run| {
+                json!({"runName": format!("run-{run}"), "datasetItemId": format!("item-{i}"),
+                       "traceId": format!("t-{run}-{i}")})
+            })
+        })
+        .collect();
+    for chunk in links.chunks(16) {
+        let sent = chunk
+            .iter()
+            .map(|body| app.post_as("/api/public/dataset-run-items", &key, body));
+        for response in futures::future::join_all(sent).await {
+            assert_eq!(response.status(), 200);
+        }
+    }
+    assert!(app.wait_until_written().await);
+    println!(
+        "seeded {items} items, {} traces and {} run items in {:.0} s",
+        2 * items,
+        2 * items,
+        seeding.elapsed().as_secs_f64()
+    );
+    let (_, runs) = app.get_json("/api/public/datasets/timed/runs", &key).await;
+    let ids: Vec<String> = runs["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    let compare = format!(
+        "/project/boot-project/datasets/{dataset_id}/compare?runs={}&runs={}",
+        ids[0], ids[1]
+    );
+    let mut medians = Vec::new();
+    for page in [1, items.div_ceil(50)] {
+        let path = format!("{compare}&page={page}");
+        let mut times = Vec::new();
+        for _ in 0..7 {
+            let started = Instant::now();
+            let (status, html) = owner.page(&path).await;
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+            assert_eq!(status, 200);
+            assert!(html.contains("Answer "), "outputs shown");
+            assert!(
+                html.contains(&format!(">{items}<")),
+                "totals over every item"
+            );
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "compare page {page} of two runs of {items} items: median {:.0} ms (min {:.0}, max {:.0})",
+            times[times.len() / 2],
+            times[0],
+            times[times.len() - 1]
+        );
+        medians.push(times[times.len() / 2]);
+    }
+    (medians[0], medians[1])
+}
+
+#[tokio::test]
+async fn a_comparison_of_two_runs_of_200_items_opens() {
+    let (first, last) = time_a_comparison(200).await;
+    assert!(first < 3_000.0 && last < 3_000.0, "{first} ms, {last} ms");
+}
+
+#[tokio::test]
+#[ignore = "a measurement: cargo test --release --test api a_comparison_of_two_runs_of_1000 -- --ignored --nocapture"]
+async fn a_comparison_of_two_runs_of_1000_items_opens() {
+    let (first, last) = time_a_comparison(1_000).await;
+    assert!(first < 5_000.0 && last < 5_000.0, "{first} ms, {last} ms");
+}
