@@ -323,6 +323,23 @@ async fn two_sdk_runs_compare_side_by_side_with_their_totals() {
     );
     browser.screenshot("datasets-11-compare").await;
 
+    // An item's page lists both runs' results for it.
+    let dataset_path = compare.split("/compare").next().unwrap().to_string();
+    browser.goto(&format!("{dataset_path}/items/markup")).await;
+    let item_runs = browser.text("#item-runs").await;
+    assert!(
+        item_runs.contains("baseline")
+            && item_runs.contains("candidate")
+            && item_runs.contains("<b>Unsafe</b> markup stays text."),
+        "{item_runs}"
+    );
+    assert!(browser
+        .text("#item-input-view")
+        .await
+        .contains("<img src=x onerror=alert(1)>"));
+    browser.screenshot("datasets-11b-item-with-runs").await;
+    browser.goto(&compare).await;
+
     // One run's own page.
     browser.click("#compare-table thead th.run-col a").await;
     wait_for_prefix(&browser, &format!("{PROJECT}/datasets/")).await;
