@@ -414,6 +414,17 @@ async fn runs_compare_item_by_item_with_their_outputs_figures_and_totals() {
     assert_eq!(status, 200);
     assert!(html.contains("run-a") && html.contains("run-b"));
     assert!(html.contains(&format!("value=\"{run_a}\"")));
+    // Each run's figures over all its items, in the runs table too.
+    let row_a = html
+        .split(&format!("data-run-id=\"{run_a}\""))
+        .nth(1)
+        .unwrap()
+        .split("</tr>")
+        .next()
+        .unwrap();
+    for figure in ["2.00s", "$0.004", "accuracy", ">0.5<"] {
+        assert!(row_a.contains(figure), "run A's {figure}: {row_a}");
+    }
 
     let (status, html) = owner
         .page(&format!("{dataset_page}/compare?runs={run_a}&runs={run_b}"))

@@ -213,7 +213,7 @@ pub struct RunColumn {
 }
 
 /// The figures of a run over the results of its items.
-fn run_column(run: &DatasetRun, run_href: String, results: &[&RunItemResult]) -> RunColumn {
+pub fn run_column(run: &DatasetRun, run_href: String, results: &[&RunItemResult]) -> RunColumn {
     let latencies: Vec<f64> = results.iter().filter_map(|r| r.latency_secs).collect();
     let costs: Vec<f64> = results.iter().filter_map(|r| r.total_cost).collect();
     let total_cost: f64 = costs.iter().sum();

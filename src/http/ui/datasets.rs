@@ -8,6 +8,8 @@
 //! updates a dataset of the same name, the form refuses a name in use: people creating a dataset
 //! mean a new one. Members, admins and owners write (`datasets:CUD`), viewers read.
 
+use std::collections::HashMap;
+
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use askama::Template;
@@ -15,12 +17,14 @@ use serde_json::Value;
 
 use crate::domain::dataset;
 use crate::http::auth::ProjectMember;
+use crate::storage::clickhouse::dataset_compare::{self, RunItemResult, RunItemTarget};
 use crate::storage::postgres::dataset_overview::{self, DatasetCounts};
 use crate::storage::postgres::datasets::{
-    self as store, Dataset, DatasetUpsert, DatasetWriteError,
+    self as store, Dataset, DatasetRun, DatasetUpsert, DatasetWriteError,
 };
 use crate::storage::Stores;
 
+use super::dataset_runs::{run_column, RunColumn, ScoreChip};
 use super::error::{html, html_with_status, see_other, UiError};
 use super::path_segment;
 use super::render;
@@ -401,8 +405,16 @@ pub struct RunRow {
     pub href: String,
     pub description: String,
     pub items: u64,
+    /// Over all its items; `–` when not measured.
+    pub avg_latency: String,
+    pub total_cost: String,
+    pub scores: Vec<ScoreChip>,
     pub created: ShownTime,
 }
+
+/// The run items the runs table reads figures for at most; a page of runs with more shows
+/// their counts alone (the comparison still has every figure).
+const RUN_FIGURES_AT_MOST: u64 = 20_000;
 
 #[derive(Template)]
 #[template(path = "datasets/runs.html")]
@@ -447,6 +459,7 @@ async fn runs_page(
     let run_ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
     let counts =
         dataset_overview::run_item_counts(&stores.postgres, &member.project_id, &run_ids).await?;
+    let figures = run_figures(&stores, &member, &runs, &head.href, &run_ids).await?;
     let (previous_href, next_href) = pager(&head.href, page, total, PAGE_SIZE);
     let page = RunsPage {
         shell: Shell::of_project(
@@ -464,13 +477,31 @@ async fn runs_page(
         },
         runs: runs
             .iter()
-            .map(|r| RunRow {
-                href: run_href(&head.href, &r.id),
-                id: r.id.clone(),
-                name: r.name.clone(),
-                description: r.description.clone().unwrap_or_default(),
-                items: counts.get(&r.id).copied().unwrap_or(0),
-                created: ShownTime::new(r.created_at),
+            .map(|r| {
+                let measured = figures.get(&r.id);
+                RunRow {
+                    href: run_href(&head.href, &r.id),
+                    id: r.id.clone(),
+                    name: r.name.clone(),
+                    description: r.description.clone().unwrap_or_default(),
+                    items: counts.get(&r.id).copied().unwrap_or(0),
+                    avg_latency: measured.map_or_else(|| "–".into(), |c| c.avg_latency.clone()),
+                    total_cost: measured.map_or_else(|| "–".into(), |c| c.total_cost.clone()),
+                    scores: figures
+                        .get(&r.id)
+                        .map(|c| {
+                            c.scores
+                                .iter()
+                                .map(|s| ScoreChip {
+                                    name: s.name.clone(),
+                                    value: s.value.clone(),
+                                    count: s.count,
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    created: ShownTime::new(r.created_at),
+                }
             })
             .collect(),
         page,
@@ -483,6 +514,58 @@ async fn runs_page(
         head,
     };
     html(&page)
+}
+
+/// Each run's figures over all its items (the last record of each item), by run id; none when
+/// the page's runs hold more than [`RUN_FIGURES_AT_MOST`] run items.
+async fn run_figures(
+    stores: &Stores,
+    member: &ProjectMember,
+    runs: &[DatasetRun],
+    dataset_href: &str,
+    run_ids: &[String],
+) -> Result<HashMap<String, RunColumn>, UiError> {
+    let Some(links) = dataset_overview::run_item_links(
+        &stores.postgres,
+        &member.project_id,
+        run_ids,
+        RUN_FIGURES_AT_MOST,
+    )
+    .await?
+    else {
+        return Ok(HashMap::new());
+    };
+    let mut by_run: HashMap<&str, HashMap<&str, RunItemTarget>> = HashMap::new();
+    for link in &links {
+        by_run.entry(link.run_id.as_str()).or_default().insert(
+            link.item_id.as_str(),
+            RunItemTarget {
+                trace_id: link.trace_id.clone(),
+                observation_id: link.observation_id.clone(),
+            },
+        );
+    }
+    let mut targets: Vec<RunItemTarget> =
+        by_run.values().flat_map(|m| m.values().cloned()).collect();
+    targets.sort_by(|a, b| (&a.trace_id, &a.observation_id).cmp(&(&b.trace_id, &b.observation_id)));
+    targets.dedup();
+    let results =
+        dataset_compare::results(&stores.clickhouse, &member.project_id, &targets, false).await?;
+    let empty = RunItemResult::default();
+    Ok(runs
+        .iter()
+        .filter_map(|run| {
+            let items = by_run.get(run.id.as_str())?;
+            let measured: Vec<&RunItemResult> = items
+                .values()
+                .map(|t| results.get(t).unwrap_or(&empty))
+                .collect();
+            Some((
+                run.id.clone(),
+                run_column(run, run_href(dataset_href, &run.id), &measured),
+            ))
+        })
+        .collect())
 }
 
 #[cfg(test)]

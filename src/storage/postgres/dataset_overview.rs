@@ -129,3 +129,50 @@ pub async fn runs_of_item(
         })
         .collect())
 }
+
+/// One run item as the run's figures need it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunItemLink {
+    pub run_id: String,
+    pub item_id: String,
+    pub trace_id: String,
+    pub observation_id: Option<String>,
+}
+
+/// The run items of the given runs, in the order they were recorded, at most `limit` (`None`
+/// when there are more: the caller leaves the figures out rather than show part of them).
+pub async fn run_item_links(
+    pool: &Pool,
+    project: &ProjectId,
+    run_ids: &[String],
+    limit: u64,
+) -> anyhow::Result<Option<Vec<RunItemLink>>> {
+    if run_ids.is_empty() {
+        return Ok(Some(Vec::new()));
+    }
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT dataset_run_id, dataset_item_id, trace_id, NULLIF(observation_id, '') AS observation_id
+               FROM dataset_run_items
+              WHERE project_id = $1 AND dataset_run_id = ANY($2)
+              ORDER BY created_at, id
+              LIMIT $3",
+            &[&project.as_str(), &run_ids, &(limit as i64 + 1)],
+        )
+        .await
+        .context("postgres: reading the items of runs")?;
+    if rows.len() as u64 > limit {
+        return Ok(None);
+    }
+    Ok(Some(
+        rows.iter()
+            .map(|row| RunItemLink {
+                run_id: row.get(0),
+                item_id: row.get(1),
+                trace_id: row.get(2),
+                observation_id: row.get(3),
+            })
+            .collect(),
+    ))
+}
