@@ -135,6 +135,26 @@ async fn members_create_datasets_and_items_viewers_read_them_and_forgeries_fail(
     }
     let (_, datasets) = app.get_json("/api/public/v2/datasets", key).await;
     assert_eq!(datasets["data"].as_array().unwrap().len(), 1, "{datasets}");
+    // NUL, which PostgreSQL cannot store, is dropped, as the API drops it.
+    let response = team
+        .member
+        .submit(
+            &list,
+            &list,
+            &[
+                ("name", "nul\u{0}ed"),
+                ("description", "a\u{0}b"),
+                ("metadata", r#"{"k": "v\u0000w"}"#),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    let (status, nul) = api_dataset(app, key, "nuled").await;
+    assert_eq!(status, 200, "{nul}");
+    assert_eq!(
+        (&nul["description"], &nul["metadata"]),
+        (&json!("ab"), &json!({"k": "vw"}))
+    );
 
     // A VIEWER's write is refused, and so is a form without the page's token.
     let response = team

@@ -257,7 +257,9 @@ impl ItemForm {
 
     /// The values as a write of a new item sends them (an empty field: none).
     pub fn new_item(&self) -> Result<ItemChanges, String> {
-        let nonempty = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        let nonempty = |s: &str| {
+            Some(super::datasets::without_nul(s).trim().to_string()).filter(|s| !s.is_empty())
+        };
         let source_trace_id = nonempty(&self.source_trace_id);
         Ok(ItemChanges {
             input: json_field("Input", &self.input)?,

@@ -61,15 +61,17 @@ pub fn folder_and_leaf(name: &str) -> (String, String) {
 }
 
 /// A JSON field of a form: empty is `None`; anything else must be JSON, or the refusal says
-/// where it is not.
+/// where it is not. NUL characters, which PostgreSQL cannot store, are dropped, as the API does.
 pub fn json_field(label: &str, text: &str) -> Result<Option<Value>, String> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
     }
-    serde_json::from_str(text).map(Some).map_err(|e| {
-        format!("{label} is not valid JSON ({e}). Text goes in double quotes, like \"this\".")
-    })
+    serde_json::from_str(text)
+        .map(|value| Some(dataset::without_nul(value)))
+        .map_err(|e| {
+            format!("{label} is not valid JSON ({e}). Text goes in double quotes, like \"this\".")
+        })
 }
 
 /// A value as a form shows it for editing: indented JSON.
@@ -87,6 +89,11 @@ pub fn value_html(value: Option<&Value>) -> String {
         Some(v) => render::value_html(v),
         None => String::new(),
     }
+}
+
+/// Form text without NUL characters, which PostgreSQL cannot store (the API drops them too).
+pub fn without_nul(text: &str) -> String {
+    text.replace('\0', "")
 }
 
 pub fn require_writer(member: &ProjectMember) -> Result<(), UiError> {
@@ -230,8 +237,8 @@ impl DatasetForm {
 
     /// The dataset the form asks for, or why not.
     pub fn upsert(&self) -> Result<DatasetUpsert, String> {
-        let name = dataset::dataset_name(&self.name)?;
-        let description = Some(self.description.trim())
+        let name = dataset::dataset_name(&without_nul(&self.name))?;
+        let description = Some(without_nul(&self.description).trim())
             .filter(|d| !d.is_empty())
             .map(str::to_string);
         Ok(DatasetUpsert {
@@ -589,6 +596,10 @@ mod tests {
             Ok(Some(serde_json::json!({"a": [1, "b"]})))
         );
         assert_eq!(json_field("Input", "\"text\""), Ok(Some("text".into())));
+        assert_eq!(
+            json_field("Input", "{\"a\\u0000\": \"b\\u0000c\"}"),
+            Ok(Some(serde_json::json!({"a": "bc"})))
+        );
         let refused = json_field("Input", "plain words").unwrap_err();
         assert!(refused.starts_with("Input is not valid JSON"), "{refused}");
     }
