@@ -320,6 +320,29 @@ async fn members_create_datasets_and_items_viewers_read_them_and_forgeries_fail(
     assert_eq!(status, 404);
     let (status, _) = team.owner.page(&format!("{items_page}/nope")).await;
     assert_eq!(status, 404);
+
+    // An item id with `/`, `+`, `%` and a space opens, edits and archives at its encoded path.
+    let odd_id = "faq/1+1 = 100%";
+    let response = app
+        .post_as(
+            "/api/public/dataset-items",
+            key,
+            &json!({"datasetName": "evals/capitals & co", "id": odd_id, "input": {"country": "Peru"}}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let (_, html) = team.owner.page(&items_page).await;
+    let odd_href = format!("{items_page}/{}", encoded(odd_id));
+    assert!(html.contains(&format!("href=\"{odd_href}\"")), "{html}");
+    let (status, html) = team.owner.page(&odd_href).await;
+    assert_eq!(status, 200);
+    assert!(html.contains(odd_id));
+    let response = team
+        .owner
+        .submit(&odd_href, &format!("{odd_href}/archive"), &[])
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(api_item(app, key, odd_id).await["status"], "ARCHIVED");
 }
 
 fn at(minutes_ago: i64, plus_ms: i64) -> String {

@@ -176,7 +176,7 @@ async fn items_page(
     path: web::Path<(String, String)>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, UiError> {
-    let dataset = load_dataset(&stores, &member, &path.1).await?;
+    let dataset = load_dataset(&stores, &member, &super::datasets::decoded(&path.1)).await?;
     let page = page_number(query.page.as_deref());
     let head = DatasetHead::of(&stores, &member, &dataset, "items").await?;
     let filter = ItemFilter {
@@ -411,6 +411,10 @@ async fn item_page(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, UiError> {
     let (_, dataset_id, item_id) = path.into_inner();
+    let (dataset_id, item_id) = (
+        super::datasets::decoded(&dataset_id),
+        super::datasets::decoded(&item_id),
+    );
     let item = load_item(&stores, &member, &dataset_id, &item_id).await?;
     render_item(
         &stores,
@@ -432,6 +436,10 @@ async fn edit_item(
 ) -> Result<HttpResponse, UiError> {
     require_writer(&member)?;
     let (_, dataset_id, item_id) = path.into_inner();
+    let (dataset_id, item_id) = (
+        super::datasets::decoded(&dataset_id),
+        super::datasets::decoded(&item_id),
+    );
     let item = load_item(&stores, &member, &dataset_id, &item_id).await?;
     let form = form.into_inner();
     let refusal = match form.edit() {
@@ -482,6 +490,10 @@ async fn set_status(
 ) -> Result<HttpResponse, UiError> {
     require_writer(member)?;
     let (_, dataset_id, item_id) = path;
+    let (dataset_id, item_id) = (
+        super::datasets::decoded(&dataset_id),
+        super::datasets::decoded(&item_id),
+    );
     load_item(stores, member, &dataset_id, &item_id).await?;
     store::set_item_status(&stores.postgres, &member.project_id, &item_id, status)
         .await

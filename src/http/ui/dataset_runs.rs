@@ -510,7 +510,7 @@ async fn compare_page(
     member: ProjectMember,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, UiError> {
-    let dataset = load_dataset(&stores, &member, &path.1).await?;
+    let dataset = load_dataset(&stores, &member, &super::datasets::decoded(&path.1)).await?;
     let (runs, page) = read_query(req.query_string());
     render_compare(&stores, &member, &dataset, runs, page, None).await
 }
@@ -522,6 +522,10 @@ async fn run_page(
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, UiError> {
     let (_, dataset_id, run_id) = path.into_inner();
+    let (dataset_id, run_id) = (
+        super::datasets::decoded(&dataset_id),
+        super::datasets::decoded(&run_id),
+    );
     let dataset = load_dataset(&stores, &member, &dataset_id).await?;
     let run = store::get_run(&stores.postgres, &member.project_id, &run_id)
         .await?

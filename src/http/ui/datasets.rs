@@ -91,6 +91,14 @@ pub fn value_html(value: Option<&Value>) -> String {
     }
 }
 
+/// A path segment's id, fully percent-decoded: the router leaves `%2F`, `%25` and `%2B` encoded
+/// within a segment, and item ids, chosen by clients, may hold `/`, `%` or `+`.
+pub fn decoded(raw: &str) -> String {
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 /// Form text without NUL characters, which PostgreSQL cannot store (the API drops them too).
 pub fn without_nul(text: &str) -> String {
     text.replace('\0', "")
@@ -452,7 +460,7 @@ async fn runs_page(
     path: web::Path<(String, String)>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, UiError> {
-    let dataset = load_dataset(&stores, &member, &path.1).await?;
+    let dataset = load_dataset(&stores, &member, &decoded(&path.1)).await?;
     let page = page_number(query.page.as_deref());
     let head = DatasetHead::of(&stores, &member, &dataset, "runs").await?;
     let (runs, total) = store::list_runs(
