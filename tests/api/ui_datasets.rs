@@ -244,6 +244,36 @@ async fn members_create_datasets_and_items_viewers_read_them_and_forgeries_fail(
     let (_, html) = team.viewer.page(&items_page).await;
     assert!(html.contains(&item_id[..8]) && !html.contains(PAYLOAD));
 
+    // A VIEWER adds and edits nothing.
+    let (_, before) = app
+        .get_json(
+            "/api/public/dataset-items?datasetName=evals%2Fcapitals%20%26%20co",
+            key,
+        )
+        .await;
+    for action in [create.clone(), format!("{items_page}/{item_id}")] {
+        let response = team
+            .viewer
+            .submit(
+                &items_page,
+                &action,
+                &[
+                    ("dataset_id", &dataset_id),
+                    ("input", r#"{"country": "Chile"}"#),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), 403, "{action}");
+    }
+    let (_, after) = app
+        .get_json(
+            "/api/public/dataset-items?datasetName=evals%2Fcapitals%20%26%20co",
+            key,
+        )
+        .await;
+    assert_eq!(before["data"], after["data"]);
+    assert_eq!(after["data"].as_array().unwrap().len(), 1, "{after}");
+
     // Edit: an emptied field is cleared, the schema still holds.
     let item_href = format!("{items_page}/{item_id}");
     let response = team
