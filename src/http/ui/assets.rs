@@ -25,7 +25,7 @@ impl Asset {
     }
 }
 
-static ASSETS: LazyLock<[Asset; 9]> = LazyLock::new(|| {
+static ASSETS: LazyLock<[Asset; 10]> = LazyLock::new(|| {
     [
         Asset::new(
             "app.css",
@@ -71,6 +71,11 @@ static ASSETS: LazyLock<[Asset; 9]> = LazyLock::new(|| {
             "dashboards.js",
             "text/javascript; charset=utf-8",
             include_str!("assets/dashboards.js"),
+        ),
+        Asset::new(
+            "datasets.css",
+            "text/css; charset=utf-8",
+            include_str!("assets/datasets.css"),
         ),
     ]
 });
@@ -118,6 +123,11 @@ pub fn dashboards_js_url() -> &'static str {
     &ASSETS[8].url
 }
 
+/// The datasets pages' styles (`datasets.rs`, `dataset_items.rs`, `dataset_runs.rs`).
+pub fn datasets_css_url() -> &'static str {
+    &ASSETS[9].url
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/static/{hash}/{name}", web::get().to(serve));
 }
@@ -156,6 +166,7 @@ mod tests {
             ("trace.css", include_str!("assets/trace.css")),
             ("prompts.css", include_str!("assets/prompts.css")),
             ("dashboards.css", include_str!("assets/dashboards.css")),
+            ("datasets.css", include_str!("assets/datasets.css")),
         ] {
             for rule in css.split('}') {
                 let Some((selector, body)) = rule.rsplit_once('{') else {

@@ -33,6 +33,10 @@
 //! widgets, editor, arranging); both read their figures through `figures` (the metrics
 //! engine's rows as typed series) and draw them with `charts` (askama-rendered SVG and tables,
 //! every label escaped there; pages include that markup with `|safe`).
+//!
+//! `datasets` is the datasets list and a dataset's runs, `dataset_items` its items (create,
+//! edit, archive, and "add to dataset" from a trace's page), `dataset_runs` a run and the
+//! comparison of runs item by item; they write through the dataset API's storage.
 
 pub mod account;
 pub mod assets;
@@ -40,6 +44,9 @@ pub mod charts;
 pub mod cookies;
 pub mod csrf;
 pub mod dashboards;
+pub mod dataset_items;
+pub mod dataset_runs;
+pub mod datasets;
 pub mod error;
 pub mod figures;
 pub mod home;
@@ -122,6 +129,9 @@ pub fn mount(cfg: &mut web::ServiceConfig) {
             .configure(users::routes)
             .configure(prompts::routes)
             .configure(scores::routes)
+            .configure(datasets::routes)
+            .configure(dataset_items::routes)
+            .configure(dataset_runs::routes)
             .default_service(web::to(error::not_found_page)),
     );
 }

@@ -206,6 +206,8 @@ pub struct PanelView {
     pub metadata_html: String,
     pub scores: Vec<ScoreRowView>,
     pub score_form: Option<ScoreForm>,
+    /// "Add to dataset", for someone who may write.
+    pub dataset_form: Option<super::dataset_items::TraceDatasetForm>,
     pub notice: String,
 }
 
@@ -613,6 +615,7 @@ fn trace_panel(
         metadata_html: metadata_html(&trace.metadata),
         scores: score_rows(scores, None),
         score_form,
+        dataset_form: None,
         notice: String::new(),
     }
 }
@@ -716,6 +719,7 @@ pub fn observation_panel_view(
         metadata_html: metadata_html(&o.metadata),
         scores: score_rows(scores, Some(&o.id)),
         score_form,
+        dataset_form: None,
         notice: String::new(),
     }
 }
@@ -840,6 +844,30 @@ async fn trace_page(
         }
     };
     panel.notice = notice;
+    panel.dataset_form = match &observation {
+        Some(o) => {
+            super::dataset_items::trace_form(
+                &stores,
+                &member,
+                &trace_id,
+                Some(&o.id),
+                o.input.as_deref(),
+                o.output.as_deref(),
+            )
+            .await?
+        }
+        None => {
+            super::dataset_items::trace_form(
+                &stores,
+                &member,
+                &trace_id,
+                None,
+                trace.input.as_deref(),
+                trace.output.as_deref(),
+            )
+            .await?
+        }
+    };
     let user_id = trace.user_id.clone().unwrap_or_default();
     let session_id = trace.session_id.clone().unwrap_or_default();
     let page = TracePage {
@@ -954,7 +982,7 @@ async fn observation_panel(
         &observation_values(&observation),
     )
     .await?;
-    let panel = render::with_media(files, || {
+    let mut panel = render::with_media(files, || {
         observation_panel_view(
             &project_id,
             &observation,
@@ -966,6 +994,15 @@ async fn observation_panel(
             full_href.as_deref(),
         )
     });
+    panel.dataset_form = super::dataset_items::trace_form(
+        &stores,
+        &member,
+        &trace_id,
+        Some(&observation.id),
+        observation.input.as_deref(),
+        observation.output.as_deref(),
+    )
+    .await?;
     html(&PanelFragment { panel })
 }
 

@@ -10,6 +10,8 @@
 //!   a column table per view, compiled to SQL.
 //! - `metrics`: the Metrics API's queries: a `domain::metrics::MetricsQuery` to one SQL
 //!   statement over the newest version of each row, and its rows as JSON objects.
+//! - `dataset_compare`: the web UI's dataset runs: what each run item's trace or observation
+//!   produced, its latency, cost and scores, for a page of run items at once.
 //! - `entity_events`: where each entity's events are stored; `trace_deletions`: when each deleted
 //!   trace was deleted. Both are the worker's, but for the deletion the API records.
 //! - `row_batch`: one flush of the worker, an insert per table.
@@ -19,6 +21,7 @@
 //! Row structs' field order matches the table definitions. `Map` columns travel as arrays of
 //! pairs, `Decimal64(12)` as the integer count of 10⁻¹² units, `DateTime64(3)` as milliseconds.
 
+pub mod dataset_compare;
 pub mod entity_events;
 pub mod filter;
 pub mod metrics;

@@ -8,6 +8,7 @@
 
 pub mod api_keys;
 pub mod dashboards;
+pub mod dataset_overview;
 pub mod datasets;
 pub mod memberships;
 pub mod sessions;
