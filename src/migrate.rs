@@ -78,7 +78,8 @@ pub fn clickhouse_migrations() -> Vec<Migration> {
             "0001_traces_observations_scores.sql",
             "0002_entity_events.sql",
             "0003_entity_deletions.sql",
-            "0004_observation_pricing_tier.sql"
+            "0004_observation_pricing_tier.sql",
+            "0005_observation_experiments.sql",
         ]
     )
 }
