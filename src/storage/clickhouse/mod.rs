@@ -20,6 +20,7 @@
 //! pairs, `Decimal64(12)` as the integer count of 10⁻¹² units, `DateTime64(3)` as milliseconds.
 
 pub mod entity_events;
+pub mod experiments;
 pub mod filter;
 pub mod metrics;
 pub mod observations;
