@@ -8,6 +8,7 @@
 
 pub mod api_keys;
 pub mod dashboards;
+pub mod experiment_runs;
 pub mod memberships;
 pub mod sessions;
 pub mod users;
