@@ -9,6 +9,7 @@ mod bootstrap;
 mod cli;
 mod costs;
 mod dockerfile;
+mod experiments;
 mod filter;
 mod health;
 mod helpers;
