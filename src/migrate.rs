@@ -66,6 +66,7 @@ pub fn postgres_migrations() -> Vec<Migration> {
             "0004_models.sql",
             "0005_score_configs.sql",
             "0006_dashboards.sql",
+            "0007_datasets.sql",
         ]
     )
 }

@@ -3,6 +3,8 @@
 //! - `account`: roles and what they allow, e-mail keys, argon2id passwords, session tokens.
 //! - `api_key`: salted hashes of API-key secrets and their constant-time comparison.
 //! - `dashboard`: the time range of dashboard pages, widgets as metrics queries, grid arranging.
+//! - `dataset`: dataset names, item ids, JSON Schema checks of items, and how an item write
+//!   changes an item.
 //! - `entity`: the kinds of record ingestion writes (trace, observation, score).
 //! - `metrics`: the Metrics API's views (dimensions, measures), its typed query and its reading
 //!   from Langfuse's JSON `query`, with v2's rules.
@@ -20,6 +22,7 @@
 pub mod account;
 pub mod api_key;
 pub mod dashboard;
+pub mod dataset;
 pub mod entity;
 pub mod metrics;
 pub mod model;

@@ -16,6 +16,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    /// The request collides with what exists (an id taken elsewhere).
+    #[error("{0}")]
+    Conflict(String),
     /// The path exists, but not for this method.
     #[error("Method not allowed")]
     MethodNotAllowed,
@@ -63,6 +66,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "ForbiddenError",
             ApiError::NotFound(_) => "LangfuseNotFoundError",
             ApiError::BadRequest(_) => "InvalidRequestError",
+            ApiError::Conflict(_) => "LangfuseConflictError",
             ApiError::MethodNotAllowed => "MethodNotAllowedError",
             ApiError::Unavailable(_) => "ServiceUnavailableError",
             ApiError::PayloadTooLarge(_) => "PayloadTooLargeError",
@@ -80,6 +84,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

@@ -8,6 +8,7 @@ mod blob;
 mod bootstrap;
 mod cli;
 mod costs;
+mod datasets;
 mod dockerfile;
 mod experiments;
 mod filter;

@@ -736,7 +736,81 @@ async fn every_read_answer_has_every_field_the_spec_names() {
             "{answer}"
         );
     }
-    assert_eq!(audit.checked.len(), 20, "{:?}", audit.checked);
+    for (path, body) in [
+        (
+            "/api/public/v2/datasets",
+            json!({"name": "contract/set", "description": "folders",
+            "inputSchema": {"type": "object"}}),
+        ),
+        ("/api/public/v2/datasets", json!({"name": "contract bare"})),
+        (
+            "/api/public/dataset-items",
+            json!({"datasetName": "contract/set", "id": "contract-item",
+            "input": {"q": 1}, "expectedOutput": "a", "metadata": {"m": true}}),
+        ),
+        (
+            "/api/public/dataset-items",
+            json!({"datasetName": "contract/set", "input": {}}),
+        ),
+        (
+            "/api/public/dataset-run-items",
+            json!({"runName": "contract run",
+            "datasetItemId": "contract-item", "traceId": "contract-trace"}),
+        ),
+        (
+            "/api/public/dataset-run-items",
+            json!({"runName": "contract run",
+            "datasetItemId": "contract-item", "traceId": "contract-trace", "observationId": "o"}),
+        ),
+    ] {
+        let response = app.post_as(path, &key, &body).await;
+        assert_eq!(response.status(), 200, "{path} {body}");
+    }
+    audit
+        .check("/api/public/v2/datasets", "/api/public/v2/datasets")
+        .await;
+    let dataset = audit
+        .check(
+            "/api/public/v2/datasets/{datasetName}",
+            "/api/public/v2/datasets/contract%2Fset",
+        )
+        .await;
+    let items = audit
+        .check(
+            "/api/public/dataset-items",
+            "/api/public/dataset-items?datasetName=contract%2Fset",
+        )
+        .await;
+    assert_eq!(ids(&items).len(), 2, "{items}");
+    audit
+        .check(
+            "/api/public/dataset-items/{id}",
+            "/api/public/dataset-items/contract-item",
+        )
+        .await;
+    let run_items = audit
+        .check(
+            "/api/public/dataset-run-items",
+            &format!(
+                "/api/public/dataset-run-items?datasetId={}&runName=contract%20run",
+                dataset["id"].as_str().unwrap()
+            ),
+        )
+        .await;
+    assert_eq!(ids(&run_items).len(), 2, "{run_items}");
+    audit
+        .check(
+            "/api/public/datasets/{datasetName}/runs",
+            "/api/public/datasets/contract%2Fset/runs",
+        )
+        .await;
+    audit
+        .check(
+            "/api/public/datasets/{datasetName}/runs/{runName}",
+            "/api/public/datasets/contract%2Fset/runs/contract%20run",
+        )
+        .await;
+    assert_eq!(audit.checked.len(), 27, "{:?}", audit.checked);
     assert!(
         audit.found.is_empty(),
         "{} answers break the spec:\n{}",

@@ -7,14 +7,15 @@
 //!   `scores` (`create` for direct writes, `v2` and `v3` lists side by side); `prompts`;
 //!   `models` (model definitions and prices, the project's and the shipped ones);
 //!   `score_configs` (score configs: create, list, read, update and archive); `metrics` (the
-//!   Metrics API, v1 and v2); `experiments` (experiments and their items, as their runs' spans
-//!   recorded them).
+//!   Metrics API, v1 and v2); `datasets` (datasets, their items and runs, and run items);
+//!   `experiments` (experiments and their items, as their runs' spans recorded them).
 //! - Health and readiness come from `crate::health`, which the worker's probe server shares.
 //! - `params`: one reader of query parameters, paging, cursors and times for every list;
 //!   `list_conditions`: the parameters of the filtered lists as conditions of the filter language; `json`:
 //!   stored values back to the JSON the API answers; `body`: request bodies read within a limit.
 
 pub mod body;
+pub mod datasets;
 pub mod experiments;
 pub mod ingestion;
 pub mod json;
@@ -54,6 +55,7 @@ pub fn mount(cfg: &mut web::ServiceConfig) {
             .configure(models::routes)
             .configure(score_configs::routes)
             .configure(metrics::routes)
+            .configure(datasets::routes)
             .configure(experiments::routes)
             .default_service(web::to(error::not_found)),
     );

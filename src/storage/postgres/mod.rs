@@ -4,10 +4,11 @@
 //! tables. The web UI's tables have a module each: `users` (accounts and passwords), `sessions`
 //! (signed-in browsers), `memberships` (organizations, projects and who may do what in them) and
 //! `api_keys` (the keys people manage on a project's settings), `dashboards` (custom dashboards and
-//! their widgets).
+//! their widgets), `datasets` (datasets, their versioned items, and experiment runs with their items).
 
 pub mod api_keys;
 pub mod dashboards;
+pub mod datasets;
 pub mod experiment_runs;
 pub mod memberships;
 pub mod sessions;
