@@ -35,7 +35,7 @@ const RETRY_INTERVAL: Duration = Duration::from_secs(5);
 /// Links taken off the retry list at a time.
 const RETRY_BATCH: usize = 500;
 /// Links remembered as made; past it, the memory starts again (a link made twice is harmless).
-const MAX_REMEMBERED: usize = 200_000;
+const MAX_REMEMBERED: usize = 50_000;
 
 /// The experiment links of this process: those made, and whether PostgreSQL is being waited for.
 #[derive(Debug, Default)]
