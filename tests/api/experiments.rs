@@ -56,6 +56,8 @@ struct Experiment {
     run_name: &'static str,
     description: &'static str,
     dataset_id: Option<&'static str>,
+    /// The dataset version the run read, as the SDKs send it when asked for one.
+    item_version: Option<&'static str>,
 }
 
 /// One item's spans as the Python SDK 5.x writes them: the item's run span (the trace's root),
@@ -79,10 +81,9 @@ fn item_spans(exp: &Experiment, trace: u64, item_id: &str, start_s: u64) -> Vec<
     ];
     if let Some(dataset) = exp.dataset_id {
         shared.push(attribute("langfuse.experiment.dataset.id", dataset));
-        shared.push(attribute(
-            "langfuse.experiment.item.version",
-            "2025-01-01T11:00:00.000Z",
-        ));
+    }
+    if let Some(version) = exp.item_version {
+        shared.push(attribute("langfuse.experiment.item.version", version));
     }
     let mut own = shared.clone();
     own.extend([
@@ -131,12 +132,14 @@ const RUN_A: Experiment = Experiment {
     run_name: "run-a",
     description: "first run",
     dataset_id: Some("ds-a"),
+    item_version: Some("2025-01-01T11:00:00.000Z"),
 };
 const RUN_B: Experiment = Experiment {
     id: "exp-b",
     run_name: "run-b",
     description: "second run",
     dataset_id: None,
+    item_version: None,
 };
 
 /// Experiment A: items a1, a2, a3 at 0, 10 and 20 s (traces 1 to 3); B: b1 at 30 s, b2 at 5 s
@@ -473,4 +476,341 @@ async fn bad_experiment_queries_are_refused_with_400() {
         )
         .await;
     assert_eq!(status, 401);
+}
+
+/// The run items of `run` in `dataset`, as `(item id, trace id, observation id)`, sorted.
+async fn run_items(
+    app: &TestApp,
+    key: &ApiKey,
+    dataset: &str,
+    run: &str,
+) -> (Value, Vec<(String, String, Value)>) {
+    let (status, body) = app
+        .get_json(&format!("/api/public/datasets/{dataset}/runs/{run}"), key)
+        .await;
+    if status != 200 {
+        return (body, Vec::new());
+    }
+    let mut items: Vec<(String, String, Value)> = body["datasetRunItems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["datasetItemId"].as_str().unwrap().to_string(),
+                i["traceId"].as_str().unwrap().to_string(),
+                i["observationId"].clone(),
+            )
+        })
+        .collect();
+    items.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    (body, items)
+}
+
+/// Waits until the run has `count` run items; returns the run and its items.
+async fn linked_run(
+    app: &TestApp,
+    key: &ApiKey,
+    dataset: &str,
+    run: &str,
+    count: usize,
+) -> (Value, Vec<(String, String, Value)>) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (body, items) = run_items(app, key, dataset, run).await;
+        if items.len() >= count || tokio::time::Instant::now() > deadline {
+            return (body, items);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_python_sdk_5_runs_experiments_that_are_dataset_runs() {
+    use crate::sdk::{run_roundtrip, sdk_python, sdk_script};
+    let python = sdk_python("LANGFUSE_TEST_PYTHON_SDK_V5", "sdk-python-v5");
+    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
+    let key = create_project(&app.config, "exp-sdk").await;
+    let mut command = tokio::process::Command::new(python);
+    command
+        .arg(sdk_script("python_v5_experiments.py"))
+        .env("DATASET", "sdk/arithmetic")
+        .env("RUNS", "run-1,run-2")
+        .env("ITEMS", "3");
+    let report = run_roundtrip(command, &app, &key, "unused").await;
+    let dataset_id = report["dataset_id"].as_str().unwrap();
+    let encoded = "sdk%2Farithmetic";
+
+    for run in report["runs"].as_array().unwrap() {
+        let run_name = run["run_name"].as_str().unwrap();
+        let sdk_items = run["items"].as_array().unwrap();
+        assert_eq!(sdk_items.len(), 3, "{run}");
+        // One run item per dataset item, each with the trace the SDK made for it.
+        let (body, items) = linked_run(&app, &key, encoded, run_name, 3).await;
+        let mut expected: Vec<(String, String)> = sdk_items
+            .iter()
+            .map(|i| {
+                (
+                    i["item_id"].as_str().unwrap().to_string(),
+                    i["trace_id"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        expected.sort();
+        let linked: Vec<(String, String)> = items
+            .iter()
+            .map(|(i, t, _)| (i.clone(), t.clone()))
+            .collect();
+        assert_eq!(linked, expected, "{body}");
+        // The run is the experiment the SDK reported, in its dataset, with the run's description.
+        assert_eq!(body["id"], run["experiment_id"], "{body}");
+        assert_eq!(body["datasetId"], json!(dataset_id));
+        assert_eq!(body["description"], json!(format!("run {run_name}")));
+        // Each run item names the item's root observation: the SDK's task span.
+        for (_, trace, observation) in &items {
+            let (status, trace_body) = app
+                .get_json(&format!("/api/public/traces/{trace}"), &key)
+                .await;
+            assert_eq!(status, 200, "{trace_body}");
+            let observations = trace_body["observations"].as_array().unwrap();
+            let task = observations
+                .iter()
+                .find(|o| &o["id"] == observation)
+                .unwrap_or_else(|| panic!("{observation} in {trace_body}"));
+            assert_eq!(task["name"], "experiment-item-task");
+            assert!(
+                observations
+                    .iter()
+                    .any(|o| o["name"] == "llm-call" && o["type"] == "GENERATION"),
+                "{trace_body}"
+            );
+            // The evaluator's score, on the task observation.
+            let scores = trace_body["scores"].as_array().unwrap();
+            let score = scores
+                .iter()
+                .find(|s| s["name"] == "exact_match")
+                .unwrap_or_else(|| panic!("no score in {trace_body}"));
+            assert_eq!(&score["observationId"], observation);
+            let sdk_item = sdk_items
+                .iter()
+                .find(|s| s["trace_id"] == json!(trace))
+                .unwrap();
+            assert_eq!(score["value"], sdk_item["evaluations"][0]["value"]);
+        }
+    }
+    let (status, runs) = app
+        .get_json(&format!("/api/public/datasets/{encoded}/runs"), &key)
+        .await;
+    assert_eq!(status, 200, "{runs}");
+    let mut names: Vec<&str> = runs["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["run-1", "run-2"], "{runs}");
+
+    // The experiments API shows both runs, with their items.
+    let experiments = get(
+        &app,
+        &key,
+        &format!("/api/public/experiments?fromStartTime={FROM}"),
+    )
+    .await;
+    let mut listed: Vec<(String, u64)> = experiments["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_string(),
+                e["itemCount"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        [("run-1".to_string(), 3), ("run-2".to_string(), 3)],
+        "{experiments}"
+    );
+    assert!(experiments["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["datasetId"] == json!(dataset_id)));
+
+    // A run item posted to the same run name lands in the same run.
+    let run_1 = &report["runs"][0];
+    let item_id = run_1["items"][0]["item_id"].as_str().unwrap();
+    let response = app
+        .post_as(
+            "/api/public/dataset-run-items",
+            &key,
+            &json!({"runName": "run-1", "datasetItemId": item_id, "traceId": "a-manual-trace"}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let posted: Value = response.json().await.unwrap();
+    assert_eq!(posted["datasetRunId"], run_1["experiment_id"], "{posted}");
+    let (_, items) = run_items(&app, &key, encoded, "run-1").await;
+    assert_eq!(items.len(), 4);
+    assert!(items
+        .iter()
+        .any(|(i, t, _)| i == item_id && t == "a-manual-trace"));
+    let (_, runs) = app
+        .get_json(&format!("/api/public/datasets/{encoded}/runs"), &key)
+        .await;
+    assert_eq!(runs["data"].as_array().unwrap().len(), 2, "{runs}");
+}
+
+#[tokio::test]
+async fn the_js_client_runs_an_experiment_whose_links_and_spans_make_one_run() {
+    use crate::sdk::{node_modules, run_roundtrip, sdk_script};
+    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
+    let key = create_project(&app.config, "exp-js").await;
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(sdk_script("js_client_experiments.js"))
+        .env("NODE_PATH", node_modules())
+        .env("DATASET", "js-capitals")
+        .env("RUN", "js-run");
+    let report = run_roundtrip(command, &app, &key, "unused").await;
+    let run_id = report["datasetRunId"].as_str().expect("a dataset run id");
+    assert_eq!(report["experimentId"], json!(run_id));
+    assert!(app.wait_until_written().await);
+
+    // The runner's REST links and the worker's links from its spans are the same three run items.
+    let (body, items) = linked_run(&app, &key, "js-capitals", "js-run", 3).await;
+    assert_eq!(body["id"], json!(run_id), "{body}");
+    let mut expected: Vec<(String, String)> = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["itemId"].as_str().unwrap().to_string(),
+                i["traceId"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    expected.sort();
+    let linked: Vec<(String, String)> = items
+        .iter()
+        .map(|(i, t, _)| (i.clone(), t.clone()))
+        .collect();
+    assert_eq!(linked, expected, "{body}");
+
+    // The spans carried the experiment: it is listed under the run's id, with its three items.
+    let experiments = get(
+        &app,
+        &key,
+        &format!("/api/public/experiments?fromStartTime={FROM}&id={run_id}"),
+    )
+    .await;
+    assert_eq!(experiments["data"][0]["itemCount"], 3, "{experiments}");
+    assert_eq!(experiments["data"][0]["name"], "js-run");
+    assert_eq!(experiments["data"][0]["datasetId"], report["datasetId"]);
+    let items = get(
+        &app,
+        &key,
+        &format!("/api/public/experiment-items?fromStartTime={FROM}&experimentId={run_id}&fields=io,scores"),
+    )
+    .await;
+    let items = items["data"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    let italy = items
+        .iter()
+        .find(|i| i["input"] == json!({"country": "it"}))
+        .expect("the Italian item");
+    assert_eq!(italy["output"], json!("Milan"));
+    assert_eq!(italy["expectedOutput"], json!("Rome"));
+    let scores = italy["scores"].as_array().unwrap();
+    assert!(
+        scores
+            .iter()
+            .any(|s| s["name"] == "exact_match" && s["value"] == json!(0.0)),
+        "{italy}"
+    );
+}
+
+#[tokio::test]
+async fn links_made_while_postgres_is_away_are_made_once_it_is_back() {
+    use crate::helpers::{admin_database_url, socket_of, with_socket, TcpProxy};
+    let mut config = TestConfig::new().await;
+    let proxy = TcpProxy::start(socket_of(&admin_database_url())).await;
+    let url = with_socket(&config.env["DATABASE_URL"], proxy.addr);
+    config.set("DATABASE_URL", url);
+    let app = TestApp::spawn_with_worker(config).await;
+    let key = create_project(&app.config, "exp-pg-away").await;
+    let response = app
+        .post_as("/api/public/v2/datasets", &key, &json!({"name": "away"}))
+        .await;
+    assert_eq!(response.status(), 200);
+    let dataset: Value = response.json().await.unwrap();
+    let dataset_id = dataset["id"].as_str().unwrap().to_string();
+    for item in ["p1", "p2"] {
+        let response = app
+            .post_as(
+                "/api/public/dataset-items",
+                &key,
+                &json!({"datasetName": "away", "id": item, "input": {"q": item}}),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+
+    // PostgreSQL goes away; the spans of a run over both items arrive and are written.
+    proxy.stop();
+    let dataset_id: &'static str = Box::leak(dataset_id.into_boxed_str());
+    let run = Experiment {
+        id: "exp-away",
+        run_name: "while-away",
+        description: "made while PostgreSQL was away",
+        dataset_id: Some(dataset_id),
+        item_version: None,
+    };
+    let mut spans = item_spans(&run, 11, "p1", 0);
+    spans.extend(item_spans(&run, 12, "p2", 1));
+    export(&app, &key, spans).await;
+    assert!(app.wait_for_rows("observations", "exp-pg-away", 6).await);
+    assert!(app.wait_until_written().await);
+    let items = get(
+        &app,
+        &key,
+        &format!("/api/public/experiment-items?fromStartTime={FROM}&experimentId=exp-away"),
+    )
+    .await;
+    assert_eq!(ids(&items, "experimentItemId"), ["p2", "p1"]);
+
+    // The links wait in Redis for PostgreSQL.
+    use fred::interfaces::ListInterface;
+    let retry_list = app
+        .stores
+        .redis
+        .keyspace
+        .key("experiment-links", "retry", Some("pending"));
+    let waiting: i64 = app.stores.redis.client.llen(&retry_list).await.unwrap();
+    assert_eq!(waiting, 2);
+
+    // Back: the kept links are made, without any further event.
+    proxy.resume();
+    let (body, items) = linked_run(&app, &key, "away", "while-away", 2).await;
+    let linked: Vec<(String, String)> = items
+        .iter()
+        .map(|(i, t, _)| (i.clone(), t.clone()))
+        .collect();
+    assert_eq!(
+        linked,
+        [
+            ("p1".to_string(), trace_id(11)),
+            ("p2".to_string(), trace_id(12))
+        ],
+        "{body}"
+    );
+    assert_eq!(body["id"], "exp-away");
+    assert_eq!(body["description"], "made while PostgreSQL was away");
+    let waiting: i64 = app.stores.redis.client.llen(&retry_list).await.unwrap();
+    assert_eq!(waiting, 0);
 }
