@@ -110,8 +110,9 @@ pub struct ObservationPatch {
     pub prompt_name: Option<String>,
     pub prompt_version: Option<u16>,
     /// What the span of an experiment run says of its experiment and dataset item (only OTLP
-    /// spans carry it: the batch API drops the field from clients' envelopes).
-    pub experiment: Option<ExperimentPatch>,
+    /// spans carry it: the batch API drops the field from clients' envelopes). Boxed: most
+    /// observations have none.
+    pub experiment: Option<Box<ExperimentPatch>>,
 }
 
 /// The `langfuse.experiment.*` attributes of a span, as the observation envelope's `experiment`
@@ -598,7 +599,7 @@ impl ObservationBody {
             cost_details,
             prompt_name: self.prompt_name,
             prompt_version: self.prompt_version,
-            experiment: self.experiment,
+            experiment: self.experiment.map(Box::new),
         })
     }
 }

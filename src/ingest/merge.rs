@@ -83,7 +83,7 @@ pub struct ObservationRecord {
 }
 
 /// Folds one event's experiment fields into what the earlier events said.
-fn merge_experiment(into: &mut ExperimentPatch, from: &Option<ExperimentPatch>) {
+fn merge_experiment(into: &mut ExperimentPatch, from: &Option<Box<ExperimentPatch>>) {
     let Some(from) = from else {
         return;
     };
