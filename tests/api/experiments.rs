@@ -814,3 +814,69 @@ async fn links_made_while_postgres_is_away_are_made_once_it_is_back() {
     let waiting: i64 = app.stores.redis.client.llen(&retry_list).await.unwrap();
     assert_eq!(waiting, 0);
 }
+
+#[tokio::test]
+async fn spans_link_only_their_own_projects_datasets_and_those_datasets_items() {
+    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
+    let owner = create_project(&app.config, "exp-owner").await;
+    let stranger = create_project(&app.config, "exp-stranger").await;
+    let mut dataset_ids = Vec::new();
+    for (name, item) in [("owned", "owned-item"), ("other", "other-item")] {
+        let response = app
+            .post_as("/api/public/v2/datasets", &owner, &json!({ "name": name }))
+            .await;
+        let dataset: Value = response.json().await.unwrap();
+        dataset_ids.push(dataset["id"].as_str().unwrap().to_string());
+        let response = app
+            .post_as(
+                "/api/public/dataset-items",
+                &owner,
+                &json!({"datasetName": name, "id": item, "input": "x"}),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    let owned: &'static str = Box::leak(dataset_ids[0].clone().into_boxed_str());
+    let run = |name: &'static str| Experiment {
+        id: name,
+        run_name: name,
+        description: "",
+        dataset_id: Some(owned),
+        item_version: None,
+    };
+    // Another project's spans name the dataset and its item; the owner's name an item of its
+    // other dataset; and one span of the owner's is as it should be.
+    export(
+        &app,
+        &stranger,
+        item_spans(&run("foreign"), 21, "owned-item", 0),
+    )
+    .await;
+    let mut spans = item_spans(&run("mismatched"), 22, "other-item", 0);
+    spans.extend(item_spans(&run("proper"), 23, "owned-item", 0));
+    export(&app, &owner, spans).await;
+    assert!(app.wait_for_rows("observations", "exp-owner", 6).await);
+    assert!(app.wait_for_rows("observations", "exp-stranger", 3).await);
+    assert!(app.wait_until_written().await);
+
+    let (_, items) = linked_run(&app, &owner, "owned", "proper", 1).await;
+    assert_eq!(items.len(), 1);
+    let (status, runs) = app
+        .get_json("/api/public/datasets/owned/runs", &owner)
+        .await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = runs["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    // The mismatched run exists (its dataset is the owner's) but links no item of another dataset.
+    assert!(!names.contains(&"foreign"), "{runs}");
+    let (_, mismatched) = run_items(&app, &owner, "owned", "mismatched").await;
+    assert_eq!(mismatched, []);
+    let (status, _) = app
+        .get_json("/api/public/datasets/owned/runs", &stranger)
+        .await;
+    assert_eq!(status, 404);
+}
