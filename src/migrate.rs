@@ -82,7 +82,8 @@ pub fn clickhouse_migrations() -> Vec<Migration> {
             "0002_entity_events.sql",
             "0003_entity_deletions.sql",
             "0004_observation_pricing_tier.sql",
-            "0005_tombstones_for_moved_rows.sql"
+            "0005_observation_experiments.sql",
+            "0006_tombstones_for_moved_rows.sql"
         ]
     )
 }

@@ -109,6 +109,50 @@ pub struct ObservationPatch {
     pub cost_details: Option<BTreeMap<String, f64>>,
     pub prompt_name: Option<String>,
     pub prompt_version: Option<u16>,
+    /// What the span of an experiment run says of its experiment and dataset item (only OTLP
+    /// spans carry it: the batch API drops the field from clients' envelopes). Boxed: most
+    /// observations have none.
+    pub experiment: Option<Box<ExperimentPatch>>,
+}
+
+/// The `langfuse.experiment.*` attributes of a span, as the observation envelope's `experiment`
+/// object carries them. Each field is set by the events that name it, the latest winning.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperimentPatch {
+    /// The experiment (dataset run) id.
+    pub id: Option<String>,
+    /// The run's name (`langfuse.experiment.name`: the SDKs put the run name there).
+    pub name: Option<String>,
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "metadata_field")]
+    pub metadata: Option<BTreeMap<String, String>>,
+    pub dataset_id: Option<String>,
+    pub item_id: Option<String>,
+    /// The dataset item version the run read: a time, as Langfuse keeps it.
+    #[serde(default, deserialize_with = "time_field")]
+    pub item_version: Option<DateTime<Utc>>,
+    /// The observation that stands for the item in the run.
+    pub item_root_observation_id: Option<String>,
+    /// The item's expected output, as JSON text.
+    pub item_expected_output: Option<String>,
+    #[serde(default, deserialize_with = "metadata_field")]
+    pub item_metadata: Option<BTreeMap<String, String>>,
+}
+
+fn metadata_field<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<BTreeMap<String, String>>, D::Error> {
+    Ok(metadata_map(Option::<Value>::deserialize(d)?))
+}
+
+fn time_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(s) => parse_time(&s)
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom(format!("{s:?} is not an ISO 8601 date-time"))),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -517,6 +561,7 @@ struct ObservationBody {
     cost_details: Option<Value>,
     prompt_name: Option<String>,
     prompt_version: Option<u16>,
+    experiment: Option<ExperimentPatch>,
 }
 
 impl ObservationBody {
@@ -554,6 +599,7 @@ impl ObservationBody {
             cost_details,
             prompt_name: self.prompt_name,
             prompt_version: self.prompt_version,
+            experiment: self.experiment.map(Box::new),
         })
     }
 }

@@ -17,7 +17,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 
 use super::event::{
-    Body, Event, ObservationPatch, ScoreDataType, ScorePatch, TracePatch, DEFAULT_ENVIRONMENT,
+    Body, Event, ExperimentPatch, ObservationPatch, ScoreDataType, ScorePatch, TracePatch,
+    DEFAULT_ENVIRONMENT,
 };
 use crate::domain::entity::EntityKind;
 use crate::domain::observation::{Level, ObservationType};
@@ -73,9 +74,38 @@ pub struct ObservationRecord {
     pub tier_attributes: Option<TierAttributes>,
     pub prompt_name: Option<String>,
     pub prompt_version: Option<u16>,
+    /// The experiment fields of its events, each the latest sent (metadata key by key); all
+    /// `None` for an observation outside experiments.
+    pub experiment: ExperimentPatch,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub event_ts: DateTime<Utc>,
+}
+
+/// Folds one event's experiment fields into what the earlier events said.
+fn merge_experiment(into: &mut ExperimentPatch, from: &Option<Box<ExperimentPatch>>) {
+    let Some(from) = from else {
+        return;
+    };
+    latest(&mut into.id, &from.id);
+    latest(&mut into.name, &from.name);
+    latest(&mut into.description, &from.description);
+    latest(&mut into.dataset_id, &from.dataset_id);
+    latest(&mut into.item_id, &from.item_id);
+    latest(&mut into.item_version, &from.item_version);
+    latest(
+        &mut into.item_root_observation_id,
+        &from.item_root_observation_id,
+    );
+    latest(&mut into.item_expected_output, &from.item_expected_output);
+    for (slot, value) in [
+        (&mut into.metadata, &from.metadata),
+        (&mut into.item_metadata, &from.item_metadata),
+    ] {
+        if let Some(value) = value {
+            merge_metadata(slot.get_or_insert_with(BTreeMap::new), &Some(value.clone()));
+        }
+    }
 }
 
 /// The model parameters and metadata of the last event (in merge order) that carried usage: what
@@ -316,6 +346,7 @@ pub fn merge_observation<'a>(
     let mut cost_details = None;
     let mut prompt_name = None;
     let mut prompt_version = None;
+    let mut experiment = ExperimentPatch::default();
     let mut last_with_usage = None;
     for (_, p) in &patches {
         first(&mut trace_id, &p.trace_id);
@@ -340,6 +371,7 @@ pub fn merge_observation<'a>(
         latest(&mut cost_details, &p.cost_details);
         latest(&mut prompt_name, &p.prompt_name);
         latest(&mut prompt_version, &p.prompt_version);
+        merge_experiment(&mut experiment, &p.experiment);
     }
     // Updates alone do not say which trace an observation belongs to: until an event names the
     // trace or the create arrives, there is no record to write (a guess would leave a wrong row).
@@ -389,6 +421,7 @@ pub fn merge_observation<'a>(
         tier_attributes,
         prompt_name,
         prompt_version,
+        experiment,
         created_at,
         updated_at: event_ts,
         event_ts,

@@ -241,13 +241,19 @@ pub fn prepare_own(project: &ProjectId, envelopes: Vec<Value>, configs: &Configs
 /// (`authorUserId`, which Langfuse's ingestion schema does not take either) and the label of a
 /// categorical score checked against its config (`stringValue`, set only by [`configured`]). Its
 /// `source` stays: Langfuse's ingestion schema takes `API`, `EVAL` or `ANNOTATION` from clients.
+///
+/// An observation's `experiment` object goes too: it is how OTLP spans' experiment attributes
+/// reach the worker, which makes dataset runs of it, and Langfuse's ingestion schema has no such
+/// field for clients.
 fn drop_server_fields(envelope: &mut Value) {
-    if envelope.get("type").and_then(Value::as_str) != Some("score-create") {
-        return;
-    }
+    let is_score = envelope.get("type").and_then(Value::as_str) == Some("score-create");
     if let Some(body) = envelope.get_mut("body").and_then(Value::as_object_mut) {
-        body.remove("authorUserId");
-        body.remove("stringValue");
+        if is_score {
+            body.remove("authorUserId");
+            body.remove("stringValue");
+        } else {
+            body.remove("experiment");
+        }
     }
 }
 
@@ -408,6 +414,26 @@ mod tests {
         assert!(!stored(prepare(&project, vec![score()], &none())).contains("authorUserId"));
         assert!(stored(prepare_own(&project, vec![score()], &none()))
             .contains("\"authorUserId\":\"user-1\""));
+    }
+
+    #[test]
+    fn clients_cannot_send_an_observations_experiment_fields() {
+        // Only OTLP spans say which experiment run an observation belongs to: the worker makes
+        // dataset runs of it, and Langfuse's ingestion schema has no such field.
+        let project = ProjectId::authenticated("p");
+        let span = envelope(
+            "e",
+            "span-create",
+            json!({"id": "o1", "traceId": "t", "name": "task",
+                "experiment": {"id": "x", "name": "run", "datasetId": "d", "itemId": "i"}}),
+        );
+        let prepared = prepare(&project, vec![span], &none());
+        let (bytes, _) = prepared.object.expect("the span is stored");
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(
+            text.contains("\"task\"") && !text.contains("experiment"),
+            "{text}"
+        );
     }
 
     #[test]

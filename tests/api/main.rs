@@ -10,6 +10,7 @@ mod cli;
 mod costs;
 mod datasets;
 mod dockerfile;
+mod experiments;
 mod filter;
 mod health;
 mod helpers;

@@ -359,7 +359,7 @@ async fn rows_that_moved_before_tombstones_are_repaired_by_the_migration() {
 
     let repair = migrate::clickhouse_migrations()
         .into_iter()
-        .find(|m| m.name == "0005_tombstones_for_moved_rows.sql")
+        .find(|m| m.name == "0006_tombstones_for_moved_rows.sql")
         .expect("the repair migration");
     for _ in 0..2 {
         for statement in migrate::split_statements(&repair.sql) {

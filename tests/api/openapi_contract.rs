@@ -810,7 +810,64 @@ async fn every_read_answer_has_every_field_the_spec_names() {
             "/api/public/datasets/contract%2Fset/runs/contract%20run",
         )
         .await;
-    assert_eq!(audit.checked.len(), 27, "{:?}", audit.checked);
+    // An experiment item as the SDKs' runners record it, over OTLP, with a score of its run.
+    let attribute = |key: &str, value: &str| json!({"key": key, "value": {"stringValue": value}});
+    let experiment = [
+        attribute("langfuse.experiment.id", "contract-experiment"),
+        attribute("langfuse.experiment.name", "contract run"),
+        attribute("langfuse.experiment.description", "a run"),
+        attribute("langfuse.experiment.metadata", r#"{"model": "m"}"#),
+        attribute("langfuse.experiment.dataset.id", "contract-dataset"),
+        attribute("langfuse.experiment.item.id", "contract-item"),
+        attribute(
+            "langfuse.experiment.item.version",
+            "2024-05-01T09:00:00.000Z",
+        ),
+        attribute("langfuse.experiment.item.metadata", r#"{"i": 1}"#),
+        attribute(
+            "langfuse.experiment.item.root_observation_id",
+            "00000000000000e1",
+        ),
+        attribute("langfuse.experiment.item.expected_output", r#""4""#),
+        attribute("langfuse.observation.input", r#"{"q": "2 + 2"}"#),
+        attribute("langfuse.observation.output", r#""4""#),
+    ];
+    let export = json!({"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{
+        "scope": {"name": "langfuse-sdk", "version": "5.0.4"},
+        "spans": [{"traceId": "000000000000000000000000000000e1", "spanId": "00000000000000e1",
+            "name": "experiment-item-task", "kind": 1,
+            "startTimeUnixNano": "1714554000000000000", "endTimeUnixNano": "1714554001000000000",
+            "attributes": experiment, "status": {}}]}]}]});
+    let response = app
+        .post_as("/api/public/otel/v1/traces", &key, &export)
+        .await;
+    assert_eq!(response.status(), 200);
+    app.ingest_accepted(
+        &key,
+        &json!({"batch": [envelope("s-experiment", "score-create", "2024-05-01T09:00:05.000Z",
+            json!({"id": "of-experiment", "datasetRunId": "contract-experiment", "name": "accuracy",
+                "value": 1}))]}),
+    )
+    .await;
+    assert!(app.wait_for_rows("observations", "contract", 12).await);
+    assert!(app.wait_until_written().await);
+    let experiments = audit
+        .check(
+            "/api/public/experiments",
+            "/api/public/experiments?fromStartTime=2024-01-01T00:00:00Z&fields=core,metadata,scores",
+        )
+        .await;
+    assert_eq!(ids(&experiments), ["contract-experiment"], "{experiments}");
+    let items = audit
+        .check(
+            "/api/public/experiment-items",
+            "/api/public/experiment-items?fromStartTime=2024-01-01T00:00:00Z\
+             &fields=core,dataset,io,metadata,itemMetadata,experimentMetadata,scores",
+        )
+        .await;
+    assert_eq!(ids(&items), ["00000000000000e1"], "{items}");
+
+    assert_eq!(audit.checked.len(), 29, "{:?}", audit.checked);
     assert!(
         audit.found.is_empty(),
         "{} answers break the spec:\n{}",

@@ -1205,12 +1205,6 @@ async fn bad_parameters_are_400_and_unknown_paths_404() {
             "Invalid filter type 'number' for column 'name'",
         ),
         (
-            filter(
-                json!({"type": "string", "column": "experimentId", "operator": "=", "value": "x"}),
-            ),
-            "cannot be filtered on",
-        ),
-        (
             filter(json!({"type": "string", "column": "toolNames", "operator": "=", "value": "x"})),
             "cannot be filtered on",
         ),

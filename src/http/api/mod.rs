@@ -9,7 +9,8 @@
 //!   `score_configs` (score configs: create, list, read, update and archive); `metrics` (the
 //!   Metrics API, v1 and v2); `datasets` (datasets, their items and runs, and run items);
 //!   `media` (upload and download URLs of media, and on the local blob backend the uploads and
-//!   downloads themselves).
+//!   downloads themselves);
+//!   `experiments` (experiments and their items, as their runs' spans recorded them).
 //! - Health and readiness come from `crate::health`, which the worker's probe server shares.
 //! - `params`: one reader of query parameters, paging, cursors and times for every list;
 //!   `list_conditions`: the parameters of the filtered lists as conditions of the filter language; `json`:
@@ -17,6 +18,7 @@
 
 pub mod body;
 pub mod datasets;
+pub mod experiments;
 pub mod ingestion;
 pub mod json;
 pub mod list_conditions;
@@ -58,6 +60,7 @@ pub fn mount(cfg: &mut web::ServiceConfig) {
             .configure(metrics::routes)
             .configure(datasets::routes)
             .configure(media::routes)
+            .configure(experiments::routes)
             .default_service(web::to(error::not_found)),
     );
 }

@@ -92,3 +92,8 @@ fn openllmetry_traceloop() {
 fn trace_fields_from_root_and_child_spans() {
     check("trace-fields");
 }
+
+#[test]
+fn experiment_runner_attributes() {
+    check("experiment");
+}

@@ -224,6 +224,57 @@ const METADATA_EXCLUDED_KEYS: &[&str] = &[
     "ai.telemetry.metadata.langfusePrompt",
 ];
 
+/// The experiment attributes kept as text, and their field in the envelope's `experiment`.
+const EXPERIMENT_TEXT_FIELDS: &[(&str, &str)] = &[
+    ("langfuse.experiment.id", "id"),
+    ("langfuse.experiment.name", "name"),
+    ("langfuse.experiment.description", "description"),
+    ("langfuse.experiment.dataset.id", "datasetId"),
+    ("langfuse.experiment.item.id", "itemId"),
+    (
+        "langfuse.experiment.item.root_observation_id",
+        "itemRootObservationId",
+    ),
+    (
+        "langfuse.experiment.item.expected_output",
+        "itemExpectedOutput",
+    ),
+];
+const EXPERIMENT_ITEM_VERSION: &str = "langfuse.experiment.item.version";
+const EXPERIMENT_METADATA: &str = "langfuse.experiment.metadata";
+const EXPERIMENT_ITEM_METADATA: &str = "langfuse.experiment.item.metadata";
+
+/// The JSON object in the attribute `prefix` (an array's elements under their index, another
+/// value under `metadata`), with every `<prefix>.<key>` attribute over it.
+fn prefixed_metadata(attributes: &Attributes, prefix: &str) -> Map<String, Value> {
+    let mut out = Map::new();
+    if let Some(top) = attributes.get(prefix).filter(|v| truthy(v)) {
+        match parse_json(top) {
+            Some(Value::Object(o)) => out.extend(o),
+            Some(Value::Array(items)) => out.extend(
+                items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| (i.to_string(), v)),
+            ),
+            Some(Value::Null) => {}
+            _ => {
+                out.insert("metadata".into(), top.clone());
+            }
+        }
+    }
+    for (key, value) in attributes {
+        if let Some(name) = key
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .filter(|n| !n.is_empty())
+        {
+            out.insert(name.to_string(), value.clone());
+        }
+    }
+    out
+}
+
 fn first_truthy_text(attributes: &Attributes, keys: &[&str]) -> Option<String> {
     keys.iter()
         .find_map(|k| attributes.get(*k).filter(|v| truthy(v)).map(text))
@@ -508,6 +559,37 @@ impl<'a> SpanContext<'a> {
         (name, version)
     }
 
+    /// The span's `langfuse.experiment.*` attributes as the envelope's `experiment` object, or
+    /// `None` when it has none. Metadata is the JSON object of `…metadata` with every
+    /// `…metadata.<key>` over it; an item version that is not a time is dropped, as Langfuse
+    /// drops it (it points at a dataset item version, which only a time can name).
+    fn experiment(&self) -> Option<Map<String, Value>> {
+        let a = self.attributes;
+        let mut out = Map::new();
+        for (key, field) in EXPERIMENT_TEXT_FIELDS {
+            if let Some(value) = a.get(*key).filter(|v| truthy(v)) {
+                out.insert((*field).into(), Value::String(text(value)));
+            }
+        }
+        if let Some(version) = a
+            .get(EXPERIMENT_ITEM_VERSION)
+            .filter(|v| truthy(v))
+            .and_then(|v| parse_time(&text(v)))
+        {
+            out.insert("itemVersion".into(), Value::String(iso(version)));
+        }
+        for (prefix, field) in [
+            (EXPERIMENT_METADATA, "metadata"),
+            (EXPERIMENT_ITEM_METADATA, "itemMetadata"),
+        ] {
+            let metadata = prefixed_metadata(a, prefix);
+            if !metadata.is_empty() {
+                out.insert(field.into(), Value::Object(metadata));
+            }
+        }
+        (!out.is_empty()).then_some(out)
+    }
+
     fn completion_start_time(&self) -> Option<String> {
         if let Some(value) = self
             .attributes
@@ -604,6 +686,9 @@ impl<'a> SpanContext<'a> {
         }
         insert_some(&mut body, "input", io.input);
         insert_some(&mut body, "output", io.output);
+        if let Some(experiment) = self.experiment() {
+            body.insert("experiment".into(), Value::Object(experiment));
+        }
 
         envelope(
             self.id("observation"),

@@ -23,6 +23,7 @@
 
 pub mod dataset_compare;
 pub mod entity_events;
+pub mod experiments;
 pub mod filter;
 pub mod metrics;
 pub mod observations;

@@ -10,6 +10,7 @@ pub mod api_keys;
 pub mod dashboards;
 pub mod dataset_overview;
 pub mod datasets;
+pub mod experiment_runs;
 pub mod memberships;
 pub mod sessions;
 pub mod users;

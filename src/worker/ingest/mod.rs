@@ -16,9 +16,13 @@
 //! - Observations that name a model get its id, their pricing tier and, without a provided
 //!   cost, the cost of their usage (`pricing`, over the cached model catalog, never holding a
 //!   round up for long).
+//! - Observations that stand for a dataset item in an experiment run become run items of that
+//!   run in PostgreSQL (`experiment_runs`, never holding a round up for long; links PostgreSQL
+//!   cannot take now wait in a Redis list for a retry).
 //! - An entity that cannot be read `max_attempts` times goes to the dead letters.
 //! - If Redis loses the queue, `recovery` re-queues what blob storage received meanwhile.
 
+mod experiment_runs;
 mod lookups;
 mod pending;
 mod pricing;
@@ -38,6 +42,7 @@ use crate::config::Settings;
 use crate::domain::entity::EntityKind;
 use crate::storage::queue::{self, EntityRef};
 use crate::storage::Stores;
+use experiment_runs::ExperimentRuns;
 use pending::{Pending, RoundId};
 use pricing::Pricing;
 use prompt_ids::PromptIds;
@@ -118,8 +123,13 @@ pub async fn run(
         lookups,
         prompt_ids: Arc::new(PromptIds::default()),
         pricing: Arc::new(Pricing::new(stores.postgres.clone())),
+        experiment_runs: Arc::new(ExperimentRuns::default()),
         tx,
     };
+    let link_retries = tokio::spawn(experiment_runs::retry_pending(
+        stores.clone(),
+        shutdown.clone(),
+    ));
     // Before any shard is taken, so the first rounds are priced (bounded: see `Pricing::warm`).
     tokio::select! {
         _ = shutdown.cancelled() => {}
@@ -145,6 +155,7 @@ pub async fn run(
         let _ = handle.await;
     }
     drop(context);
+    let _ = link_retries.await;
     let deadline = tokio::time::sleep(settings.lease_ttl);
     tokio::pin!(deadline);
     let mut writer = writer;
@@ -172,6 +183,7 @@ struct ReaderContext {
     lookups: lookups::IndexLookups,
     prompt_ids: Arc<PromptIds>,
     pricing: Arc<Pricing>,
+    experiment_runs: Arc<ExperimentRuns>,
     tx: mpsc::Sender<Rebuilt>,
 }
 
@@ -232,6 +244,7 @@ async fn read_shard(context: ReaderContext, shard: u32, stop: CancellationToken)
         lookups,
         prompt_ids,
         pricing,
+        experiment_runs,
         tx,
     } = context;
     // Entries earlier owners left pending are taken over first, scanning the pending list once.
@@ -283,6 +296,9 @@ async fn read_shard(context: ReaderContext, shard: u32, stop: CancellationToken)
             pending.settle(id);
             break;
         }
+        experiment_runs
+            .link(&stores, &rebuilt.rows.observations)
+            .await;
         if tx.send(rebuilt).await.is_err() {
             pending.settle(id);
             break;

@@ -12,6 +12,7 @@
 //! before a condition sees any column (see `sql::latest_versions`), and joins only the
 //! relations the conditions need.
 
+pub mod experiments;
 pub mod metrics;
 pub mod observations;
 pub mod parse;
@@ -26,6 +27,7 @@ use chrono::{DateTime, Utc};
 use super::sql::{latest_versions, Bound, Sql};
 use crate::domain::project::ProjectId;
 
+pub use experiments::{EXPERIMENTS, EXPERIMENT_ITEMS};
 pub use observations::OBSERVATIONS;
 pub use parse::parse;
 pub use scores::SCORES;
@@ -33,7 +35,14 @@ pub use sessions::SESSIONS;
 pub use traces::TRACES;
 
 /// Every view, for what concerns them all (tests, listings).
-pub static VIEWS: &[&View] = &[&OBSERVATIONS, &TRACES, &SESSIONS, &SCORES];
+pub static VIEWS: &[&View] = &[
+    &OBSERVATIONS,
+    &TRACES,
+    &SESSIONS,
+    &SCORES,
+    &EXPERIMENTS,
+    &EXPERIMENT_ITEMS,
+];
 
 /// Which filter types a column takes (Langfuse's column types).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -989,7 +998,7 @@ mod tests {
                 "scores: {name}"
             );
         }
-        assert_eq!(OBSERVATIONS.columns.len(), 38);
+        assert_eq!(OBSERVATIONS.columns.len(), 42);
     }
 
     #[test]

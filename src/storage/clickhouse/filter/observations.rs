@@ -165,8 +165,34 @@ pub static TRACE_NAME: Column = Column::new(
 )
 .from(Source::Trace);
 
+pub static EXPERIMENT_ID: Column = Column::new(
+    "experimentId",
+    "Experiment ID",
+    Kind::Options,
+    "o.experiment_id",
+);
+pub static EXPERIMENT_NAME: Column = Column::new(
+    "experimentName",
+    "Experiment Name",
+    Kind::Options,
+    "o.experiment_name",
+);
+pub static EXPERIMENT_DATASET_ID: Column = Column::new(
+    "experimentDatasetId",
+    "Experiment Dataset ID",
+    Kind::Options,
+    "o.experiment_dataset_id",
+);
+/// The observation that stands for a dataset item in an experiment run: the one its spans name
+/// as the item's root.
+pub static IS_EXPERIMENT_ITEM_ROOT: Column = Column::new(
+    "isExperimentItemRootSpan",
+    "Is Experiment Item Root Span",
+    Kind::Flag,
+    "(ifNull(o.experiment_item_root_observation_id, '') = o.id)",
+);
+
 const NO_INGESTION_DETAILS: &str = "ingestion API keys, SDK names and versions are not stored";
-const NO_EXPERIMENTS: &str = "experiment data is not stored on observations";
 const NO_TOOLS: &str = "tool definitions and tool calls are not stored";
 
 /// Every column Langfuse's observation filter knows.
@@ -211,6 +237,10 @@ pub static OBSERVATIONS: View = View {
         &HAS_INPUT,
         &HAS_OUTPUT,
         &PARENT_OBSERVATION_ID,
+        &EXPERIMENT_ID,
+        &EXPERIMENT_NAME,
+        &EXPERIMENT_DATASET_ID,
+        &IS_EXPERIMENT_ITEM_ROOT,
     ],
     aliases: &[
         ("providedModelName", &MODEL),
@@ -227,18 +257,6 @@ pub static OBSERVATIONS: View = View {
         Unsupported::new("ingestionSdkName", "SDK Name", NO_INGESTION_DETAILS),
         Unsupported::new("ingestionSdkVersion", "SDK Version", NO_INGESTION_DETAILS),
         Unsupported::new("ingestionSource", "Ingestion Source", NO_INGESTION_DETAILS),
-        Unsupported::new(
-            "experimentDatasetId",
-            "Experiment Dataset ID",
-            NO_EXPERIMENTS,
-        ),
-        Unsupported::new("experimentId", "Experiment ID", NO_EXPERIMENTS),
-        Unsupported::new("experimentName", "Experiment Name", NO_EXPERIMENTS),
-        Unsupported::new(
-            "isExperimentItemRootSpan",
-            "Is Experiment Item Root Span",
-            NO_EXPERIMENTS,
-        ),
         Unsupported::new("toolDefinitions", "Available Tools", NO_TOOLS),
         Unsupported::new("toolCalls", "Tool Calls", NO_TOOLS),
         Unsupported::new("toolNames", "Tool Names", NO_TOOLS),

@@ -658,7 +658,7 @@ mod tests {
             "Invalid filter type 'stringObject' for column 'name'. Expected filter type 'stringOptions'."
         );
         assert!(error(
-            json!({"type": "string", "column": "experimentId", "operator": "=", "value": "x"})
+            json!({"type": "string", "column": "toolNames", "operator": "=", "value": "x"})
         )
         .contains("cannot be filtered on by this server"));
         assert!(error(

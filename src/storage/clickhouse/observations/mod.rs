@@ -66,6 +66,18 @@ pub struct ObservationRow {
     #[serde(with = "millis")]
     pub event_ts: DateTime<Utc>,
     pub is_deleted: u8,
+    /// The experiment fields of its spans (`sql/clickhouse/0005_observation_experiments.sql`).
+    pub experiment_id: Option<String>,
+    pub experiment_name: Option<String>,
+    pub experiment_description: Option<String>,
+    pub experiment_metadata: Vec<(String, String)>,
+    pub experiment_dataset_id: Option<String>,
+    pub experiment_item_id: Option<String>,
+    #[serde(with = "millis::option")]
+    pub experiment_item_version: Option<DateTime<Utc>>,
+    pub experiment_item_root_observation_id: Option<String>,
+    pub experiment_item_expected_output: Option<String>,
+    pub experiment_item_metadata: Vec<(String, String)>,
     /// Not a column: what the worker's pricing checks tier conditions against (the merge's
     /// [`TierAttributes`]).
     #[serde(skip)]
@@ -112,6 +124,16 @@ impl From<ObservationRecord> for ObservationRow {
             updated_at: o.updated_at,
             event_ts: o.event_ts,
             is_deleted: 0,
+            experiment_id: o.experiment.id,
+            experiment_name: o.experiment.name,
+            experiment_description: o.experiment.description,
+            experiment_metadata: pairs(o.experiment.metadata.unwrap_or_default()),
+            experiment_dataset_id: o.experiment.dataset_id,
+            experiment_item_id: o.experiment.item_id,
+            experiment_item_version: o.experiment.item_version,
+            experiment_item_root_observation_id: o.experiment.item_root_observation_id,
+            experiment_item_expected_output: o.experiment.item_expected_output,
+            experiment_item_metadata: pairs(o.experiment.item_metadata.unwrap_or_default()),
             tier_attributes: o.tier_attributes,
         }
     }
@@ -160,6 +182,16 @@ impl ObservationRow {
             prompt_id: None,
             prompt_name: None,
             prompt_version: None,
+            experiment_id: None,
+            experiment_name: None,
+            experiment_description: None,
+            experiment_metadata: Vec::new(),
+            experiment_dataset_id: None,
+            experiment_item_id: None,
+            experiment_item_version: None,
+            experiment_item_root_observation_id: None,
+            experiment_item_expected_output: None,
+            experiment_item_metadata: Vec::new(),
             created_at: self.created_at,
             updated_at: newer.updated_at - chrono::TimeDelta::milliseconds(1),
             event_ts: newer.event_ts,

@@ -74,7 +74,7 @@ pub struct ScoreV3Row {
     pub queue_id: Option<String>,
 }
 
-const COLUMNS: &str = "id, timestamp, toString(environment) AS environment, name, value, string_value, \
+pub const COLUMNS: &str = "id, timestamp, toString(environment) AS environment, name, value, string_value, \
     toString(source) AS source, toString(data_type) AS data_type, created_at, updated_at, comment, \
     CAST(metadata, 'Array(Tuple(String, String))') AS metadata, config_id, trace_id, observation_id, \
     session_id, dataset_run_id, author_user_id, queue_id";
