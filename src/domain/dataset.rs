@@ -91,6 +91,19 @@ pub fn item_id(raw: &str) -> Result<String, String> {
     Ok(raw.to_string())
 }
 
+/// The id of a dataset's run of this name, as Langfuse derives it and the SDKs' experiment
+/// runners compute it on their own (as the experiment id their spans and run-level scores carry):
+/// the first 16 hex characters of the SHA-256 of the JSON array `["langfuse-experiment-v1",
+/// project, dataset, run name]`, written without spaces. So a run made by `dataset-run-items`
+/// and one made from an SDK's experiment spans have the same id whichever comes first.
+pub fn run_id(project_id: &str, dataset_id: &str, run_name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let payload =
+        serde_json::to_string(&["langfuse-experiment-v1", project_id, dataset_id, run_name])
+            .expect("an array of strings serializes");
+    hex::encode(Sha256::digest(payload.as_bytes()))[..16].to_string()
+}
+
 /// Which of an item's values a schema applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SchemaField {
@@ -341,6 +354,13 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn run_ids_are_the_ones_the_sdks_compute() {
+        // Values computed the way the Python SDK 5.x's experiment runner computes them.
+        assert_eq!(run_id("proj", "ds-1", "run 1"), "a9f4b06bdf054763");
+        assert_eq!(run_id("p", "d", "naïve \"q\" \\ \n"), "0517e56bc793cf06");
+    }
 
     #[test]
     fn names_may_hold_folders_but_not_empty_segments() {

@@ -516,6 +516,16 @@ async fn run_items_create_runs_once_and_runs_are_read_and_deleted() {
     assert_fields(&first, &RUN_ITEM_FIELDS);
     assert_eq!(first["datasetRunName"], "run a/1");
     assert_eq!(first["observationId"], Value::Null);
+    // The run's id is the one the SDKs' experiment runners compute for this run name, so their
+    // spans and run-level scores name this run even though it was made here first.
+    assert_eq!(
+        first["datasetRunId"],
+        langfuse_rs::domain::dataset::run_id(
+            "dataset-runs",
+            dataset["id"].as_str().unwrap(),
+            "run a/1"
+        )
+    );
     // The same link again is the same run item.
     let (status, repeated) = post(&app, &key, "/api/public/dataset-run-items", body).await;
     assert_eq!(status, 200);

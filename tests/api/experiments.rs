@@ -568,9 +568,18 @@ async fn the_python_sdk_5_runs_experiments_that_are_dataset_runs() {
         assert_eq!(body["description"], json!(format!("run {run_name}")));
         // Each run item names the item's root observation: the SDK's task span.
         for (_, trace, observation) in &items {
-            let (status, trace_body) = app
-                .get_json(&format!("/api/public/traces/{trace}"), &key)
-                .await;
+            // A run item is made when its observation is written; the trace reads once all that
+            // was sent with it is written too, which may be a moment later.
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+            let (status, trace_body) = loop {
+                let answer = app
+                    .get_json(&format!("/api/public/traces/{trace}"), &key)
+                    .await;
+                if answer.0 == 200 || tokio::time::Instant::now() > deadline {
+                    break answer;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            };
             assert_eq!(status, 200, "{trace_body}");
             let observations = trace_body["observations"].as_array().unwrap();
             let task = observations

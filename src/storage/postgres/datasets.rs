@@ -903,34 +903,40 @@ pub async fn get_or_create_run(
 ) -> anyhow::Result<DatasetRun> {
     let client = pool.get().await?;
     let metadata = json_or_null(metadata.cloned());
-    let row = client
-        .query_one(
-            &format!(
-                "WITH written AS (
-                     INSERT INTO dataset_runs (id, project_id, dataset_id, name, description, metadata)
-                     SELECT $1, d.project_id, d.id, $4, $5, $6
-                       FROM datasets d WHERE d.id = $3 AND d.project_id = $2
-                     ON CONFLICT (dataset_id, name) DO UPDATE
-                        SET description = COALESCE(EXCLUDED.description, dataset_runs.description),
-                            metadata = COALESCE(EXCLUDED.metadata, dataset_runs.metadata),
-                            updated_at = CASE
-                                WHEN EXCLUDED.description IS NULL AND EXCLUDED.metadata IS NULL
-                                THEN dataset_runs.updated_at ELSE now() END
-                     RETURNING *
-                 )
-                 SELECT {RUN_COLUMNS} FROM written r JOIN datasets d ON d.id = r.dataset_id"
-            ),
-            &[
-                &uuid::Uuid::new_v4().to_string(),
-                &project_id,
-                &dataset_id,
-                &name,
-                &description,
-                &metadata,
-            ],
-        )
-        .await
-        .with_context(|| format!("postgres: creating run {name:?} of dataset {dataset_id}"))?;
+    let id = crate::domain::dataset::run_id(project_id, dataset_id, name);
+    let statement = format!(
+        "WITH written AS (
+             INSERT INTO dataset_runs (id, project_id, dataset_id, name, description, metadata)
+             SELECT $1, d.project_id, d.id, $4, $5, $6
+               FROM datasets d WHERE d.id = $3 AND d.project_id = $2
+             ON CONFLICT (dataset_id, name) DO UPDATE
+                SET description = COALESCE(EXCLUDED.description, dataset_runs.description),
+                    metadata = COALESCE(EXCLUDED.metadata, dataset_runs.metadata),
+                    updated_at = CASE
+                        WHEN EXCLUDED.description IS NULL AND EXCLUDED.metadata IS NULL
+                        THEN dataset_runs.updated_at ELSE now() END
+             RETURNING *
+         )
+         SELECT {RUN_COLUMNS} FROM written r JOIN datasets d ON d.id = r.dataset_id"
+    );
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [
+        &id,
+        &project_id,
+        &dataset_id,
+        &name,
+        &description,
+        &metadata,
+    ];
+    // The id is derived from the name, so two requests making the same run at once insert the
+    // same id: the second one's insert fails on the primary key (only the name is the arbiter)
+    // instead of updating, and on a second try it finds the run by name.
+    let row = match client.query_one(&statement, &params).await {
+        Err(err) if err.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+            client.query_one(&statement, &params).await
+        }
+        other => other,
+    }
+    .with_context(|| format!("postgres: creating run {name:?} of dataset {dataset_id}"))?;
     Ok(run_from_row(&row))
 }
 
