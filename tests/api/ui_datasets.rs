@@ -613,9 +613,10 @@ async fn runs_compare_item_by_item_with_their_outputs_figures_and_totals() {
 
 /// Seeds a dataset of `items` items and two runs over all of them (a trace with a generation and
 /// a score per item and run, through the ingestion API; run items through `dataset-run-items`),
-/// then times the comparison's first page (each run's totals over all its items, outputs of 50
-/// items) and a deep page; the medians in milliseconds, as the browser waits for them.
-async fn time_a_comparison(items: usize) -> (f64, f64) {
+/// then opens the comparison's first page (each run's totals over all its items, outputs of 50
+/// items) and a deep page seven times each, checking what they show and printing the median
+/// times in milliseconds, as the browser waits for them.
+async fn time_a_comparison(items: usize) {
     use std::time::Instant;
 
     let (app, key) = crate::ui_trace_detail::boot_app().await;
@@ -704,7 +705,6 @@ async fn time_a_comparison(items: usize) -> (f64, f64) {
         "/project/boot-project/datasets/{dataset_id}/compare?runs={}&runs={}",
         ids[0], ids[1]
     );
-    let mut medians = Vec::new();
     for page in [1, items.div_ceil(50)] {
         let path = format!("{compare}&page={page}");
         let mut times = Vec::new();
@@ -726,20 +726,20 @@ async fn time_a_comparison(items: usize) -> (f64, f64) {
             times[0],
             times[times.len() - 1]
         );
-        medians.push(times[times.len() / 2]);
     }
-    (medians[0], medians[1])
 }
 
+/// The comparison over many items: its first and last pages show outputs and each run's totals
+/// over every item (the times it prints are a measurement, not a check).
 #[tokio::test]
 async fn a_comparison_of_two_runs_of_200_items_opens() {
-    let (first, last) = time_a_comparison(200).await;
-    assert!(first < 3_000.0 && last < 3_000.0, "{first} ms, {last} ms");
+    time_a_comparison(200).await;
 }
 
+/// A measurement, run by hand: `cargo test --release --test api a_comparison_of_two_runs_of_1000
+/// -- --ignored --nocapture` prints the medians of the first and the last page.
 #[tokio::test]
 #[ignore = "a measurement: cargo test --release --test api a_comparison_of_two_runs_of_1000 -- --ignored --nocapture"]
 async fn a_comparison_of_two_runs_of_1000_items_opens() {
-    let (first, last) = time_a_comparison(1_000).await;
-    assert!(first < 5_000.0 && last < 5_000.0, "{first} ms, {last} ms");
+    time_a_comparison(1_000).await;
 }

@@ -130,6 +130,7 @@ pub async fn run(
         stores.clone(),
         shutdown.clone(),
     ));
+    warn_unless_clickhouse_runs_in_utc(&stores.clickhouse).await;
     // Before any shard is taken, so the first rounds are priced (bounded: see `Pricing::warm`).
     tokio::select! {
         _ = shutdown.cancelled() => {}
@@ -303,6 +304,24 @@ async fn read_shard(context: ReaderContext, shard: u32, stop: CancellationToken)
             pending.settle(id);
             break;
         }
+    }
+}
+
+/// The sorting keys hold `toDate` of a time, which ClickHouse takes in its server's time zone,
+/// while a round decides whether a row moved to another key by its UTC date (`round`): in
+/// another zone a moved row can keep a live copy under its old key, which `FINAL` reads count
+/// twice. Langfuse requires UTC too; this says so in the log rather than refusing to work.
+async fn warn_unless_clickhouse_runs_in_utc(ch: &clickhouse::Client) {
+    match ch.query("SELECT timezone()").fetch_one::<String>().await {
+        Ok(zone) if matches!(zone.as_str(), "UTC" | "Etc/UTC" | "Etc/UCT" | "UCT") => {}
+        Ok(zone) => tracing::warn!(
+            %zone,
+            "ClickHouse does not run in UTC: rows whose day changes may be counted twice by metrics; set its timezone to UTC"
+        ),
+        Err(err) => tracing::warn!(
+            error = format!("{err:#}"),
+            "cannot read ClickHouse's time zone"
+        ),
     }
 }
 
