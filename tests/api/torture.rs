@@ -143,10 +143,11 @@ async fn assert_rows_match(app: &TestApp, project: &str, events: &[Value], trace
     // Generous: the workers rebuild hundreds of entities, on a machine that may be busy.
     let matches = eventually(Duration::from_secs(60), || async {
         let trace_rows: Vec<TraceCheck> = ch
-            // Each trace's newest version: a wrapper row an observation wrote before the trace's
-            // own events were known stays under the wrapper's key (its start day), which `FINAL`
-            // does not fold into the trace's.
-            .query("SELECT id, name, tags, CAST(metadata, 'Array(Tuple(String, String))') AS metadata FROM (SELECT * FROM traces WHERE project_id = ? ORDER BY event_ts DESC, updated_at DESC LIMIT 1 BY id) WHERE is_deleted = 0")
+            // Every trace here has events of its own, so its row is the one built from them, which
+            // `FINAL` keeps alone under its key; a wrapper row an observation wrote before the
+            // trace's own events were known (version 0, under the observation's start day) stays
+            // under its own key and is set aside, as the metrics reads set it aside.
+            .query("SELECT id, name, tags, CAST(metadata, 'Array(Tuple(String, String))') AS metadata FROM traces FINAL WHERE project_id = ? AND event_ts > toDateTime64(0, 3)")
             .bind(project)
             .fetch_all()
             .await
