@@ -164,6 +164,68 @@ async fn updates_before_creates_across_batches_merge_into_one_record() {
     assert!(merged, "{:?}", trace_fields(&app, "merge", "t").await);
 }
 
+/// A late event older than a trace's newest one leaves the new row's `event_ts` equal to the
+/// previous row's. Until ClickHouse merges the two, the read API picks each id's newest version by
+/// `event_ts` and then `updated_at`, so the row written later must be the later by `updated_at`.
+#[tokio::test]
+async fn a_late_older_event_is_read_back_before_any_merge() {
+    let app = TestApp::spawn_with_worker(TestConfig::new().await).await;
+    let key = create_project(&app.config, "late").await;
+    let ch = &app.stores.clickhouse;
+    ch.query("SYSTEM STOP MERGES traces")
+        .execute()
+        .await
+        .unwrap();
+    let newer = json!({"batch": [envelope("n", "trace-create", "2024-05-01T10:00:05Z",
+        json!({"id": "t", "name": "renamed"}))]});
+    let older = json!({"batch": [envelope("o", "trace-create", "2024-05-01T10:00:00Z",
+        json!({"id": "t", "name": "original", "userId": "u1", "release": "r1"}))]});
+    assert_eq!(app.post_as(INGESTION, &key, &newer).await.status(), 207);
+    assert!(app.wait_until_written().await);
+    assert_eq!(app.post_as(INGESTION, &key, &older).await.status(), 207);
+    assert!(app.wait_until_written().await);
+
+    // Two versions, both under the newest event's time; the later write is the newer one.
+    #[derive(Debug, serde::Deserialize, clickhouse::Row)]
+    struct Version {
+        user_id: Option<String>,
+        event_ts: i64,
+        updated_at: i64,
+    }
+    let versions: Vec<Version> = ch
+        .query(
+            "SELECT user_id, toUnixTimestamp64Milli(event_ts) AS event_ts, \
+             toUnixTimestamp64Milli(updated_at) AS updated_at \
+             FROM traces WHERE project_id = 'late' AND id = 't' ORDER BY updated_at",
+        )
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(versions.len(), 2, "{versions:?}");
+    assert_eq!(versions[0].event_ts, versions[1].event_ts, "{versions:?}");
+    assert!(
+        versions[0].updated_at < versions[1].updated_at,
+        "{versions:?}"
+    );
+    assert_eq!(versions[1].user_id.as_deref(), Some("u1"), "{versions:?}");
+
+    for _ in 0..5 {
+        let (status, trace) = app.get_json("/api/public/traces/t", &key).await;
+        assert_eq!(status, 200, "{trace}");
+        assert_eq!(
+            (&trace["name"], &trace["userId"], &trace["release"]),
+            (&json!("renamed"), &json!("u1"), &json!("r1")),
+            "{trace}"
+        );
+        let (_, list) = app.get_json("/api/public/traces?userId=u1", &key).await;
+        assert_eq!(list["data"].as_array().map(Vec::len), Some(1), "{list}");
+    }
+    ch.query("SYSTEM START MERGES traces")
+        .execute()
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn an_observation_without_its_trace_gets_a_wrapper_trace() {
     let app = TestApp::spawn_with_worker(TestConfig::new().await).await;

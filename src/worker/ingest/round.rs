@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -348,6 +349,7 @@ fn rebuild_entities(
 ) -> Rebuilding {
     let mut rebuilding = Rebuilding::default();
     let mut wrappers = BTreeSet::new();
+    let written_at = write_clock_tick();
     for (entity, segments) in segments_of {
         let result = rebuild_entity(
             entity,
@@ -355,6 +357,7 @@ fn rebuild_entities(
             contents,
             known,
             announced,
+            written_at,
             &mut rebuilding.rows,
             &mut wrappers,
         );
@@ -697,6 +700,7 @@ fn rebuild_entity<'a>(
     contents: &'a HashMap<StoredSegment, Content>,
     known: &Known,
     announced: &Announced,
+    written_at: DateTime<Utc>,
     rows: &mut RowBatch,
     wrappers: &mut BTreeSet<EntityRef>,
 ) -> Result<EntityResult<'a>, String> {
@@ -726,7 +730,10 @@ fn rebuild_entity<'a>(
     let written = match entity.kind {
         EntityKind::Trace => match merge::merge_trace(project, id, live.kept.iter().copied()) {
             Some(trace) => {
-                let row = TraceRow::from(trace);
+                let row = TraceRow {
+                    updated_at: written_at,
+                    ..TraceRow::from(trace)
+                };
                 let prior = prior_events(entity, segments, contents, deleted_before, announced)?
                     .and_then(|events| merge::merge_trace(project, id, events));
                 if let Some(prior) = prior.map(TraceRow::from) {
@@ -741,7 +748,10 @@ fn rebuild_entity<'a>(
         },
         EntityKind::Score => match merge::merge_score(project, id, live.kept.iter().copied()) {
             Some(score) => {
-                let row = ScoreRow::from(score);
+                let row = ScoreRow {
+                    updated_at: written_at,
+                    ..ScoreRow::from(score)
+                };
                 let prior = prior_events(entity, segments, contents, deleted_before, announced)?
                     .and_then(|events| merge::merge_score(project, id, events));
                 if let Some(prior) = prior.map(ScoreRow::from) {
@@ -764,7 +774,10 @@ fn rebuild_entity<'a>(
                         rows.traces
                             .push(TraceRow::from(merge::wrapper_trace(project, &observation)));
                     }
-                    let row = ObservationRow::from(observation);
+                    let row = ObservationRow {
+                        updated_at: written_at,
+                        ..ObservationRow::from(observation)
+                    };
                     let prior =
                         prior_events(entity, segments, contents, deleted_before, announced)?
                             .and_then(|events| merge::merge_observation(project, id, events));
@@ -782,6 +795,24 @@ fn rebuild_entity<'a>(
     };
     result.deleted = !written && (!live.dropped.is_empty() || !live.gone.is_empty());
     Ok(result)
+}
+
+/// When this round writes its rows: their `updated_at`, the tie-break of the reads that pick each
+/// id's newest version (`ORDER BY event_ts DESC, updated_at DESC`). A late event older than an
+/// entity's newest leaves the new row's `event_ts` equal to the previous row's, so only this time
+/// tells them apart. It is the wall clock in milliseconds (the column's precision), but strictly
+/// later than every earlier round of this process, so two rounds in one millisecond still
+/// differ; rounds of an entity in different processes are a lease apart.
+fn write_clock_tick() -> DateTime<Utc> {
+    static LAST: AtomicI64 = AtomicI64::new(i64::MIN);
+    let now = Utc::now().timestamp_millis();
+    let previous = LAST
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+            Some(now.max(last.saturating_add(1)))
+        })
+        .unwrap_or(now);
+    let tick = now.max(previous.saturating_add(1));
+    DateTime::from_timestamp_millis(tick).unwrap_or_else(Utc::now)
 }
 
 /// The live events of `entity` known before this round (every segment but those its entries
