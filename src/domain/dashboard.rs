@@ -429,6 +429,21 @@ pub fn query_over(query: &Value, range: &TimeRange) -> Value {
     query
 }
 
+/// The query `chart` draws over `range`: [`query_over`], and for a single number the whole
+/// range as one figure (no time buckets, no dimensions), because only the engine can aggregate
+/// an average or a percentile over every row; adding up buckets is right for sums and counts
+/// alone.
+pub fn chart_query_over(chart: ChartType, query: &Value, range: &TimeRange) -> Value {
+    let mut query = query_over(query, range);
+    if chart == ChartType::Number {
+        if let Some(object) = query.as_object_mut() {
+            object.insert("timeDimension".into(), Value::Null);
+            object.insert("dimensions".into(), json!([]));
+        }
+    }
+    query
+}
+
 /// The name the engine gives a metric's column: `sum_totalCost`.
 pub fn metric_column(aggregation: &str, measure: &str) -> String {
     format!("{aggregation}_{measure}")

@@ -478,6 +478,21 @@ async fn a_custom_dashboard_draws_its_widgets_from_the_metrics_engine() {
             ("width", "4"),
             ("height", "1"),
         ],
+        // Minute buckets put the two accuracy scores (0.25 and 0.75, ten minutes apart) in
+        // two rows; one number is their mean over the range, not a bucket's.
+        vec![
+            ("name", "Mean accuracy"),
+            ("chart_type", "number"),
+            ("view", "scores-numeric"),
+            ("measure", "value"),
+            ("aggregation", "avg"),
+            ("filter_column_0", "name"),
+            ("filter_operator_0", "="),
+            ("filter_value_0", "accuracy"),
+            ("granularity", "minute"),
+            ("width", "4"),
+            ("height", "1"),
+        ],
     ] {
         let response = owner
             .submit(&new_widget, &format!("{dashboard}/widgets"), &fields)
@@ -494,11 +509,15 @@ async fn a_custom_dashboard_draws_its_widgets_from_the_metrics_engine() {
         "a tooltip per bucket: {html}"
     );
     assert!(html.contains("0.25 to"), "histogram bins: {html}");
+    assert!(
+        html.contains(r#"aria-label="Mean accuracy: 0.5""#),
+        "the mean over the range: {html}"
+    );
     assert!(!html.contains("<img src=x"));
     let (_, html) = owner
         .page(&format!(
             "{dashboard}?range=custom&from=2020-01-01T00:00&to=2020-01-02T00:00"
         ))
         .await;
-    assert_eq!(html.matches("No data in this range").count(), 3, "{html}");
+    assert_eq!(html.matches("No data in this range").count(), 4, "{html}");
 }

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::domain::dashboard::{
-    arrange, parse_layout, query_over, ChartType, FilterSpec, Move, Placement, WidgetSpec,
+    arrange, chart_query_over, parse_layout, ChartType, FilterSpec, Move, Placement, WidgetSpec,
     AGGREGATIONS, GRANULARITIES, HEIGHTS, OPERATORS, VIEWS, WIDTHS,
 };
 use crate::http::auth::ProjectMember;
@@ -319,7 +319,7 @@ async fn dashboard_page(
     let widgets = dashboards::widgets(&stores.postgres, &member.project_id, &id).await?;
     let queries: Vec<Value> = widgets
         .iter()
-        .map(|w| query_over(&w.query, &range))
+        .map(|w| chart_query_over(w.chart_type, &w.query, &range))
         .collect();
     let results = figures::run_all(&stores, &member.project_id, &queries).await;
     let count = widgets.len();
@@ -716,7 +716,7 @@ async fn render_editor(
                 let rows = figures::run(
                     stores,
                     &member.project_id,
-                    &query_over(&fields.query, &range),
+                    &chart_query_over(fields.chart_type, &fields.query, &range),
                 )
                 .await;
                 match rows {

@@ -283,8 +283,9 @@ pub fn widget_chart(
         },
         ChartType::Number => {
             let values: Vec<f64> = rows.iter().filter_map(|r| number(r.get(&column))).collect();
-            // One figure: the query's rows added up when it has buckets or dimensions, which
-            // is right for sums and counts; for other aggregations, the first row's figure.
+            // One figure: the engine's, over the whole range (`chart_query_over` asks for one
+            // row). Rows of a bucketed query are added up only where that is right, for sums
+            // and counts.
             let value = if values.is_empty() {
                 None
             } else if matches!(aggregation, "sum" | "count") {
