@@ -776,6 +776,34 @@ async fn the_legacy_dataset_paths_answer_items_and_run_names() {
     assert_eq!(list["data"][0]["items"], json!(["a"]));
     assert_eq!(list["data"][0]["runs"], json!(["r"]));
     assert_eq!(list["meta"]["totalItems"], 1);
+    // A page of several datasets: each lists its own items and runs only.
+    let (status, _) = post(
+        &app,
+        &key,
+        "/api/public/datasets",
+        json!({"name": "second"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    create_item(&app, &key, json!({"datasetName": "second", "id": "c"})).await;
+    let (_, list) = get(&app, &key, "/api/public/datasets").await;
+    let named = |name: &str| {
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in {list}"))
+    };
+    assert_eq!(
+        (&named("v1/set")["items"], &named("v1/set")["runs"]),
+        (&json!(["a"]), &json!(["r"]))
+    );
+    assert_eq!(
+        (&named("second")["items"], &named("second")["runs"]),
+        (&json!(["c"]), &json!([]))
+    );
     let (status, _) = get(&app, &key, "/api/public/datasets/unknown").await;
     assert_eq!(status, 404);
     let (status, _) = send(

@@ -16,7 +16,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 
-use super::params::{page_meta, Query};
+use super::params::{page_meta, Page, Query};
 use super::resource;
 use crate::domain::dataset::{self, ItemChanges, ItemStatus};
 use crate::domain::project::ProjectId;
@@ -237,14 +237,7 @@ async fn list_datasets(
     req: HttpRequest,
     stores: web::Data<Stores>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = Query::of(&req)?.page(DEFAULT_LIMIT, MAX_LIMIT)?;
-    let (rows, total) = store::list_datasets(
-        &stores.postgres,
-        &auth.project_id,
-        page.offset(),
-        page.limit,
-    )
-    .await?;
+    let (rows, page, total) = page_of_datasets(&req, &stores, &auth.project_id).await?;
     let data: Vec<Value> = rows.iter().map(dataset_json).collect();
     Ok(HttpResponse::Ok().json(json!({ "data": data, "meta": page_meta(page, total) })))
 }
@@ -255,23 +248,33 @@ async fn list_datasets_v1(
     req: HttpRequest,
     stores: web::Data<Stores>,
 ) -> Result<HttpResponse, ApiError> {
-    let page = Query::of(&req)?.page(DEFAULT_LIMIT, MAX_LIMIT)?;
-    let (rows, total) = store::list_datasets(
-        &stores.postgres,
-        &auth.project_id,
-        page.offset(),
-        page.limit,
-    )
-    .await?;
-    let mut data = Vec::with_capacity(rows.len());
-    for dataset in &rows {
-        let (items, runs) = items_and_runs(&stores, &auth.project_id, dataset).await?;
-        let mut answer = dataset_json(dataset);
-        answer["items"] = items.iter().map(|i| json!(i.id)).collect();
-        answer["runs"] = runs.iter().map(|r| json!(r.name)).collect();
-        data.push(answer);
-    }
+    let (rows, page, total) = page_of_datasets(&req, &stores, &auth.project_id).await?;
+    let ids: Vec<String> = rows.iter().map(|d| d.id.clone()).collect();
+    let mut contents =
+        store::active_item_ids_and_run_names(&stores.postgres, &auth.project_id, &ids).await?;
+    let data: Vec<Value> = rows
+        .iter()
+        .map(|dataset| {
+            let (items, runs) = contents.remove(&dataset.id).unwrap_or_default();
+            let mut answer = dataset_json(dataset);
+            answer["items"] = json!(items);
+            answer["runs"] = json!(runs);
+            answer
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(json!({ "data": data, "meta": page_meta(page, total) })))
+}
+
+/// The page of the project's datasets the request's `page` and `limit` ask for, and the total.
+async fn page_of_datasets(
+    req: &HttpRequest,
+    stores: &Stores,
+    project: &ProjectId,
+) -> Result<(Vec<Dataset>, Page, u64), ApiError> {
+    let page = Query::of(req)?.page(DEFAULT_LIMIT, MAX_LIMIT)?;
+    let (rows, total) =
+        store::list_datasets(&stores.postgres, project, page.offset(), page.limit).await?;
+    Ok((rows, page, total))
 }
 
 /// Every active item of a dataset, and every run.

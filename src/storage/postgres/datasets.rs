@@ -13,6 +13,8 @@
 //! the project's id as text, as the worker's other queries do: it acts for requests that were
 //! authenticated when they were accepted.
 
+use std::collections::HashMap;
+
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{GenericClient, Pool};
@@ -1015,6 +1017,58 @@ pub async fn list_runs(
         .context("postgres: counting dataset runs")?
         .get(0);
     Ok((rows.iter().map(run_from_row).collect(), total as u64))
+}
+
+/// For the legacy dataset list: the ids of each dataset's active items (newest first, as
+/// `list_items` orders them) and the names of its runs (as `list_runs` orders them), for every
+/// dataset of a page at once rather than a query per dataset.
+pub async fn active_item_ids_and_run_names(
+    pool: &Pool,
+    project: &ProjectId,
+    dataset_ids: &[String],
+) -> anyhow::Result<HashMap<String, (Vec<String>, Vec<String>)>> {
+    let mut out: HashMap<String, (Vec<String>, Vec<String>)> = dataset_ids
+        .iter()
+        .map(|id| (id.clone(), (Vec::new(), Vec::new())))
+        .collect();
+    if dataset_ids.is_empty() {
+        return Ok(out);
+    }
+    let client = pool.get().await?;
+    let items = client
+        .query(
+            "SELECT dataset_id, id FROM dataset_items
+              WHERE project_id = $1 AND dataset_id = ANY($2) AND NOT is_deleted
+                AND valid_to IS NULL AND status = $3
+              ORDER BY created_at DESC, id",
+            &[
+                &project.as_str(),
+                &dataset_ids,
+                &ItemStatus::Active.as_str(),
+            ],
+        )
+        .await
+        .context("postgres: listing the items of datasets")?;
+    for row in &items {
+        if let Some((ids, _)) = out.get_mut(row.get::<_, &str>(0)) {
+            ids.push(row.get(1));
+        }
+    }
+    let runs = client
+        .query(
+            "SELECT dataset_id, name FROM dataset_runs
+              WHERE project_id = $1 AND dataset_id = ANY($2)
+              ORDER BY created_at DESC, id",
+            &[&project.as_str(), &dataset_ids],
+        )
+        .await
+        .context("postgres: listing the runs of datasets")?;
+    for row in &runs {
+        if let Some((_, names)) = out.get_mut(row.get::<_, &str>(0)) {
+            names.push(row.get(1));
+        }
+    }
+    Ok(out)
 }
 
 pub async fn get_run_by_name(
