@@ -468,8 +468,90 @@ impl UrlSigner {
     }
 }
 
+/// What a download's `Range` header asks of an object of `size` bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RangeRequest {
+    /// The whole object: no header, or one this server does not honour (several ranges, another
+    /// unit, a malformed one), which HTTP lets a server answer with the whole body.
+    Whole,
+    /// The bytes `start..end` (end exclusive), answered 206.
+    Part(std::ops::Range<u64>),
+    /// A range that starts beyond the object, answered 416.
+    Unsatisfiable,
+}
+
+/// Reads a `Range: bytes=…` header (RFC 9110 §14.1.2): one range, `a-b`, `a-` or `-n` (the last
+/// `n` bytes). Audio and video players ask for ranges to seek and to read a file's index at its end.
+pub fn requested_range(header: Option<&str>, size: u64) -> RangeRequest {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return RangeRequest::Whole;
+    };
+    if spec.contains(',') {
+        return RangeRequest::Whole;
+    }
+    let Some((first, last)) = spec.trim().split_once('-') else {
+        return RangeRequest::Whole;
+    };
+    let number = |text: &str| -> Option<u64> {
+        (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| text.parse().ok())
+            .flatten()
+    };
+    let (first, last) = (first.trim(), last.trim());
+    if first.is_empty() {
+        // `-n`: the last n bytes.
+        return match number(last) {
+            Some(0) => RangeRequest::Unsatisfiable,
+            Some(_) if size == 0 => RangeRequest::Unsatisfiable,
+            Some(suffix) => RangeRequest::Part(size.saturating_sub(suffix)..size),
+            None => RangeRequest::Whole,
+        };
+    }
+    let Some(start) = number(first) else {
+        return RangeRequest::Whole;
+    };
+    let end = if last.is_empty() {
+        size
+    } else {
+        match number(last) {
+            Some(last) if last >= start => last.saturating_add(1).min(size),
+            _ => return RangeRequest::Whole,
+        }
+    };
+    if start >= size {
+        RangeRequest::Unsatisfiable
+    } else {
+        RangeRequest::Part(start..end)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ranges_are_read_as_http_defines_them() {
+        use super::{requested_range, RangeRequest::*};
+        let size = 100;
+        assert_eq!(requested_range(None, size), Whole);
+        assert_eq!(requested_range(Some("bytes=0-9"), size), Part(0..10));
+        assert_eq!(requested_range(Some("bytes=90-"), size), Part(90..100));
+        assert_eq!(requested_range(Some("bytes=90-1000"), size), Part(90..100));
+        assert_eq!(requested_range(Some("bytes=-10"), size), Part(90..100));
+        assert_eq!(requested_range(Some("bytes=-1000"), size), Part(0..100));
+        assert_eq!(requested_range(Some("bytes=100-"), size), Unsatisfiable);
+        assert_eq!(requested_range(Some("bytes=-0"), size), Unsatisfiable);
+        assert_eq!(requested_range(Some("bytes=0-"), 0), Unsatisfiable);
+        for ignored in [
+            "bytes=0-1,5-6",
+            "items=0-1",
+            "bytes=9-2",
+            "bytes=a-b",
+            "bytes=-",
+            "bytes=5",
+        ] {
+            assert_eq!(requested_range(Some(ignored), size), Whole, "{ignored}");
+        }
+    }
+
     use super::*;
     use serde_json::json;
 

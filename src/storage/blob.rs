@@ -338,6 +338,29 @@ impl BlobStore {
         }
     }
 
+    /// The bytes `range` of the object at `path` as a stream, with the object's size; `None`
+    /// when there is no object. The range must start within the object.
+    pub async fn get_range_stream(
+        &self,
+        path: &Path,
+        range: std::ops::Range<u64>,
+    ) -> anyhow::Result<
+        Option<(
+            u64,
+            futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>,
+        )>,
+    > {
+        let options = object_store::GetOptions {
+            range: Some(object_store::GetRange::Bounded(range)),
+            ..object_store::GetOptions::default()
+        };
+        match self.store.get_opts(path, options).await {
+            Ok(result) => Ok(Some((result.meta.size, result.into_stream()))),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(err) => Err(anyhow::Error::new(err).context(format!("reading {path}"))),
+        }
+    }
+
     /// Starts receiving the object at `path` on the local filesystem, chunk by chunk, into a
     /// staging file beside it: nothing is visible at `path` until [`StagedObject::commit`], and a
     /// staged object dropped without it leaves nothing behind. `None` on S3, where clients

@@ -107,6 +107,38 @@ async fn sdk_round_trip(app: &TestApp, key: &ApiKey, trace_id: &str) -> Value {
         let download = reqwest::get(media["url"].as_str().unwrap()).await.unwrap();
         assert_eq!(download.status(), 200, "{file}");
         assert_eq!(&download.bytes().await.unwrap()[..], &sent[..], "{file}");
+        // Players seek with ranges: the first bytes, the last ones, none past the end.
+        let len = sent.len();
+        for (range, part) in [
+            ("bytes=0-9".to_string(), 0..10),
+            ("bytes=-4".to_string(), len - 4..len),
+            (format!("bytes=10-{}", len + 100), 10..len),
+        ] {
+            let answer = reqwest::Client::new()
+                .get(media["url"].as_str().unwrap())
+                .header(reqwest::header::RANGE, &range)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 206, "{file} {range}");
+            assert_eq!(
+                answer.headers()[reqwest::header::CONTENT_RANGE],
+                format!("bytes {}-{}/{len}", part.start, part.end - 1).as_str(),
+                "{file} {range}"
+            );
+            assert_eq!(
+                &answer.bytes().await.unwrap()[..],
+                &sent[part],
+                "{file} {range}"
+            );
+        }
+        let beyond = reqwest::Client::new()
+            .get(media["url"].as_str().unwrap())
+            .header(reqwest::header::RANGE, format!("bytes={len}-"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(beyond.status(), 416, "{file}");
     }
 
     // Each file is linked to the observation's field that held it.

@@ -12,7 +12,7 @@
 //! download route serves either backend (the web UI's media links use it, so the pages load
 //! media from their own origin).
 
-use actix_web::http::header;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -24,8 +24,8 @@ use sha2::{Digest, Sha256};
 use super::resource;
 use crate::config::Settings;
 use crate::domain::media::{
-    extension_of, media_id_of, presentation_of, sha256_base64, Grant, Presentation, UploadLimits,
-    UploadRequest, UrlSigner,
+    extension_of, media_id_of, presentation_of, requested_range, sha256_base64, Grant,
+    Presentation, RangeRequest, UploadLimits, UploadRequest, UrlSigner,
 };
 use crate::domain::project::ProjectId;
 use crate::domain::time::{iso, parse_time};
@@ -416,6 +416,7 @@ fn too_large(limit: u64) -> ApiError {
 /// own content-security policy sandboxes it, so an uploaded HTML or SVG file opened here cannot
 /// run script in this origin; only images, audio and video are shown inline.
 async fn download(
+    req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<DownloadQuery>,
     stores: web::Data<Stores>,
@@ -435,11 +436,36 @@ async fn download(
         .filter(|r| r.is_uploaded() && r.content_type == query.r#type)
         .ok_or_else(not_found)?;
     let object = media::object_path(&stores.blob.base(), &record.bucket_path);
-    let (size, stream) = stores
-        .blob
-        .get_stream(&object)
-        .await?
-        .ok_or_else(not_found)?;
+    let ranged = req
+        .headers()
+        .get(header::RANGE)
+        .and_then(|value| value.to_str().ok());
+    let (status, range, size, stream) = match requested_range(ranged, record.content_length) {
+        RangeRequest::Unsatisfiable => {
+            return Ok(HttpResponse::RangeNotSatisfiable()
+                .insert_header((
+                    header::CONTENT_RANGE,
+                    format!("bytes */{}", record.content_length),
+                ))
+                .finish())
+        }
+        RangeRequest::Part(range) => {
+            let (size, stream) = stores
+                .blob
+                .get_range_stream(&object, range.clone())
+                .await?
+                .ok_or_else(not_found)?;
+            (StatusCode::PARTIAL_CONTENT, Some(range), size, stream)
+        }
+        RangeRequest::Whole => {
+            let (size, stream) = stores
+                .blob
+                .get_stream(&object)
+                .await?
+                .ok_or_else(not_found)?;
+            (StatusCode::OK, None, size, stream)
+        }
+    };
     let disposition = match presentation_of(&record.content_type) {
         Presentation::Image | Presentation::Audio | Presentation::Video
             if record.content_type != "image/svg+xml" =>
@@ -453,7 +479,19 @@ async fn download(
         record.id,
         extension_of(&record.content_type).unwrap_or("bin")
     );
-    Ok(HttpResponse::Ok()
+    let mut answer = HttpResponse::build(status);
+    let length = match &range {
+        Some(range) => {
+            answer.insert_header((
+                header::CONTENT_RANGE,
+                format!("bytes {}-{}/{size}", range.start, range.end - 1),
+            ));
+            range.end - range.start
+        }
+        None => size,
+    };
+    Ok(answer
+        .insert_header((header::ACCEPT_RANGES, "bytes"))
         .insert_header((header::CONTENT_TYPE, record.content_type.clone()))
         .insert_header((
             header::CONTENT_DISPOSITION,
@@ -466,7 +504,7 @@ async fn download(
         ))
         .insert_header((header::CACHE_CONTROL, "private, max-age=300"))
         .body(actix_web::body::SizedStream::new(
-            size,
+            length,
             stream.map(|chunk| chunk.map_err(std::io::Error::other)),
         )))
 }
