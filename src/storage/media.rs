@@ -230,6 +230,61 @@ pub async fn link(
     Ok(())
 }
 
+/// Unlinks the media of deleted traces (their own fields' and their observations') and removes
+/// the media nothing else refers to any more (no other trace, observation or dataset item),
+/// as Langfuse does, in one transaction. Returns the removed media's object keys, which the
+/// caller deletes from blob storage after the commit: a crash in between leaves an object no
+/// row names (wasted bytes), never a row whose object is gone.
+pub async fn unlink_traces(
+    pool: &Pool,
+    project: &ProjectId,
+    trace_ids: &[String],
+) -> anyhow::Result<Vec<String>> {
+    if trace_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let project_id = project.as_str();
+    let unlinked = tx
+        .query(
+            "WITH traces AS (
+                 DELETE FROM trace_media WHERE project_id = $1 AND trace_id = ANY($2)
+                 RETURNING media_id
+             ), observations AS (
+                 DELETE FROM observation_media WHERE project_id = $1 AND trace_id = ANY($2)
+                 RETURNING media_id
+             )
+             SELECT media_id FROM traces UNION SELECT media_id FROM observations",
+            &[&project_id, &trace_ids],
+        )
+        .await
+        .context("postgres: unlinking the media of deleted traces")?;
+    let media_ids: Vec<String> = unlinked.iter().map(|row| row.get(0)).collect();
+    let removed = if media_ids.is_empty() {
+        Vec::new()
+    } else {
+        tx.query(
+            "DELETE FROM media m WHERE m.project_id = $1 AND m.id = ANY($2)
+                AND NOT EXISTS (SELECT 1 FROM trace_media l
+                                 WHERE l.project_id = m.project_id AND l.media_id = m.id)
+                AND NOT EXISTS (SELECT 1 FROM observation_media l
+                                 WHERE l.project_id = m.project_id AND l.media_id = m.id)
+                AND NOT EXISTS (SELECT 1 FROM dataset_item_media l
+                                 WHERE l.project_id = m.project_id AND l.media_id = m.id)
+             RETURNING m.bucket_path",
+            &[&project_id, &media_ids],
+        )
+        .await
+        .context("postgres: removing media no longer referred to")?
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+    };
+    tx.commit().await?;
+    Ok(removed)
+}
+
 /// An upload's outcome, as the uploader reports it or as this server saw it.
 pub struct UploadOutcome<'a> {
     pub uploaded_at: DateTime<Utc>,

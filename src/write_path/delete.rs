@@ -11,6 +11,7 @@ use super::WriteError;
 use crate::domain::entity::EntityKind;
 use crate::domain::project::ProjectId;
 use crate::storage::clickhouse::{scores, trace_deletions, traces};
+use crate::storage::media;
 use crate::storage::queue::{self, EntityRef};
 use crate::storage::Stores;
 
@@ -42,6 +43,25 @@ pub async fn delete_traces(
         .collect();
     queue_rebuilds(stores, queue_shards, &entities).await?;
     traces::delete_with_children(ch, project, trace_ids).await?;
+    delete_media_of(stores, project, trace_ids).await?;
+    Ok(())
+}
+
+/// Removes the media files only the deleted traces referred to: their rows, then their objects.
+/// An object that cannot be deleted is logged and left (no row names it any more).
+async fn delete_media_of(
+    stores: &Stores,
+    project: &ProjectId,
+    trace_ids: &[String],
+) -> Result<(), WriteError> {
+    let keys = media::unlink_traces(&stores.postgres, project, trace_ids).await?;
+    let base = stores.blob.base();
+    for key in keys {
+        let object = media::object_path(&base, &key);
+        if let Err(err) = stores.blob.delete(&object).await {
+            tracing::warn!(error = format!("{err:#}"), %object, "cannot delete a media object");
+        }
+    }
     Ok(())
 }
 

@@ -711,3 +711,102 @@ async fn the_trace_page_shows_only_its_own_projects_media() {
     assert_eq!(response.status(), 200);
     assert_eq!(&response.bytes().await.unwrap()[..], &wav[..]);
 }
+
+/// Deleting a trace removes the media only it referred to (rows and files), as Langfuse does; a
+/// file another trace or a dataset item also refers to stays until the last reference goes.
+#[tokio::test]
+async fn deleting_a_trace_removes_the_media_only_it_referred_to() {
+    let config = TestConfig::new().await;
+    let blob_dir = config.settings().local_blob_dir();
+    let app = TestApp::spawn_with_worker(config).await;
+    let key = create_project(&app.config, "media-delete").await;
+    let at = "2026-12-07T10:00:00Z";
+    let batch = json!({"batch": [
+        envelope("e-a", "trace-create", at, json!({"id": "a", "name": "a"})),
+        envelope("e-b", "trace-create", at, json!({"id": "b", "name": "b"})),
+    ]});
+    app.ingest_accepted(&key, &batch).await;
+    assert!(app.wait_for_rows("traces", "media-delete", 2).await);
+
+    // `context` is the request's trace, observation or dataset item; the bytes upload once.
+    let upload = |bytes: Vec<u8>, context: Value| {
+        let (app, key) = (&app, &key);
+        async move {
+            let mut body = json!({"contentType": "image/png", "contentLength": bytes.len(),
+                "sha256Hash": sha256_base64(&bytes), "field": "input"});
+            body.as_object_mut()
+                .unwrap()
+                .extend(context.as_object().unwrap().clone());
+            let (status, answer) = post_media(app, key, &body).await;
+            assert_eq!(status, 200, "{answer}");
+            if let Some(url) = answer["uploadUrl"].as_str() {
+                let put = app
+                    .http
+                    .put(url)
+                    .header("Content-Type", "image/png")
+                    .body(bytes)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(put.status(), 200);
+            }
+            answer["mediaId"].as_str().unwrap().to_string()
+        }
+    };
+    let shared = upload(vec![1; 64], json!({"traceId": "a"})).await;
+    assert_eq!(upload(vec![1; 64], json!({"traceId": "b"})).await, shared);
+    let own = upload(
+        vec![2; 64],
+        json!({"traceId": "a", "observationId": "o1", "field": "output"}),
+    )
+    .await;
+    let with_item = upload(vec![3; 64], json!({"traceId": "a"})).await;
+    let item_context = json!({"traceId": null, "datasetId": "ds", "datasetItemId": "i1",
+        "field": "expectedOutput"});
+    assert_eq!(upload(vec![3; 64], item_context).await, with_item);
+
+    let file = |id: &str| blob_dir.join(format!("media/media-delete/{id}.png"));
+    let exists = |id: String| {
+        let (app, key) = (&app, &key);
+        async move {
+            let (status, _) = app.get_json(&format!("/api/public/media/{id}"), key).await;
+            status
+        }
+    };
+    for id in [&shared, &own, &with_item] {
+        assert!(file(id).exists(), "{id}");
+    }
+    let delete = |trace: &'static str| {
+        let (app, key) = (&app, &key);
+        async move {
+            let response = app
+                .http
+                .delete(app.url(&format!("/api/public/traces/{trace}")))
+                .header("Authorization", key.basic_auth())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+        }
+    };
+    delete("a").await;
+    assert_eq!(exists(own.clone()).await, 404);
+    assert!(!file(&own).exists());
+    assert_eq!(
+        exists(shared.clone()).await,
+        200,
+        "trace b still refers to it"
+    );
+    assert!(file(&shared).exists());
+    assert_eq!(
+        exists(with_item.clone()).await,
+        200,
+        "a dataset item refers to it"
+    );
+    assert!(file(&with_item).exists());
+
+    delete("b").await;
+    assert_eq!(exists(shared.clone()).await, 404);
+    assert!(!file(&shared).exists());
+    app.stop().await.unwrap();
+}
