@@ -238,9 +238,35 @@ async fn a_dataset_made_in_the_browser_takes_items_edits_archives_and_an_sdk_obs
         json!(2)
     );
     browser.screenshot("datasets-08-items").await;
+
+    // Renamed on the settings tab: the head and the API follow.
+    browser.click("#tab-settings").await;
+    let settings = wait_for_prefix(&browser, &format!("{PROJECT}/datasets/")).await;
+    assert!(settings.ends_with("/settings"), "{settings}");
+    browser.fill("#dataset-name", "support/faq-v2").await;
+    browser.click("#save-dataset").await;
+    wait_for_prefix(&browser, &format!("{settings}?done=saved")).await;
+    assert_eq!(browser.text("#dataset-title").await, "faq-v2");
+    let (status, _) = app
+        .get_json("/api/public/v2/datasets/support%2Ffaq-v2", &key)
+        .await;
+    assert_eq!(status, 200);
+    browser.screenshot("datasets-08b-settings").await;
+
     browser.client.issue_cmd(EmulateDarkTheme).await.unwrap();
     browser.goto(&added).await;
     browser.screenshot("datasets-09-item-dark").await;
+
+    // Deleted, once its name is typed again.
+    browser.goto(&settings).await;
+    browser.fill("#confirm-name", "support/faq-v2").await;
+    browser.click("#delete-dataset-button").await;
+    wait_for_prefix(&browser, &format!("{PROJECT}/datasets?done=deleted")).await;
+    assert!(browser.has("#no-datasets").await);
+    let (status, _) = app
+        .get_json("/api/public/v2/datasets/support%2Ffaq-v2", &key)
+        .await;
+    assert_eq!(status, 404);
     browser.client.clone().close().await.unwrap();
 }
 

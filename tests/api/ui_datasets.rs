@@ -24,6 +24,12 @@ async fn api_dataset(app: &TestApp, key: &ApiKey, name: &str) -> (u16, Value) {
         .await
 }
 
+async fn post_json(app: &TestApp, key: &ApiKey, path: &str, body: Value) -> (u16, Value) {
+    let response = app.post_as(path, key, &body).await;
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
 async fn api_item(app: &TestApp, key: &ApiKey, id: &str) -> Value {
     let (status, body) = app
         .get_json(&format!("/api/public/dataset-items/{}", encoded(id)), key)
@@ -408,6 +414,162 @@ fn run_trace(id: &str, output: Value, latency_ms: i64, cost: f64, score: f64) ->
             json!({"id": format!("{id}-score"), "traceId": id, "name": "accuracy", "value": score}),
         ),
     ]
+}
+
+#[tokio::test]
+async fn members_rename_change_and_delete_a_dataset_viewers_cannot() {
+    let team = UiTeam::new().await;
+    let (app, key) = (&team.app, &team.key);
+    let list = format!("/project/{}/datasets", team.project_id);
+    for name in ["edit/me", "other"] {
+        let (status, _) =
+            post_json(app, key, "/api/public/v2/datasets", json!({"name": name})).await;
+        assert_eq!(status, 200);
+    }
+    let (status, item) = post_json(
+        app,
+        key,
+        "/api/public/dataset-items",
+        json!({"datasetName": "edit/me", "input": {"country": "France"}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{item}");
+    let item_id = item["id"].as_str().unwrap().to_string();
+    let (status, _) = post_json(
+        app,
+        key,
+        "/api/public/dataset-run-items",
+        json!({"runName": "first", "datasetItemId": item_id, "traceId": "t-1"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, dataset) = api_dataset(app, key, "edit/me").await;
+    let dataset_id = dataset["id"].as_str().unwrap().to_string();
+    let dataset_page = format!("{list}/{dataset_id}");
+    let settings = format!("{dataset_page}/settings");
+
+    // A VIEWER sees no settings tab and is refused the page and its forms.
+    let (_, html) = team.viewer.page(&dataset_page).await;
+    assert!(!html.contains("id=\"tab-settings\""));
+    assert_eq!(team.viewer.page(&settings).await.0, 403);
+    let token = team.viewer.csrf_token(&dataset_page).await;
+    let forged = team
+        .viewer
+        .post_raw(
+            &format!("{dataset_page}/delete"),
+            &[("csrf_token", token.as_str()), ("confirm_name", "edit/me")],
+        )
+        .await;
+    assert_eq!(forged.status(), 403);
+
+    // A MEMBER's form holds the dataset as it is.
+    let (_, html) = team.member.page(&dataset_page).await;
+    assert!(html.contains("id=\"tab-settings\""));
+    let (status, html) = team.member.page(&settings).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("value=\"edit/me\""), "{html}");
+
+    // Refusals: a schema the current item fails, another dataset's name.
+    for (fields, status, reason) in [
+        (
+            vec![
+                ("name", "edit/me"),
+                (
+                    "input_schema",
+                    r#"{"type": "object", "required": ["city"]}"#,
+                ),
+            ],
+            400,
+            "do not satisfy the new schema",
+        ),
+        (vec![("name", "other")], 409, "exists already"),
+    ] {
+        let response = team.member.submit(&settings, &settings, &fields).await;
+        assert_eq!(response.status(), status, "{fields:?}");
+        let html = response.text().await.unwrap();
+        let error = element_text(&html, "form-error").expect("the form's error");
+        assert!(error.contains(reason), "{error}");
+    }
+
+    // Renamed, described, with metadata: the API reads it under the new name only.
+    let response = team
+        .member
+        .submit(
+            &settings,
+            &settings,
+            &[
+                ("name", "edit/renamed"),
+                ("description", PAYLOAD),
+                ("metadata", r#"{"owner": "evals"}"#),
+                (
+                    "input_schema",
+                    r#"{"type": "object", "required": ["country"]}"#,
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), format!("{settings}?done=saved"));
+    let (status, renamed) = api_dataset(app, key, "edit/renamed").await;
+    assert_eq!(status, 200, "{renamed}");
+    assert_eq!(renamed["id"], json!(dataset_id));
+    assert_eq!(renamed["description"], PAYLOAD);
+    assert_eq!(renamed["metadata"], json!({"owner": "evals"}));
+    assert_eq!(renamed["inputSchema"]["required"], json!(["country"]));
+    assert_eq!(api_dataset(app, key, "edit/me").await.0, 404);
+    let (_, html) = team.member.page(&format!("{settings}?done=saved")).await;
+    assert!(html.contains("The dataset was saved.") && !html.contains(PAYLOAD));
+    // Emptied fields are cleared.
+    let response = team
+        .member
+        .submit(&settings, &settings, &[("name", "edit/renamed")])
+        .await;
+    assert_eq!(response.status(), 303);
+    let (_, cleared) = api_dataset(app, key, "edit/renamed").await;
+    assert_eq!(
+        (
+            &cleared["description"],
+            &cleared["metadata"],
+            &cleared["inputSchema"]
+        ),
+        (&Value::Null, &Value::Null, &Value::Null)
+    );
+
+    // Deleting takes the name typed again; then the dataset, its items and runs are gone.
+    let delete = format!("{dataset_page}/delete");
+    let response = team
+        .member
+        .submit(&settings, &delete, &[("confirm_name", "edit/me")])
+        .await;
+    assert_eq!(response.status(), 400);
+    let html = response.text().await.unwrap();
+    assert!(element_text(&html, "delete-error").is_some());
+    assert_eq!(api_dataset(app, key, "edit/renamed").await.0, 200);
+    let response = team
+        .member
+        .submit(&settings, &delete, &[("confirm_name", "edit/renamed")])
+        .await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), format!("{list}?done=deleted"));
+    assert_eq!(api_dataset(app, key, "edit/renamed").await.0, 404);
+    let (status, _) = app
+        .get_json(&format!("/api/public/dataset-items/{item_id}"), key)
+        .await;
+    assert_eq!(status, 404);
+    let client = app.stores.postgres.get().await.unwrap();
+    let left: i64 = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM dataset_runs WHERE dataset_id = $1)
+                  + (SELECT count(*) FROM dataset_items WHERE dataset_id = $1)",
+            &[&dataset_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+    let (_, html) = team.member.page(&format!("{list}?done=deleted")).await;
+    assert!(html.contains("The dataset was deleted."));
+    assert_eq!(team.member.page(&settings).await.0, 404);
 }
 
 #[tokio::test]

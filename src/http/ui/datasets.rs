@@ -147,8 +147,10 @@ pub struct DatasetHead {
     pub href: String,
     pub items: u64,
     pub runs: u64,
-    /// `runs`, `items`, or empty when the page is another tab's (`extra_tab`).
+    /// `runs`, `items`, `settings`, or empty when the page is another tab's (`extra_tab`).
     pub tab: &'static str,
+    /// Whether the member may change the dataset (the settings tab is theirs alone).
+    pub can_write: bool,
     /// A tab of this page alone (a run, a comparison), shown current; empty: none.
     pub extra_tab: String,
     pub extra_href: String,
@@ -182,6 +184,7 @@ impl DatasetHead {
             items: counts.items,
             runs: counts.runs,
             tab,
+            can_write: member.role.can_write(),
             extra_tab: String::new(),
             extra_href: String::new(),
         })

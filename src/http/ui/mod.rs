@@ -46,6 +46,7 @@ pub mod csrf;
 pub mod dashboards;
 pub mod dataset_items;
 pub mod dataset_runs;
+pub mod dataset_settings;
 pub mod datasets;
 pub mod error;
 pub mod figures;
@@ -132,6 +133,7 @@ pub fn mount(cfg: &mut web::ServiceConfig) {
             .configure(datasets::routes)
             .configure(dataset_items::routes)
             .configure(dataset_runs::routes)
+            .configure(dataset_settings::routes)
             .default_service(web::to(error::not_found_page)),
     );
 }

@@ -352,6 +352,75 @@ pub async fn upsert_dataset(
     )))
 }
 
+/// Replaces what the dataset `id` is: its name (renamed when `edit.name` differs), description,
+/// metadata and schemas, each as `edit` gives it (`None` clears it). New schemas are checked
+/// against the current items first, as on create.
+pub async fn edit_dataset(
+    pool: &Pool,
+    project: &ProjectId,
+    id: &str,
+    edit: &DatasetUpsert,
+) -> Result<Dataset, DatasetWriteError> {
+    let input_schema = json_or_null(edit.input_schema.clone().flatten());
+    let expected_output_schema = json_or_null(edit.expected_output_schema.clone().flatten());
+    let schemas = ItemSchemas::compile(input_schema.as_ref(), expected_output_schema.as_ref())
+        .map_err(DatasetWriteError::Invalid)?;
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let existing = tx
+        .query_opt(
+            &format!(
+                "SELECT {DATASET_COLUMNS} FROM datasets WHERE project_id = $1 AND id = $2 FOR UPDATE"
+            ),
+            &[&project.as_str(), &id],
+        )
+        .await
+        .context("postgres: reading a dataset to edit")?
+        .as_ref()
+        .map(dataset_from_row)
+        .ok_or_else(|| DatasetWriteError::NotFound("Dataset not found".to_string()))?;
+    let schemas_change = input_schema != existing.input_schema
+        || expected_output_schema != existing.expected_output_schema;
+    if schemas_change && !schemas.is_empty() {
+        check_current_items(&tx, &existing.id, &schemas).await?;
+    }
+    let updated = tx
+        .query_one(
+            &format!(
+                "UPDATE datasets
+                    SET name = $2, description = $3, metadata = $4, input_schema = $5,
+                        expected_output_schema = $6, updated_at = now()
+                  WHERE id = $1
+                  RETURNING {DATASET_COLUMNS}"
+            ),
+            &[
+                &existing.id,
+                &edit.name,
+                &edit.description,
+                &json_or_null(edit.metadata.clone()),
+                &input_schema,
+                &expected_output_schema,
+            ],
+        )
+        .await;
+    let row = match updated {
+        Ok(row) => row,
+        Err(error) if error.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+            return Err(DatasetWriteError::Conflict(format!(
+                "A dataset named {:?} exists already; choose another name.",
+                edit.name
+            )))
+        }
+        Err(error) => {
+            return Err(anyhow::Error::new(error)
+                .context("postgres: editing a dataset")
+                .into())
+        }
+    };
+    tx.commit().await?;
+    Ok(dataset_from_row(&row))
+}
+
 /// Refuses schemas that a current item of the dataset fails, naming the first few.
 async fn check_current_items(
     client: &impl GenericClient,
