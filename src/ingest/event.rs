@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -198,6 +199,49 @@ pub enum Parsed {
     SdkLog { event_id: String, log: Value },
 }
 
+/// What storing an accepted envelope needs to know of it: which entity it belongs to. The write
+/// path groups envelopes by entity and stores them as they are; only the worker reads the fields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Checked {
+    Event(Accepted),
+    /// `sdk-log`: accepted and logged, never stored.
+    SdkLog {
+        event_id: String,
+        log: Value,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub event_id: String,
+    pub kind: EntityKind,
+    pub entity_id: String,
+    /// The trace an observation or score names, if any.
+    pub trace_id: Option<String>,
+}
+
+impl From<Parsed> for Checked {
+    fn from(parsed: Parsed) -> Checked {
+        match parsed {
+            Parsed::Event(event) => {
+                let kind = event.entity_kind();
+                let trace_id = match event.body {
+                    Body::Observation(o) => o.trace_id,
+                    Body::Score(s) => s.trace_id,
+                    Body::Trace(_) => None,
+                };
+                Checked::Event(Accepted {
+                    event_id: event.event_id,
+                    kind,
+                    entity_id: event.entity_id,
+                    trace_id,
+                })
+            }
+            Parsed::SdkLog { event_id, log } => Checked::SdkLog { event_id, log },
+        }
+    }
+}
+
 const MAX_ID_LEN: usize = 1_000;
 const MAX_TEXT_SCORE_CHARS: usize = 500;
 const MAX_ENVIRONMENT_LEN: usize = 40;
@@ -206,6 +250,19 @@ pub const DEFAULT_ENVIRONMENT: &str = "default";
 /// Parses one envelope. `new_id` supplies an id for a create event whose body has none; the caller
 /// writes it into the stored envelope (see [`assign_missing_id`]) so a re-read gives the same id.
 pub fn parse_envelope(envelope: &Value) -> Result<Parsed, EventError> {
+    parse_envelope_as::<Value>(envelope)
+}
+
+/// [`parse_envelope`]'s verdict, reached without reading the fields that take any JSON (input,
+/// output, metadata, model parameters): they cannot make an envelope invalid, and copying them
+/// into an event only to drop it was most of the cost of checking a large envelope.
+pub fn check_envelope(envelope: &Value) -> Result<Checked, EventError> {
+    parse_envelope_as::<IgnoredAny>(envelope).map(Checked::from)
+}
+
+/// [`parse_envelope`], reading the fields that take any JSON as `J`: `Value` to keep them,
+/// `IgnoredAny` to skip them (the event then lacks them).
+fn parse_envelope_as<J: FreeJson>(envelope: &Value) -> Result<Parsed, EventError> {
     let id = envelope
         .get("id")
         .and_then(Value::as_str)
@@ -250,7 +307,7 @@ pub fn parse_envelope(envelope: &Value) -> Result<Parsed, EventError> {
         "trace-create" | "score-create" => None,
         other => Some(observation_kind(other, body).map_err(&fail)?),
     };
-    event_of(
+    event_of::<J>(
         id,
         timestamp,
         kind,
@@ -278,7 +335,7 @@ impl BodySource<'_> {
 
 /// The event of an envelope whose id, timestamp and type were checked; `observation` is the
 /// observation type and create flag of an observation event.
-fn event_of(
+fn event_of<J: FreeJson>(
     id: String,
     timestamp: DateTime<Utc>,
     kind: &str,
@@ -292,7 +349,7 @@ fn event_of(
     };
     let (entity_id, is_create, body) = match (kind, observation) {
         ("trace-create", _) => {
-            let b: TraceBody = body.read().map_err(body_error)?;
+            let b: TraceBody<J> = body.read().map_err(body_error)?;
             let entity_id = required_id(&b.id, true).map_err(body_error)?;
             (
                 entity_id,
@@ -301,7 +358,7 @@ fn event_of(
             )
         }
         ("score-create", _) => {
-            let b: ScoreBody = body.read().map_err(body_error)?;
+            let b: ScoreBody<J> = body.read().map_err(body_error)?;
             let entity_id = required_id(&b.id, true).map_err(body_error)?;
             (
                 entity_id,
@@ -310,7 +367,7 @@ fn event_of(
             )
         }
         (_, Some((observation_type, is_create))) => {
-            let b: ObservationBody = body.read().map_err(body_error)?;
+            let b: ObservationBody<J> = body.read().map_err(body_error)?;
             let entity_id = required_id(&b.id, is_create).map_err(body_error)?;
             let patch = b.into_patch(observation_type).map_err(body_error)?;
             (entity_id, is_create, Body::Observation(patch))
@@ -370,7 +427,7 @@ fn parse_usual_envelope(text: &str) -> Option<Parsed> {
         other if other.starts_with("observation-") => return None,
         other => Some(observation_kind(other, &Map::new()).ok()?),
     };
-    event_of(
+    event_of::<Value>(
         envelope.id,
         timestamp,
         envelope.kind,
@@ -483,6 +540,35 @@ fn json_text(value: Option<Value>) -> Option<String> {
     }
 }
 
+/// A body field that takes any JSON: kept as a `Value` when an envelope is parsed, skipped
+/// (`IgnoredAny`) when it is only checked.
+trait FreeJson: DeserializeOwned {
+    /// As [`json_text`] stores it.
+    fn into_text(self) -> Option<String>;
+    /// As [`metadata_map`] stores it.
+    fn into_metadata(self) -> Option<BTreeMap<String, String>>;
+}
+
+impl FreeJson for Value {
+    fn into_text(self) -> Option<String> {
+        json_text(Some(self))
+    }
+
+    fn into_metadata(self) -> Option<BTreeMap<String, String>> {
+        metadata_map(Some(self))
+    }
+}
+
+impl FreeJson for IgnoredAny {
+    fn into_text(self) -> Option<String> {
+        None
+    }
+
+    fn into_metadata(self) -> Option<BTreeMap<String, String>> {
+        None
+    }
+}
+
 /// Metadata is any JSON; the stored form is a map of top-level keys to text. A value that is not an
 /// object is kept whole under the key `metadata`.
 pub fn metadata_map(value: Option<Value>) -> Option<BTreeMap<String, String>> {
@@ -501,24 +587,24 @@ pub fn metadata_map(value: Option<Value>) -> Option<BTreeMap<String, String>> {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TraceBody {
+#[serde(rename_all = "camelCase", bound(deserialize = "J: DeserializeOwned"))]
+struct TraceBody<J> {
     id: Option<String>,
     timestamp: Option<String>,
     name: Option<String>,
     user_id: Option<String>,
-    input: Option<Value>,
-    output: Option<Value>,
+    input: Option<J>,
+    output: Option<J>,
     session_id: Option<String>,
     release: Option<String>,
     version: Option<String>,
-    metadata: Option<Value>,
+    metadata: Option<J>,
     tags: Option<Vec<String>>,
     environment: Option<String>,
     public: Option<bool>,
 }
 
-impl TraceBody {
+impl<J: FreeJson> TraceBody<J> {
     fn into_patch(self) -> Result<TracePatch, String> {
         Ok(TracePatch {
             timestamp: optional_time("timestamp", &self.timestamp)?,
@@ -527,9 +613,9 @@ impl TraceBody {
             session_id: self.session_id,
             release: self.release,
             version: self.version,
-            input: json_text(self.input),
-            output: json_text(self.output),
-            metadata: metadata_map(self.metadata),
+            input: self.input.and_then(J::into_text),
+            output: self.output.and_then(J::into_text),
+            metadata: self.metadata.and_then(J::into_metadata),
             tags: self.tags,
             environment: normalize_environment(self.environment.as_deref()),
             public: self.public,
@@ -538,24 +624,24 @@ impl TraceBody {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ObservationBody {
+#[serde(rename_all = "camelCase", bound(deserialize = "J: DeserializeOwned"))]
+struct ObservationBody<J> {
     id: Option<String>,
     trace_id: Option<String>,
     name: Option<String>,
     start_time: Option<String>,
     end_time: Option<String>,
     completion_start_time: Option<String>,
-    metadata: Option<Value>,
-    input: Option<Value>,
-    output: Option<Value>,
+    metadata: Option<J>,
+    input: Option<J>,
+    output: Option<J>,
     level: Option<Level>,
     status_message: Option<String>,
     parent_observation_id: Option<String>,
     version: Option<String>,
     environment: Option<String>,
     model: Option<String>,
-    model_parameters: Option<Value>,
+    model_parameters: Option<J>,
     usage: Option<Value>,
     usage_details: Option<Value>,
     cost_details: Option<Value>,
@@ -564,7 +650,7 @@ struct ObservationBody {
     experiment: Option<ExperimentPatch>,
 }
 
-impl ObservationBody {
+impl<J: FreeJson> ObservationBody<J> {
     fn into_patch(self, observation_type: ObservationType) -> Result<ObservationPatch, String> {
         let (usage_details, legacy_costs) = usage::normalize(self.usage, self.usage_details)?;
         // The legacy shape's costs, with `costDetails` over them key by key, as Langfuse merges them.
@@ -586,15 +672,15 @@ impl ObservationBody {
                 "completionStartTime",
                 &self.completion_start_time,
             )?,
-            metadata: metadata_map(self.metadata),
-            input: json_text(self.input),
-            output: json_text(self.output),
+            metadata: self.metadata.and_then(J::into_metadata),
+            input: self.input.and_then(J::into_text),
+            output: self.output.and_then(J::into_text),
             level: self.level,
             status_message: self.status_message,
             version: self.version,
             environment: normalize_environment(self.environment.as_deref()),
             model: self.model.filter(|m| !m.is_empty()),
-            model_parameters: json_text(self.model_parameters),
+            model_parameters: self.model_parameters.and_then(J::into_text),
             usage_details,
             cost_details,
             prompt_name: self.prompt_name,
@@ -605,8 +691,8 @@ impl ObservationBody {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ScoreBody {
+#[serde(rename_all = "camelCase", bound(deserialize = "J: DeserializeOwned"))]
+struct ScoreBody<J> {
     id: Option<String>,
     trace_id: Option<String>,
     session_id: Option<String>,
@@ -617,7 +703,7 @@ struct ScoreBody {
     queue_id: Option<String>,
     value: Option<Value>,
     comment: Option<String>,
-    metadata: Option<Value>,
+    metadata: Option<J>,
     data_type: Option<String>,
     config_id: Option<String>,
     source: Option<String>,
@@ -628,7 +714,7 @@ struct ScoreBody {
     string_value: Option<String>,
 }
 
-impl ScoreBody {
+impl<J: FreeJson> ScoreBody<J> {
     fn into_patch(self) -> Result<ScorePatch, String> {
         let name = self
             .name
@@ -731,7 +817,7 @@ impl ScoreBody {
             session_id,
             dataset_run_id,
             comment: self.comment,
-            metadata: metadata_map(self.metadata),
+            metadata: self.metadata.and_then(J::into_metadata),
             environment: normalize_environment(self.environment.as_deref()),
             config_id: non_empty(self.config_id),
             queue_id: non_empty(self.queue_id),
@@ -1471,6 +1557,16 @@ mod tests {
                 prop_assert_eq!(parse_envelope_text(&text), parse_envelope(&envelope));
                 let pretty = serde_json::to_string_pretty(&envelope).unwrap();
                 prop_assert_eq!(parse_envelope_text(&pretty), parse_envelope(&envelope));
+            }
+
+            /// Checking an envelope accepts and refuses exactly what parsing it does, and says
+            /// the same of the entity it belongs to.
+            #[test]
+            fn checking_agrees_with_parsing(envelope in any_envelope()) {
+                prop_assert_eq!(
+                    check_envelope(&envelope),
+                    parse_envelope(&envelope).map(Checked::from)
+                );
             }
         }
 

@@ -28,7 +28,9 @@ use serde::Serialize;
 pub use admit::{Admission, Admitted};
 pub use delete::{delete_score, delete_traces};
 pub use persist::{accept_annotation, accept_envelopes, persist};
-pub use prepare::{prepare_batch_body, prepare_parsed, Configs, EventScope, Prepared};
+pub use prepare::{
+    prepare_batch_body, prepare_parsed, prepare_vetted, Configs, EventScope, Prepared,
+};
 pub use score_configs::prepare_checked;
 
 /// Why a write was refused or failed. Every variant but `Internal` is the client's to act on:

@@ -20,7 +20,8 @@ use crate::domain::entity::EntityKind;
 use crate::domain::project::ProjectId;
 use crate::domain::score_config::{ConfigDataType, SentValue, UNKNOWN_CONFIG};
 use crate::ingest::event::{
-    assign_missing_id, parse_envelope, Body, Event, EventError, Parsed, ScoreDataType,
+    assign_missing_id, parse_envelope, Accepted, Body, Checked, Event, EventError, Parsed,
+    ScoreDataType,
 };
 use crate::ingest::gzip::{self, GzipError};
 use crate::storage::raw_events::{self, EntityEvents, Segment};
@@ -312,42 +313,57 @@ impl Prepared {
 }
 
 /// `prepare` for envelopes the caller has parsed already (each beside what `parse_envelope` said
-/// of it), so that a sender that had to parse them to check them (OpenTelemetry) does not pay
-/// twice. Scores are not checked against configs here: OpenTelemetry makes none (as in
-/// Langfuse), and the other callers checked theirs.
+/// of it). Scores are not checked against configs here: the callers checked theirs.
 pub fn prepare_parsed(
     project: &ProjectId,
     envelopes: impl IntoIterator<Item = (Value, Result<Parsed, EventError>)>,
 ) -> Prepared {
+    prepare_vetted(
+        project,
+        envelopes
+            .into_iter()
+            .map(|(envelope, parsed)| (envelope, parsed.map(Checked::from))),
+    )
+}
+
+/// `prepare` for envelopes the caller has checked already (each beside what `check_envelope`
+/// said of it), so that a sender that had to check them (OpenTelemetry, which checks each span's
+/// envelopes to accept or refuse the span as a whole) does not pay twice. Scores are not checked
+/// against configs here: OpenTelemetry makes none (as in Langfuse).
+pub fn prepare_vetted(
+    project: &ProjectId,
+    envelopes: impl IntoIterator<Item = (Value, Result<Checked, EventError>)>,
+) -> Prepared {
     let mut outcome = BatchOutcome::default();
     let mut entities: BTreeMap<(EntityKind, String), EntityEvents> = BTreeMap::new();
-    for (envelope, parsed) in envelopes {
-        match parsed {
-            Ok(Parsed::Event(event)) => {
+    for (envelope, checked) in envelopes {
+        match checked {
+            Ok(Checked::Event(event)) => {
+                let Accepted {
+                    event_id,
+                    kind,
+                    entity_id,
+                    trace_id,
+                } = event;
                 outcome.successes.push(Success {
-                    id: event.event_id.clone(),
+                    id: event_id,
                     status: 201,
                 });
-                let trace_id = match &event.body {
-                    Body::Observation(o) => o.trace_id.clone(),
-                    Body::Score(s) => s.trace_id.clone(),
-                    Body::Trace(_) => None,
-                };
-                let kind = event.entity_kind();
-                let entity = entities
-                    .entry((kind, event.entity_id.clone()))
-                    .or_insert_with(|| EntityEvents {
-                        kind,
-                        entity_id: event.entity_id.clone(),
-                        trace_id: None,
-                        envelopes: Vec::new(),
-                    });
+                let entity =
+                    entities
+                        .entry((kind, entity_id))
+                        .or_insert_with_key(|(kind, entity_id)| EntityEvents {
+                            kind: *kind,
+                            entity_id: entity_id.clone(),
+                            trace_id: None,
+                            envelopes: Vec::new(),
+                        });
                 if entity.trace_id.is_none() {
                     entity.trace_id = trace_id.filter(|t| !t.is_empty());
                 }
                 entity.envelopes.push(envelope);
             }
-            Ok(Parsed::SdkLog { event_id, log }) => {
+            Ok(Checked::SdkLog { event_id, log }) => {
                 tracing::info!(project_id = %project, sdk_log = %log, "sdk-log event");
                 outcome.successes.push(Success {
                     id: event_id,

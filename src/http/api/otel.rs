@@ -2,8 +2,8 @@
 //! any OpenTelemetry exporter.
 //!
 //! Protobuf or JSON, gzip or not, Basic auth with the project's keys. Spans become batch-ingestion
-//! envelopes (`ingest::otel`), parsed while mapped, and are written by the batch API's own write
-//! path (`crate::write_path`: one admission, `prepare_parsed`, `persist`), so they are answered
+//! envelopes (`ingest::otel`), checked while mapped, and are written by the batch API's own write
+//! path (`crate::write_path`: one admission, `prepare_vetted`, `persist`), so they are answered
 //! only once durable and are merged and read like any other event.
 //! The answer is an `ExportTraceServiceResponse` in the request's encoding; spans that cannot be
 //! stored are counted in its `partial_success`, the rest are kept.
@@ -24,7 +24,7 @@ use crate::http::error::ApiError;
 use crate::ingest::otel::decode::{encode_response, gunzip};
 use crate::ingest::otel::{decode, map_export, DecodeError, Encoding, MappedExport};
 use crate::storage::Stores;
-use crate::write_path::{offload, persist, prepare_parsed, Admission};
+use crate::write_path::{offload, persist, prepare_vetted, Admission};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/otel/v1/traces").route(web::post().to(export_traces)));
@@ -68,9 +68,9 @@ async fn export_traces(
         let export = decode(encoding, bytes)?;
         let mut mapped = map_export(&export, chrono::Utc::now());
         let envelopes = std::mem::take(&mut mapped.envelopes);
-        let prepared = prepare_parsed(
+        let prepared = prepare_vetted(
             &project,
-            envelopes.into_iter().map(|(e, parsed)| (e, Ok(parsed))),
+            envelopes.into_iter().map(|(e, checked)| (e, Ok(checked))),
         );
         Ok((mapped, prepared))
     })

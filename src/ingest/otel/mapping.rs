@@ -13,8 +13,9 @@
 //! own times (trace events: its start; the observation: its end), so an export retried after a
 //! timeout produces the same envelopes and the merge counts them once.
 //!
-//! Every envelope is checked with the batch API's own parser before it is handed on; a span any
-//! of whose envelopes would be refused is rejected as a whole, with the parser's reason.
+//! Every envelope is checked with the batch API's own parser (`check_envelope`, which refuses
+//! exactly what `parse_envelope` refuses) before it is handed on; a span any of whose envelopes
+//! would be refused is rejected as a whole, with the parser's reason.
 
 use std::collections::{HashMap, HashSet};
 
@@ -30,7 +31,7 @@ use super::observation_type::{meaningful, observation_type, SpanFacts};
 use super::{Attributes, Export, ScopeSpans, Span, STATUS_CODE_ERROR};
 use crate::domain::observation::ObservationType;
 use crate::domain::time::{iso, parse_time};
-use crate::ingest::event::{parse_envelope, EventError, Parsed};
+use crate::ingest::event::{check_envelope, Checked, EventError};
 
 /// Which span an envelope or a rejection belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -42,9 +43,9 @@ pub struct SpanRef {
 /// What an export came to.
 #[derive(Debug, Default)]
 pub struct MappedExport {
-    /// Valid envelopes, ready for the pipeline, each with what `parse_envelope` made of it:
-    /// checking them meant parsing them, and the pipeline takes them parsed.
-    pub envelopes: Vec<(Value, Parsed)>,
+    /// Valid envelopes, ready for the pipeline, each with what `check_envelope` said of it:
+    /// the pipeline takes them checked.
+    pub envelopes: Vec<(Value, Checked)>,
     /// The span each envelope (by envelope id) came from, to count rejected spans later.
     pub span_of: HashMap<String, SpanRef>,
     /// Spans refused here, with the reason.
@@ -75,8 +76,8 @@ pub fn map_export(export: &Export, received_at: DateTime<Utc>) -> MappedExport {
                 if let Some(trace) = ctx.trace_envelope() {
                     envelopes.push(trace);
                 }
-                let parsed: Result<Vec<Parsed>, EventError> =
-                    envelopes.iter().map(parse_envelope).collect();
+                let parsed: Result<Vec<Checked>, EventError> =
+                    envelopes.iter().map(check_envelope).collect();
                 let parsed = match parsed {
                     Ok(parsed) => parsed,
                     Err(reason) => {
@@ -104,7 +105,7 @@ pub fn map_export(export: &Export, received_at: DateTime<Utc>) -> MappedExport {
     for (trace_id, span_id, envelope) in first_span_of_trace {
         if !traces_with_event.contains(&trace_id) {
             let span_ref = SpanRef { trace_id, span_id };
-            match parse_envelope(&envelope) {
+            match check_envelope(&envelope) {
                 Ok(parsed) => {
                     out.span_of.insert(envelope_id(&envelope), span_ref);
                     out.envelopes.push((envelope, parsed));
@@ -463,13 +464,13 @@ impl<'a> SpanContext<'a> {
     /// Metadata from Langfuse's attributes for one domain: the JSON object in
     /// `langfuse.<domain>.metadata` (or `langfuse.metadata`), then every
     /// `langfuse.<domain>.metadata.<key>`, `langfuse.metadata.<key>` and
-    /// `ai.telemetry.metadata.<key>` under its key.
-    fn metadata_of(attributes: &Attributes, domain: Domain) -> Map<String, Value> {
+    /// `ai.telemetry.metadata.<key>` under its key: written over what `out` holds, into it (the
+    /// same as merging a map of its own into `out`, without building that map first).
+    fn metadata_into(out: &mut Map<String, Value>, attributes: &Attributes, domain: Domain) {
         let prefix = match domain {
             Domain::Trace => "langfuse.trace.metadata",
             Domain::Observation => "langfuse.observation.metadata",
         };
-        let mut out = Map::new();
         let top = attributes
             .get(prefix)
             .filter(|v| truthy(v))
@@ -498,7 +499,6 @@ impl<'a> SpanContext<'a> {
                 }
             }
         }
-        out
     }
 
     fn scope_json(&self) -> Value {
@@ -630,8 +630,9 @@ impl<'a> SpanContext<'a> {
             &self.scope.name,
             Domain::Observation,
         );
-        let mut metadata = Self::metadata_of(self.resource, Domain::Trace);
-        metadata.extend(Self::metadata_of(self.attributes, Domain::Observation));
+        let mut metadata = Map::new();
+        Self::metadata_into(&mut metadata, self.resource, Domain::Trace);
+        Self::metadata_into(&mut metadata, self.attributes, Domain::Observation);
         if !self.is_langfuse_sdk {
             metadata.insert(
                 "attributes".into(),
@@ -707,8 +708,9 @@ impl<'a> SpanContext<'a> {
         let a = self.attributes;
         let mut body = Map::new();
         body.insert("id".into(), Value::String(self.span.trace_id.clone()));
-        let mut metadata = Self::metadata_of(self.resource, Domain::Trace);
-        metadata.extend(Self::metadata_of(a, Domain::Trace));
+        let mut metadata = Map::new();
+        Self::metadata_into(&mut metadata, self.resource, Domain::Trace);
+        Self::metadata_into(&mut metadata, a, Domain::Trace);
         if self.is_root {
             body.insert("timestamp".into(), Value::String(iso(self.start)));
             let name = a
@@ -717,7 +719,7 @@ impl<'a> SpanContext<'a> {
                 .map(text)
                 .unwrap_or_else(|| self.name());
             body.insert("name".into(), Value::String(name));
-            metadata.extend(Self::metadata_of(a, Domain::Observation));
+            Self::metadata_into(&mut metadata, a, Domain::Observation);
             if !self.is_langfuse_sdk {
                 metadata.insert("attributes".into(), Value::Object(remaining_attributes(a)));
             }
