@@ -9,7 +9,8 @@
 # After it: $run_dir, $api_port, $probe_port, $clickhouse_port, $clickhouse_url, $api_url,
 # bench_start ROLE [ARGS...] starts `langfuse-rs ROLE ARGS` with its log in the run directory and
 # sets $started_pid; cpu_seconds PID and peak_kib PID read /proc. LANGFUSE_RS_BIN names another
-# build to run (a profiling one, say); the default is the release build.
+# build to run (a profiling one, say); the default is the release build. BENCH_CLICKHOUSE_VERBOSE=1
+# makes the stand-in log every statement with its engine time to clickhouse.log in the run directory.
 
 bench_free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
@@ -47,7 +48,7 @@ bench_stack_up() {
     trap bench_stack_down EXIT
 
     "$LF_VENV/bin/python" "$LF_CHDB_SERVER" --host 127.0.0.1 --port "$clickhouse_port" \
-        --data-dir "$run_dir/clickhouse" >"$run_dir/clickhouse.log" 2>&1 &
+        --data-dir "$run_dir/clickhouse" ${BENCH_CLICKHOUSE_VERBOSE:+--verbose} >"$run_dir/clickhouse.log" 2>&1 &
     clickhouse_pid=$!
     bench_pids+=("$clickhouse_pid")
     wait_for "clickhouse" 60 "$run_dir/clickhouse.log" curl -sf "$clickhouse_url/ping"

@@ -10,6 +10,7 @@ mod cli;
 mod costs;
 mod datasets;
 mod dockerfile;
+mod entity_events;
 mod experiments;
 mod filter;
 mod health;

@@ -29,6 +29,10 @@ pub struct EntityEventsRow {
 /// Entities per lookup query, and the `max_query_size` their keys need (the default is 256 KiB).
 const LOOKUP_CHUNK: usize = 10_000;
 const LOOKUP_MAX_QUERY_SIZE: &str = "16777216";
+/// Keys text up to which a lookup fits ClickHouse's default `max_query_size` with room for the
+/// rest of the statement: such a lookup sends no setting, which the development stand-in would
+/// otherwise apply and undo as two statements of its own around each lookup.
+const DEFAULT_QUERY_SIZE_ROOM: usize = 200 * 1024;
 
 /// What the table holds about one entity.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -50,7 +54,8 @@ pub struct RecordedSegment {
 /// The table's key of an entity: `[project id, kind, entity id]` as JSON, unambiguous whatever the
 /// ids contain.
 pub fn key_of(entity: &EntityRef) -> String {
-    serde_json::json!([entity.project_id, entity.kind.as_str(), entity.entity_id]).to_string()
+    let key = (&entity.project_id, entity.kind.as_str(), &entity.entity_id);
+    serde_json::to_string(&key).expect("strings always serialize")
 }
 
 fn entity_of(key: &str) -> Option<EntityRef> {
@@ -72,8 +77,11 @@ pub struct Lookup {
 }
 
 /// Everything recorded about `entities`, and the traces deleted since `deletions_since`. The keys
-/// travel as one string of comma-separated hex, split by ClickHouse: spelling thousands of keys out
-/// as SQL literals costs more to parse than the lookup itself, and hex needs no escaping.
+/// travel as one string literal of newline-separated keys, split by ClickHouse: spelling thousands
+/// of keys out as SQL literals costs more to parse than the lookup itself. A key is compact JSON,
+/// which never holds a raw newline, so the separator is unambiguous; the keys need only the
+/// literal's escaping (a handful of characters), where hex doubled every byte ClickHouse parses and
+/// pushed a usual round's lookup past its default `max_query_size`.
 pub async fn lookup(
     ch: &clickhouse::Client,
     entities: &[EntityRef],
@@ -81,18 +89,20 @@ pub async fn lookup(
 ) -> anyhow::Result<Lookup> {
     let mut out = Lookup::default();
     for chunk in entities.chunks(LOOKUP_CHUNK) {
-        let keys: Vec<String> = chunk.iter().map(|e| hex::encode(key_of(e))).collect();
+        let keys: Vec<String> = chunk.iter().map(key_of).collect();
         let mut sql = Sql::new(
             "SELECT ?fields FROM entity_events WHERE key IN \
-             (SELECT unhex(arrayJoin(splitByChar(',', ",
+             (SELECT arrayJoin(splitByChar('\\n', ",
         );
-        sql.bind(Bound::Text(keys.join(",")));
-        sql.text("))))");
-        let rows: Vec<EntityEventsRow> = sql
-            .query(ch)
-            .with_option("max_query_size", LOOKUP_MAX_QUERY_SIZE)
-            .fetch_all()
-            .await?;
+        let keys = keys.join("\n");
+        let needs_larger_query_size = literal_len(&keys) > DEFAULT_QUERY_SIZE_ROOM;
+        sql.bind(Bound::Text(keys));
+        sql.text(")))");
+        let mut query = sql.query(ch);
+        if needs_larger_query_size {
+            query = query.with_option("max_query_size", LOOKUP_MAX_QUERY_SIZE);
+        }
+        let rows: Vec<EntityEventsRow> = query.fetch_all().await?;
         for row in rows {
             let Some(entity) = entity_of(&row.key) else {
                 continue;
@@ -118,6 +128,16 @@ pub async fn lookup(
         out.deleted_at = super::trace_deletions::since(ch, since).await?;
     }
     Ok(out)
+}
+
+/// The length of `text` as the `clickhouse` crate spells it in a string literal: a backslash before
+/// each of the characters it escapes.
+fn literal_len(text: &str) -> usize {
+    let escaped = text
+        .bytes()
+        .filter(|b| matches!(b, b'\\' | b'\'' | b'`' | b'\t' | b'\n'))
+        .count();
+    text.len() + escaped
 }
 
 /// Writes entities' complete lists, replacing what the table held for them, in one statement.
@@ -147,6 +167,10 @@ mod tests {
         };
         let key = key_of(&entity);
         assert!(key.starts_with("[\"p\\\"1\""));
+        assert!(
+            !key.contains('\n'),
+            "the lookup separates keys with newlines"
+        );
         assert_eq!(entity_of(&key), Some(entity));
     }
 }
