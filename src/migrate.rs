@@ -83,7 +83,8 @@ pub fn clickhouse_migrations() -> Vec<Migration> {
             "0003_entity_deletions.sql",
             "0004_observation_pricing_tier.sql",
             "0005_observation_experiments.sql",
-            "0006_tombstones_for_moved_rows.sql"
+            "0006_tombstones_for_moved_rows.sql",
+            "0007_input_output_zstd1.sql"
         ]
     )
 }
