@@ -153,6 +153,12 @@ impl std::fmt::Debug for BlobStore {
     }
 }
 
+/// An object's size and its bytes (or a range of them) as a stream of chunks.
+pub type SizedStream = (
+    u64,
+    futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>,
+);
+
 pub fn connect(settings: &Settings) -> anyhow::Result<BlobStore> {
     let blob = &settings.blob;
     let prefix = blob.prefix.trim_matches('/').to_string();
@@ -322,20 +328,9 @@ impl BlobStore {
     }
 
     /// Reads an object as a stream of chunks, with its size; `None` when it does not exist.
-    pub async fn get_stream(
-        &self,
-        path: &Path,
-    ) -> anyhow::Result<
-        Option<(
-            u64,
-            futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>,
-        )>,
-    > {
-        match self.store.get(path).await {
-            Ok(result) => Ok(Some((result.meta.size, result.into_stream()))),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(err) => Err(anyhow::Error::new(err).context(format!("reading {path}"))),
-        }
+    pub async fn get_stream(&self, path: &Path) -> anyhow::Result<Option<SizedStream>> {
+        self.get_stream_with(path, object_store::GetOptions::default())
+            .await
     }
 
     /// The bytes `range` of the object at `path` as a stream, with the object's size; `None`
@@ -344,16 +339,19 @@ impl BlobStore {
         &self,
         path: &Path,
         range: std::ops::Range<u64>,
-    ) -> anyhow::Result<
-        Option<(
-            u64,
-            futures::stream::BoxStream<'static, object_store::Result<bytes::Bytes>>,
-        )>,
-    > {
+    ) -> anyhow::Result<Option<SizedStream>> {
         let options = object_store::GetOptions {
             range: Some(object_store::GetRange::Bounded(range)),
             ..object_store::GetOptions::default()
         };
+        self.get_stream_with(path, options).await
+    }
+
+    async fn get_stream_with(
+        &self,
+        path: &Path,
+        options: object_store::GetOptions,
+    ) -> anyhow::Result<Option<SizedStream>> {
         match self.store.get_opts(path, options).await {
             Ok(result) => Ok(Some((result.meta.size, result.into_stream()))),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
