@@ -86,7 +86,13 @@ fn configured(
     };
     let config = match configs.lookup(score.config_id.as_deref()?) {
         Lookup::Found(config) => config,
-        Lookup::Missing => return Some(Err(refusal(UNKNOWN_CONFIG.to_string()))),
+        // Langfuse answers a config it cannot find as not found, the event's status in a batch.
+        Lookup::Missing => {
+            return Some(Err(EventError {
+                status: 404,
+                ..refusal(UNKNOWN_CONFIG.to_string())
+            }))
+        }
         Lookup::Unsure => return None,
     };
     let body = envelope.get_mut("body").and_then(Value::as_object_mut)?;
@@ -585,7 +591,7 @@ mod tests {
             errors[1].2,
             "Data type mismatch based on config: expected CATEGORICAL, got NUMERIC"
         );
-        assert_eq!(errors[2], ("no-config", 400, UNKNOWN_CONFIG));
+        assert_eq!(errors[2], ("no-config", 404, UNKNOWN_CONFIG));
         let (bytes, _) = prepared.object.unwrap();
         let text = String::from_utf8(bytes).unwrap();
         assert!(text.contains(r#""name":"quality""#), "{text}");

@@ -97,6 +97,7 @@ async fn create_scores(
             )
             .await?;
             match outcome.errors.into_iter().next() {
+                Some(error) if error.status == 404 => Err(ApiError::NotFound(error.message)),
                 Some(error) => Err(ApiError::BadRequest(error.message)),
                 None => Ok(HttpResponse::Ok().json(json!({ "id": id }))),
             }
