@@ -327,31 +327,17 @@ impl BlobStore {
         Ok(Some(url))
     }
 
-    /// Reads an object as a stream of chunks, with its size; `None` when it does not exist.
-    pub async fn get_stream(&self, path: &Path) -> anyhow::Result<Option<SizedStream>> {
-        self.get_stream_with(path, object_store::GetOptions::default())
-            .await
-    }
-
-    /// The bytes `range` of the object at `path` as a stream, with the object's size; `None`
-    /// when there is no object. The range must start within the object.
-    pub async fn get_range_stream(
+    /// Reads an object, or the bytes `range` of it (which must start within it), as a stream of
+    /// chunks, with the object's size; `None` when it does not exist.
+    pub async fn get_stream(
         &self,
         path: &Path,
-        range: std::ops::Range<u64>,
+        range: Option<std::ops::Range<u64>>,
     ) -> anyhow::Result<Option<SizedStream>> {
         let options = object_store::GetOptions {
-            range: Some(object_store::GetRange::Bounded(range)),
+            range: range.map(object_store::GetRange::Bounded),
             ..object_store::GetOptions::default()
         };
-        self.get_stream_with(path, options).await
-    }
-
-    async fn get_stream_with(
-        &self,
-        path: &Path,
-        options: object_store::GetOptions,
-    ) -> anyhow::Result<Option<SizedStream>> {
         match self.store.get_opts(path, options).await {
             Ok(result) => Ok(Some((result.meta.size, result.into_stream()))),
             Err(object_store::Error::NotFound { .. }) => Ok(None),

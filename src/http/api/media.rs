@@ -440,7 +440,7 @@ async fn download(
         .headers()
         .get(header::RANGE)
         .and_then(|value| value.to_str().ok());
-    let (status, range, size, stream) = match requested_range(ranged, record.content_length) {
+    let range = match requested_range(ranged, record.content_length) {
         RangeRequest::Unsatisfiable => {
             return Ok(HttpResponse::RangeNotSatisfiable()
                 .insert_header((
@@ -449,23 +449,14 @@ async fn download(
                 ))
                 .finish())
         }
-        RangeRequest::Part(range) => {
-            let (size, stream) = stores
-                .blob
-                .get_range_stream(&object, range.clone())
-                .await?
-                .ok_or_else(not_found)?;
-            (StatusCode::PARTIAL_CONTENT, Some(range), size, stream)
-        }
-        RangeRequest::Whole => {
-            let (size, stream) = stores
-                .blob
-                .get_stream(&object)
-                .await?
-                .ok_or_else(not_found)?;
-            (StatusCode::OK, None, size, stream)
-        }
+        RangeRequest::Part(range) => Some(range),
+        RangeRequest::Whole => None,
     };
+    let (size, stream) = stores
+        .blob
+        .get_stream(&object, range.clone())
+        .await?
+        .ok_or_else(not_found)?;
     let disposition = match presentation_of(&record.content_type) {
         Presentation::Image | Presentation::Audio | Presentation::Video
             if record.content_type != "image/svg+xml" =>
@@ -479,7 +470,10 @@ async fn download(
         record.id,
         extension_of(&record.content_type).unwrap_or("bin")
     );
-    let mut answer = HttpResponse::build(status);
+    let mut answer = HttpResponse::build(match range {
+        Some(_) => StatusCode::PARTIAL_CONTENT,
+        None => StatusCode::OK,
+    });
     let length = match &range {
         Some(range) => {
             answer.insert_header((

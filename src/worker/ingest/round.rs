@@ -806,13 +806,12 @@ fn rebuild_entity<'a>(
 fn write_clock_tick() -> DateTime<Utc> {
     static LAST: AtomicI64 = AtomicI64::new(i64::MIN);
     let now = Utc::now().timestamp_millis();
-    let previous = LAST
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
-            Some(now.max(last.saturating_add(1)))
-        })
-        .unwrap_or(now);
-    let tick = now.max(previous.saturating_add(1));
-    DateTime::from_timestamp_millis(tick).unwrap_or_else(Utc::now)
+    let next = |last: i64| now.max(last.saturating_add(1));
+    let (Ok(previous) | Err(previous)) =
+        LAST.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+            Some(next(last))
+        });
+    DateTime::from_timestamp_millis(next(previous)).unwrap_or_else(Utc::now)
 }
 
 /// The live events of `entity` known before this round (every segment but those its entries
